@@ -1,0 +1,921 @@
+//! Streaming readers and writers for CSV and JSON Lines, producing batches of a
+//! fixed size and errors that name file, line and column.
+
+use crate::{Batch, Column, ColumnData, DataType};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Cell texts read as null in CSV input.
+pub const NULL_TOKENS: &[&str] = &["", "NA", "N/A", "null", "NULL"];
+
+/// A file format Keel reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+}
+
+impl Format {
+    /// The format a file name implies: `.csv`, `.jsonl` / `.ndjson`.
+    pub fn from_path(path: &Path) -> Result<Format, ReadError> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("csv") => Ok(Format::Csv),
+            Some(e) if e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson") => {
+                Ok(Format::JsonLines)
+            }
+            _ => Err(ReadError::UnknownFormat {
+                file: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// One named, typed field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub data_type: DataType,
+}
+
+/// The columns a source yields, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Schema {
+    pub fields: Vec<Field>,
+}
+
+impl Schema {
+    /// The schema of a batch.
+    pub fn of(batch: &Batch) -> Schema {
+        Schema {
+            fields: batch
+                .columns()
+                .iter()
+                .map(|c| Field {
+                    name: c.name.clone(),
+                    data_type: c.data_type(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The type of the field called `name`.
+    pub fn get(&self, name: &str) -> Option<DataType> {
+        self.fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.data_type)
+    }
+}
+
+/// Why input could not be read. Every variant names the file and, where it
+/// applies, the line (1-based, as an editor shows it) and the column.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{}: cannot read: {source}", file.display())]
+    Io {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: unknown format: name the file .csv, .jsonl or .ndjson", file.display())]
+    UnknownFormat { file: PathBuf },
+    #[error("{}: the input is empty (no header line)", file.display())]
+    Empty { file: PathBuf },
+    #[error("{}:{line}: {message}", file.display())]
+    Syntax {
+        file: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("{}:{line}: column `{column}`: {message}", file.display())]
+    Value {
+        file: PathBuf,
+        line: u64,
+        column: String,
+        message: String,
+    },
+    #[error("{}: column `{column}` is missing (the pipeline's reference data has it)", file.display())]
+    MissingColumn { file: PathBuf, column: String },
+}
+
+impl ReadError {
+    /// The line the error is on, when it is about one line.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            ReadError::Syntax { line, .. } | ReadError::Value { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+}
+
+/// A batch read from a file together with where its rows came from.
+#[derive(Debug, Clone)]
+pub struct SourceBatch {
+    pub batch: Batch,
+    /// Zero-based index of the batch's first row among all data rows of the file.
+    pub first_row: u64,
+    /// The 1-based line of each row in the file.
+    pub lines: Vec<u64>,
+}
+
+/// A stream of batches from a file.
+pub trait BatchSource: Send {
+    /// The schema of the batches (fixed once the first batch is read).
+    fn schema(&self) -> &Schema;
+    /// The next batch, `None` at the end.
+    fn next_batch(&mut self) -> Result<Option<SourceBatch>, ReadError>;
+    /// Bytes consumed so far, for progress reporting.
+    fn bytes_read(&self) -> u64;
+    /// The file being read.
+    fn path(&self) -> &Path;
+}
+
+/// Opens `path` (format from its extension) as a stream of batches of
+/// `batch_size` rows. With `schema`, every column it names must be present and
+/// its values must parse as its type; other columns are typed from the first batch.
+pub fn open(
+    path: &Path,
+    schema: Option<&Schema>,
+    batch_size: usize,
+) -> Result<Box<dyn BatchSource>, ReadError> {
+    let batch_size = batch_size.max(1);
+    let file = File::open(path).map_err(|source| ReadError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    match Format::from_path(path)? {
+        Format::Csv => Ok(Box::new(CsvSource::new(path, file, schema, batch_size)?)),
+        Format::JsonLines => Ok(Box::new(JsonlSource::new(path, file, schema, batch_size))),
+    }
+}
+
+/// Reads a whole file into one batch, inferring types from all of it.
+pub fn read_all(path: &Path, schema: Option<&Schema>) -> Result<Batch, ReadError> {
+    // One batch of "all rows" makes inference see the whole file.
+    let mut source = open(path, schema, usize::MAX)?;
+    let mut out = Batch::default();
+    while let Some(b) = source.next_batch()? {
+        out.append(b.batch).map_err(|e| ReadError::Syntax {
+            file: path.to_path_buf(),
+            line: 0,
+            message: e.to_string(),
+        })?;
+    }
+    if out.columns().is_empty() {
+        // Keep the header's columns for an input with no data rows.
+        let cols = source
+            .schema()
+            .fields
+            .iter()
+            .map(|f| Column::new(f.name.clone(), ColumnData::with_capacity(f.data_type, 0)))
+            .collect();
+        out = Batch::new(0, cols).map_err(|e| ReadError::Syntax {
+            file: path.to_path_buf(),
+            line: 1,
+            message: e.to_string(),
+        })?;
+    }
+    Ok(out)
+}
+
+/// Accumulates cells of one column as they are parsed.
+struct Builder {
+    data: ColumnData,
+    validity: Vec<bool>,
+    any_null: bool,
+}
+
+impl Builder {
+    fn new(t: DataType, cap: usize) -> Builder {
+        Builder {
+            data: ColumnData::with_capacity(t, cap.min(1 << 16)),
+            validity: Vec::with_capacity(cap.min(1 << 16)),
+            any_null: false,
+        }
+    }
+
+    fn push_null(&mut self) {
+        match &mut self.data {
+            ColumnData::F64(v) => v.push(0.0),
+            ColumnData::F32(v) => v.push(0.0),
+            ColumnData::S64(v) => v.push(0),
+            ColumnData::Bool(v) => v.push(false),
+            ColumnData::String(v) => v.push(String::new()),
+        }
+        self.validity.push(false);
+        self.any_null = true;
+    }
+
+    /// Parses a text cell; on failure returns what was expected.
+    fn push_text(&mut self, s: &str) -> Result<(), String> {
+        match &mut self.data {
+            ColumnData::F64(v) => v.push(parse_f64(s).ok_or_else(|| expected("f64", s))?),
+            ColumnData::F32(v) => v.push(parse_f64(s).ok_or_else(|| expected("f32", s))? as f32),
+            ColumnData::S64(v) => v.push(parse_i64(s)?),
+            ColumnData::Bool(v) => v.push(parse_bool(s).ok_or_else(|| expected("bool", s))?),
+            ColumnData::String(v) => v.push(s.to_string()),
+        }
+        self.validity.push(true);
+        Ok(())
+    }
+
+    fn finish(self, name: String) -> Column {
+        Column {
+            name,
+            data: self.data,
+            validity: self.any_null.then_some(self.validity),
+        }
+    }
+}
+
+fn expected(t: &str, s: &str) -> String {
+    let shown: String = s.chars().take(40).collect();
+    format!("expected {t}, found `{shown}`")
+}
+
+fn parse_f64(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok()
+}
+
+fn parse_i64(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    t.parse::<i64>().map_err(|e| match e.kind() {
+        std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+            format!("`{t}` is out of range for s64")
+        }
+        _ => expected("s64", s),
+    })
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim() {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+/// Infers the narrowest type that every non-null cell fits.
+fn infer_text_type<'a>(cells: impl Iterator<Item = &'a str>) -> DataType {
+    let (mut all_bool, mut all_int, mut all_num, mut any) = (true, true, true, false);
+    for c in cells {
+        if NULL_TOKENS.contains(&c) {
+            continue;
+        }
+        any = true;
+        all_bool &= parse_bool(c).is_some();
+        all_int &= c.trim().parse::<i64>().is_ok();
+        all_num &= parse_f64(c).is_some();
+        if !all_bool && !all_num {
+            break;
+        }
+    }
+    match () {
+        _ if !any => DataType::String,
+        _ if all_bool => DataType::Bool,
+        _ if all_int => DataType::S64,
+        _ if all_num => DataType::F64,
+        _ => DataType::String,
+    }
+}
+
+struct CsvSource {
+    path: PathBuf,
+    reader: csv::Reader<File>,
+    header: Vec<String>,
+    /// Type per header position; `None` until the first batch fixes it.
+    types: Option<Vec<DataType>>,
+    given: Option<Schema>,
+    schema: Schema,
+    batch_size: usize,
+    rows_read: u64,
+    done: bool,
+}
+
+impl CsvSource {
+    fn new(
+        path: &Path,
+        file: File,
+        schema: Option<&Schema>,
+        batch_size: usize,
+    ) -> Result<CsvSource, ReadError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(file);
+        let header = reader
+            .headers()
+            .map_err(|e| csv_error(path, e))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect::<Vec<_>>();
+        if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
+            return Err(ReadError::Empty {
+                file: path.to_path_buf(),
+            });
+        }
+        for (i, h) in header.iter().enumerate() {
+            if header[..i].contains(h) {
+                return Err(ReadError::Syntax {
+                    file: path.to_path_buf(),
+                    line: 1,
+                    message: format!("column `{h}` appears twice in the header"),
+                });
+            }
+        }
+        if let Some(s) = schema
+            && let Some(f) = s.fields.iter().find(|f| !header.contains(&f.name))
+        {
+            return Err(ReadError::MissingColumn {
+                file: path.to_path_buf(),
+                column: f.name.clone(),
+            });
+        }
+        Ok(CsvSource {
+            path: path.to_path_buf(),
+            reader,
+            header,
+            types: None,
+            given: schema.cloned(),
+            schema: Schema::default(),
+            batch_size,
+            rows_read: 0,
+            done: false,
+        })
+    }
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> ReadError {
+    let line = e.position().map_or(0, |p| p.line());
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => ReadError::Io {
+            file: path.to_path_buf(),
+            source,
+        },
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => ReadError::Syntax {
+            file: path.to_path_buf(),
+            line,
+            message: format!("row has {len} fields but the header has {expected_len}"),
+        },
+        csv::ErrorKind::Utf8 { err, .. } => ReadError::Syntax {
+            file: path.to_path_buf(),
+            line,
+            message: format!("field {} is not valid UTF-8", err.field() + 1),
+        },
+        other => ReadError::Syntax {
+            file: path.to_path_buf(),
+            line,
+            message: format!("{other:?}"),
+        },
+    }
+}
+
+impl BatchSource for CsvSource {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.reader.position().byte()
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn next_batch(&mut self) -> Result<Option<SourceBatch>, ReadError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut records = Vec::new();
+        let mut lines = Vec::new();
+        let mut record = csv::StringRecord::new();
+        while records.len() < self.batch_size {
+            let more = self
+                .reader
+                .read_record(&mut record)
+                .map_err(|e| csv_error(&self.path, e))?;
+            if !more {
+                self.done = true;
+                break;
+            }
+            lines.push(record.position().map_or(0, |p| p.line()));
+            records.push(record.clone());
+        }
+        if self.types.is_none() {
+            let types = self
+                .header
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    self.given
+                        .as_ref()
+                        .and_then(|s| s.get(name))
+                        .unwrap_or_else(|| {
+                            infer_text_type(records.iter().map(|r| r.get(i).unwrap_or("")))
+                        })
+                })
+                .collect::<Vec<_>>();
+            self.schema = Schema {
+                fields: self
+                    .header
+                    .iter()
+                    .zip(&types)
+                    .map(|(n, t)| Field {
+                        name: n.clone(),
+                        data_type: *t,
+                    })
+                    .collect(),
+            };
+            self.types = Some(types);
+        }
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let types = self.types.as_deref().unwrap_or_default();
+        let mut builders: Vec<Builder> = types
+            .iter()
+            .map(|t| Builder::new(*t, records.len()))
+            .collect();
+        for (r, line) in records.iter().zip(&lines) {
+            for (i, b) in builders.iter_mut().enumerate() {
+                let cell = r.get(i).unwrap_or("");
+                if NULL_TOKENS.contains(&cell) {
+                    b.push_null();
+                } else if let Err(message) = b.push_text(cell) {
+                    return Err(ReadError::Value {
+                        file: self.path.clone(),
+                        line: *line,
+                        column: self.header[i].clone(),
+                        message,
+                    });
+                }
+            }
+        }
+        let columns = builders
+            .into_iter()
+            .zip(&self.header)
+            .map(|(b, n)| b.finish(n.clone()))
+            .collect();
+        let batch = Batch::new(records.len(), columns).map_err(|e| ReadError::Syntax {
+            file: self.path.clone(),
+            line: lines.first().copied().unwrap_or(0),
+            message: e.to_string(),
+        })?;
+        let first_row = self.rows_read;
+        self.rows_read += records.len() as u64;
+        Ok(Some(SourceBatch {
+            batch,
+            first_row,
+            lines,
+        }))
+    }
+}
+
+struct JsonlSource {
+    path: PathBuf,
+    reader: BufReader<File>,
+    given: Option<Schema>,
+    schema: Schema,
+    fixed: bool,
+    batch_size: usize,
+    line: u64,
+    bytes: u64,
+    rows_read: u64,
+    done: bool,
+}
+
+impl JsonlSource {
+    fn new(path: &Path, file: File, schema: Option<&Schema>, batch_size: usize) -> JsonlSource {
+        JsonlSource {
+            path: path.to_path_buf(),
+            reader: BufReader::with_capacity(1 << 16, file),
+            given: schema.cloned(),
+            schema: Schema::default(),
+            fixed: false,
+            batch_size,
+            line: 0,
+            bytes: 0,
+            rows_read: 0,
+            done: false,
+        }
+    }
+
+    fn value_error(&self, line: u64, column: &str, message: String) -> ReadError {
+        ReadError::Value {
+            file: self.path.clone(),
+            line,
+            column: column.to_string(),
+            message,
+        }
+    }
+}
+
+fn json_type(v: &serde_json::Value) -> Option<DataType> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::Bool(_) => Some(DataType::Bool),
+        serde_json::Value::Number(n) if n.is_i64() => Some(DataType::S64),
+        serde_json::Value::Number(_) => Some(DataType::F64),
+        _ => Some(DataType::String),
+    }
+}
+
+fn widen(a: Option<DataType>, b: Option<DataType>) -> Option<DataType> {
+    match (a, b) {
+        (None, x) | (x, None) => x,
+        (Some(x), Some(y)) if x == y => Some(x),
+        (Some(DataType::S64), Some(DataType::F64)) | (Some(DataType::F64), Some(DataType::S64)) => {
+            Some(DataType::F64)
+        }
+        _ => Some(DataType::String),
+    }
+}
+
+impl BatchSource for JsonlSource {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn next_batch(&mut self) -> Result<Option<SourceBatch>, ReadError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut objects = Vec::new();
+        let mut lines = Vec::new();
+        let mut buf = Vec::new();
+        while objects.len() < self.batch_size {
+            buf.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|source| ReadError::Io {
+                    file: self.path.clone(),
+                    source,
+                })?;
+            if n == 0 {
+                self.done = true;
+                break;
+            }
+            self.bytes += n as u64;
+            self.line += 1;
+            let text = std::str::from_utf8(&buf).map_err(|e| ReadError::Syntax {
+                file: self.path.clone(),
+                line: self.line,
+                message: format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
+            })?;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| ReadError::Syntax {
+                    file: self.path.clone(),
+                    line: self.line,
+                    message: format!("invalid JSON at column {}: {e}", e.column()),
+                })?;
+            let serde_json::Value::Object(map) = value else {
+                return Err(ReadError::Syntax {
+                    file: self.path.clone(),
+                    line: self.line,
+                    message: "expected a JSON object per line".into(),
+                });
+            };
+            objects.push(map);
+            lines.push(self.line);
+        }
+        if !self.fixed {
+            // Column order: the given schema's, then new keys in order of first appearance.
+            let mut fields: Vec<(String, Option<DataType>)> = self
+                .given
+                .iter()
+                .flat_map(|s| s.fields.iter().map(|f| (f.name.clone(), Some(f.data_type))))
+                .collect();
+            let given_len = fields.len();
+            for obj in &objects {
+                for (k, v) in obj {
+                    match fields.iter().position(|(n, _)| n == k) {
+                        Some(i) if i < given_len => {}
+                        Some(i) => fields[i].1 = widen(fields[i].1, json_type(v)),
+                        None => fields.push((k.clone(), json_type(v))),
+                    }
+                }
+            }
+            if objects.is_empty() && fields.is_empty() {
+                return Err(ReadError::Empty {
+                    file: self.path.clone(),
+                });
+            }
+            if let Some(s) = &self.given
+                && let Some(missing) = s
+                    .fields
+                    .iter()
+                    .find(|f| !objects.iter().any(|o| o.contains_key(&f.name)))
+                && !objects.is_empty()
+            {
+                return Err(ReadError::MissingColumn {
+                    file: self.path.clone(),
+                    column: missing.name.clone(),
+                });
+            }
+            self.schema = Schema {
+                fields: fields
+                    .into_iter()
+                    .map(|(name, t)| Field {
+                        name,
+                        data_type: t.unwrap_or(DataType::String),
+                    })
+                    .collect(),
+            };
+            self.fixed = true;
+        }
+        if objects.is_empty() {
+            return Ok(None);
+        }
+        let mut builders: Vec<Builder> = self
+            .schema
+            .fields
+            .iter()
+            .map(|f| Builder::new(f.data_type, objects.len()))
+            .collect();
+        for (obj, line) in objects.iter().zip(&lines) {
+            if let Some(k) = obj.keys().find(|k| self.schema.get(k).is_none()) {
+                return Err(self.value_error(
+                    *line,
+                    k,
+                    "key not seen in the first batch (declare it in the first lines)".into(),
+                ));
+            }
+            for (f, b) in self.schema.fields.iter().zip(builders.iter_mut()) {
+                let v = obj.get(&f.name).unwrap_or(&serde_json::Value::Null);
+                push_json(b, v).map_err(|m| self.value_error(*line, &f.name, m))?;
+            }
+        }
+        let columns = builders
+            .into_iter()
+            .zip(&self.schema.fields)
+            .map(|(b, f)| b.finish(f.name.clone()))
+            .collect();
+        let batch = Batch::new(objects.len(), columns).map_err(|e| ReadError::Syntax {
+            file: self.path.clone(),
+            line: lines.first().copied().unwrap_or(0),
+            message: e.to_string(),
+        })?;
+        let first_row = self.rows_read;
+        self.rows_read += objects.len() as u64;
+        Ok(Some(SourceBatch {
+            batch,
+            first_row,
+            lines,
+        }))
+    }
+}
+
+fn push_json(b: &mut Builder, v: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value as J;
+    let shown = || {
+        let s = v.to_string();
+        s.chars().take(40).collect::<String>()
+    };
+    match (&mut b.data, v) {
+        (_, J::Null) => {
+            b.push_null();
+            return Ok(());
+        }
+        (ColumnData::F64(d), J::Number(n)) => d.push(n.as_f64().ok_or_else(|| expected("f64", &shown()))?),
+        (ColumnData::F32(d), J::Number(n)) => {
+            d.push(n.as_f64().ok_or_else(|| expected("f32", &shown()))? as f32)
+        }
+        (ColumnData::S64(d), J::Number(n)) => d.push(n.as_i64().ok_or_else(|| {
+            if n.is_f64() {
+                format!("expected s64, found the non-integer {n}")
+            } else {
+                format!("`{n}` is out of range for s64")
+            }
+        })?),
+        (ColumnData::Bool(d), J::Bool(x)) => d.push(*x),
+        (ColumnData::String(d), J::String(s)) => d.push(s.clone()),
+        (ColumnData::String(d), J::Number(_) | J::Bool(_)) => d.push(v.to_string()),
+        (data, _) => return Err(expected(data.data_type().as_str(), &shown())),
+    }
+    b.validity.push(true);
+    Ok(())
+}
+
+/// Writes batches to a CSV or JSON Lines file; the first batch fixes the header.
+pub struct BatchWriter {
+    out: BufWriter<Box<dyn Write + Send>>,
+    format: Format,
+    header: Option<Vec<String>>,
+    path: PathBuf,
+}
+
+impl BatchWriter {
+    /// Creates (truncates) `path`, format from its extension.
+    pub fn create(path: &Path) -> Result<BatchWriter, ReadError> {
+        let format = Format::from_path(path)?;
+        let file = File::create(path).map_err(|source| ReadError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Ok(BatchWriter::new(Box::new(file), format, path))
+    }
+
+    /// Writes to any sink (e.g. stdout) in `format`; `name` is used in errors.
+    pub fn new(sink: Box<dyn Write + Send>, format: Format, name: &Path) -> BatchWriter {
+        BatchWriter {
+            out: BufWriter::with_capacity(1 << 16, sink),
+            format,
+            header: None,
+            path: name.to_path_buf(),
+        }
+    }
+
+    fn io(&self, source: std::io::Error) -> ReadError {
+        ReadError::Io {
+            file: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Appends the rows of `batch`.
+    pub fn write(&mut self, batch: &Batch) -> Result<(), ReadError> {
+        let names: Vec<String> = batch.columns().iter().map(|c| c.name.clone()).collect();
+        match &self.header {
+            None => {
+                if self.format == Format::Csv {
+                    let line = names.iter().map(|n| csv_cell(n)).collect::<Vec<_>>().join(",");
+                    writeln!(self.out, "{line}").map_err(|e| self.io(e))?;
+                }
+                self.header = Some(names);
+            }
+            Some(h) if *h != names => {
+                return Err(ReadError::Syntax {
+                    file: self.path.clone(),
+                    line: 0,
+                    message: format!("output columns changed between batches: {h:?} then {names:?}"),
+                });
+            }
+            Some(_) => {}
+        }
+        let mut line = String::new();
+        for row in 0..batch.rows() {
+            line.clear();
+            match self.format {
+                Format::Csv => {
+                    for (i, c) in batch.columns().iter().enumerate() {
+                        if i > 0 {
+                            line.push(',');
+                        }
+                        line.push_str(&csv_cell(&c.value(row).to_string()));
+                    }
+                }
+                Format::JsonLines => {
+                    let mut map = serde_json::Map::with_capacity(batch.columns().len());
+                    for c in batch.columns() {
+                        map.insert(c.name.clone(), json_value(c.value(row)));
+                    }
+                    line = serde_json::Value::Object(map).to_string();
+                }
+            }
+            line.push('\n');
+            self.out.write_all(line.as_bytes()).map_err(|e| self.io(e))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes buffered output.
+    pub fn finish(mut self) -> Result<(), ReadError> {
+        self.out.flush().map_err(|e| self.io(e))
+    }
+}
+
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn json_value(v: crate::Value<'_>) -> serde_json::Value {
+    use crate::Value as V;
+    match v {
+        V::Null => serde_json::Value::Null,
+        V::F64(x) => serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into),
+        V::S64(x) => x.into(),
+        V::Bool(x) => x.into(),
+        V::Str(s) => s.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Value;
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &[u8]) -> PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn csv_infers_types_nulls_and_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "a.csv", b"x,n,s,b\n1.5,1,a,true\n,2,\"b,c\",false\n3,,NA,true\n");
+        let mut src = open(&p, None, 2).unwrap();
+        let first = src.next_batch().unwrap().unwrap();
+        assert_eq!(first.batch.rows(), 2);
+        assert_eq!(first.lines, vec![2, 3]);
+        let s = src.schema().clone();
+        assert_eq!(s.get("x"), Some(DataType::F64));
+        assert_eq!(s.get("n"), Some(DataType::S64));
+        assert_eq!(s.get("s"), Some(DataType::String));
+        assert_eq!(s.get("b"), Some(DataType::Bool));
+        assert_eq!(first.batch.column("x").unwrap().value(1), Value::Null);
+        assert_eq!(first.batch.column("s").unwrap().value(1), Value::Str("b,c"));
+        let second = src.next_batch().unwrap().unwrap();
+        assert_eq!(second.first_row, 2);
+        assert_eq!(second.batch.column("n").unwrap().value(0), Value::Null);
+        assert!(src.next_batch().unwrap().is_none());
+    }
+
+    #[test]
+    fn csv_errors_name_file_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "bad.csv", b"x,y\n1,2\n3\n");
+        let err = read_all(&p, None).unwrap_err().to_string();
+        assert!(err.ends_with("bad.csv:3: row has 1 fields but the header has 2"), "{err}");
+
+        let p = write(&dir, "typed.csv", b"x,y\n1,2\n3,abc\n");
+        let schema = Schema {
+            fields: vec![
+                Field { name: "x".into(), data_type: DataType::F64 },
+                Field { name: "y".into(), data_type: DataType::F64 },
+            ],
+        };
+        let err = read_all(&p, Some(&schema)).unwrap_err().to_string();
+        assert!(err.ends_with("typed.csv:3: column `y`: expected f64, found `abc`"), "{err}");
+
+        let p = write(&dir, "missing.csv", b"x\n1\n");
+        let err = read_all(&p, Some(&schema)).unwrap_err().to_string();
+        assert!(err.contains("column `y` is missing"), "{err}");
+
+        let p = write(&dir, "utf8.csv", b"x,y\n1,\xff\xfe\n");
+        let err = read_all(&p, None).unwrap_err().to_string();
+        assert!(err.contains("utf8.csv:2: field 2 is not valid UTF-8"), "{err}");
+
+        let p = write(&dir, "big.csv", b"n\n1\n99999999999999999999\n");
+        let s = Schema { fields: vec![Field { name: "n".into(), data_type: DataType::S64 }] };
+        let err = read_all(&p, Some(&s)).unwrap_err().to_string();
+        assert!(err.contains("big.csv:3: column `n`: `99999999999999999999` is out of range"), "{err}");
+
+        let p = write(&dir, "empty.csv", b"");
+        assert!(matches!(read_all(&p, None), Err(ReadError::Empty { .. })));
+    }
+
+    #[test]
+    fn jsonl_reads_and_reports_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "a.jsonl", b"{\"x\":1,\"s\":\"a\"}\n{\"x\":2.5}\n\n{\"x\":null,\"s\":\"\xc3\xa9\"}\n");
+        let b = read_all(&p, None).unwrap();
+        assert_eq!(b.rows(), 3);
+        assert_eq!(b.column("x").unwrap().data_type(), DataType::F64);
+        assert_eq!(b.column("s").unwrap().value(2), Value::Str("é"));
+        assert_eq!(b.column("s").unwrap().value(1), Value::Null);
+
+        let p = write(&dir, "bad.jsonl", b"{\"x\":1}\n{\"x\":\n");
+        let err = read_all(&p, None).unwrap_err().to_string();
+        assert!(err.contains("bad.jsonl:2: invalid JSON"), "{err}");
+        let p = write(&dir, "typed.jsonl", b"{\"x\":1}\n{\"x\":\"one\"}\n");
+        let schema = Schema { fields: vec![Field { name: "x".into(), data_type: DataType::F64 }] };
+        let err = read_all(&p, Some(&schema)).unwrap_err().to_string();
+        assert!(err.ends_with("typed.jsonl:2: column `x`: expected f64, found `\"one\"`"), "{err}");
+    }
+
+    #[test]
+    fn writer_round_trips_csv_and_jsonl() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = write(&dir, "in.csv", b"x,s,n\n1.25,\"a,b\",3\n,c,\n");
+        let batch = read_all(&src, None).unwrap();
+        for name in ["out.csv", "out.jsonl"] {
+            let p = dir.path().join(name);
+            let mut w = BatchWriter::create(&p).unwrap();
+            w.write(&batch).unwrap();
+            w.finish().unwrap();
+            let back = read_all(&p, Some(&Schema::of(&batch))).unwrap();
+            assert_eq!(back, batch, "{name}");
+        }
+    }
+}
