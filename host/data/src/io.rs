@@ -692,7 +692,9 @@ fn push_json(b: &mut Builder, v: &serde_json::Value) -> Result<(), String> {
             b.push_null();
             return Ok(());
         }
-        (ColumnData::F64(d), J::Number(n)) => d.push(n.as_f64().ok_or_else(|| expected("f64", &shown()))?),
+        (ColumnData::F64(d), J::Number(n)) => {
+            d.push(n.as_f64().ok_or_else(|| expected("f64", &shown()))?)
+        }
         (ColumnData::F32(d), J::Number(n)) => {
             d.push(n.as_f64().ok_or_else(|| expected("f32", &shown()))? as f32)
         }
@@ -754,7 +756,11 @@ impl BatchWriter {
         match &self.header {
             None => {
                 if self.format == Format::Csv {
-                    let line = names.iter().map(|n| csv_cell(n)).collect::<Vec<_>>().join(",");
+                    let line = names
+                        .iter()
+                        .map(|n| csv_cell(n))
+                        .collect::<Vec<_>>()
+                        .join(",");
                     writeln!(self.out, "{line}").map_err(|e| self.io(e))?;
                 }
                 self.header = Some(names);
@@ -763,7 +769,9 @@ impl BatchWriter {
                 return Err(ReadError::Syntax {
                     file: self.path.clone(),
                     line: 0,
-                    message: format!("output columns changed between batches: {h:?} then {names:?}"),
+                    message: format!(
+                        "output columns changed between batches: {h:?} then {names:?}"
+                    ),
                 });
             }
             Some(_) => {}
@@ -789,7 +797,9 @@ impl BatchWriter {
                 }
             }
             line.push('\n');
-            self.out.write_all(line.as_bytes()).map_err(|e| self.io(e))?;
+            self.out
+                .write_all(line.as_bytes())
+                .map_err(|e| self.io(e))?;
         }
         Ok(())
     }
@@ -833,7 +843,11 @@ mod tests {
     #[test]
     fn csv_infers_types_nulls_and_batches() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(&dir, "a.csv", b"x,n,s,b\n1.5,1,a,true\n,2,\"b,c\",false\n3,,NA,true\n");
+        let p = write(
+            &dir,
+            "a.csv",
+            b"x,n,s,b\n1.5,1,a,true\n,2,\"b,c\",false\n3,,NA,true\n",
+        );
         let mut src = open(&p, None, 2).unwrap();
         let first = src.next_batch().unwrap().unwrap();
         assert_eq!(first.batch.rows(), 2);
@@ -856,17 +870,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "bad.csv", b"x,y\n1,2\n3\n");
         let err = read_all(&p, None).unwrap_err().to_string();
-        assert!(err.ends_with("bad.csv:3: row has 1 fields but the header has 2"), "{err}");
+        assert!(
+            err.ends_with("bad.csv:3: row has 1 fields but the header has 2"),
+            "{err}"
+        );
 
         let p = write(&dir, "typed.csv", b"x,y\n1,2\n3,abc\n");
         let schema = Schema {
             fields: vec![
-                Field { name: "x".into(), data_type: DataType::F64 },
-                Field { name: "y".into(), data_type: DataType::F64 },
+                Field {
+                    name: "x".into(),
+                    data_type: DataType::F64,
+                },
+                Field {
+                    name: "y".into(),
+                    data_type: DataType::F64,
+                },
             ],
         };
         let err = read_all(&p, Some(&schema)).unwrap_err().to_string();
-        assert!(err.ends_with("typed.csv:3: column `y`: expected f64, found `abc`"), "{err}");
+        assert!(
+            err.ends_with("typed.csv:3: column `y`: expected f64, found `abc`"),
+            "{err}"
+        );
 
         let p = write(&dir, "missing.csv", b"x\n1\n");
         let err = read_all(&p, Some(&schema)).unwrap_err().to_string();
@@ -874,12 +900,23 @@ mod tests {
 
         let p = write(&dir, "utf8.csv", b"x,y\n1,\xff\xfe\n");
         let err = read_all(&p, None).unwrap_err().to_string();
-        assert!(err.contains("utf8.csv:2: field 2 is not valid UTF-8"), "{err}");
+        assert!(
+            err.contains("utf8.csv:2: field 2 is not valid UTF-8"),
+            "{err}"
+        );
 
         let p = write(&dir, "big.csv", b"n\n1\n99999999999999999999\n");
-        let s = Schema { fields: vec![Field { name: "n".into(), data_type: DataType::S64 }] };
+        let s = Schema {
+            fields: vec![Field {
+                name: "n".into(),
+                data_type: DataType::S64,
+            }],
+        };
         let err = read_all(&p, Some(&s)).unwrap_err().to_string();
-        assert!(err.contains("big.csv:3: column `n`: `99999999999999999999` is out of range"), "{err}");
+        assert!(
+            err.contains("big.csv:3: column `n`: `99999999999999999999` is out of range"),
+            "{err}"
+        );
 
         let p = write(&dir, "empty.csv", b"");
         assert!(matches!(read_all(&p, None), Err(ReadError::Empty { .. })));
@@ -888,7 +925,11 @@ mod tests {
     #[test]
     fn jsonl_reads_and_reports_bad_lines() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(&dir, "a.jsonl", b"{\"x\":1,\"s\":\"a\"}\n{\"x\":2.5}\n\n{\"x\":null,\"s\":\"\xc3\xa9\"}\n");
+        let p = write(
+            &dir,
+            "a.jsonl",
+            b"{\"x\":1,\"s\":\"a\"}\n{\"x\":2.5}\n\n{\"x\":null,\"s\":\"\xc3\xa9\"}\n",
+        );
         let b = read_all(&p, None).unwrap();
         assert_eq!(b.rows(), 3);
         assert_eq!(b.column("x").unwrap().data_type(), DataType::F64);
@@ -899,9 +940,17 @@ mod tests {
         let err = read_all(&p, None).unwrap_err().to_string();
         assert!(err.contains("bad.jsonl:2: invalid JSON"), "{err}");
         let p = write(&dir, "typed.jsonl", b"{\"x\":1}\n{\"x\":\"one\"}\n");
-        let schema = Schema { fields: vec![Field { name: "x".into(), data_type: DataType::F64 }] };
+        let schema = Schema {
+            fields: vec![Field {
+                name: "x".into(),
+                data_type: DataType::F64,
+            }],
+        };
         let err = read_all(&p, Some(&schema)).unwrap_err().to_string();
-        assert!(err.ends_with("typed.jsonl:2: column `x`: expected f64, found `\"one\"`"), "{err}");
+        assert!(
+            err.ends_with("typed.jsonl:2: column `x`: expected f64, found `\"one\"`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -215,7 +215,9 @@ impl Column {
     /// Whether row `i` holds a value (is not null).
     #[inline]
     pub fn is_valid(&self, i: usize) -> bool {
-        self.validity.as_ref().is_none_or(|v| v.get(i).copied().unwrap_or(false))
+        self.validity
+            .as_ref()
+            .is_none_or(|v| v.get(i).copied().unwrap_or(false))
     }
 
     /// Number of null rows.
@@ -564,7 +566,10 @@ mod tests {
     #[test]
     fn rejects_ragged_and_duplicate_columns() {
         let err = Batch::new(2, vec![Column::new("x", ColumnData::F64(vec![1.0]))]).unwrap_err();
-        assert_eq!(err.to_string(), "column `x` has 1 values but the batch has 2 rows");
+        assert_eq!(
+            err.to_string(),
+            "column `x` has 1 values but the batch has 2 rows"
+        );
         let err = Batch::from_columns(vec![
             Column::new("x", ColumnData::F64(vec![1.0])),
             Column::new("x", ColumnData::S64(vec![1])),
@@ -592,7 +597,10 @@ mod tests {
         let b = Batch::from_columns(vec![Column::new("n", ColumnData::S64(vec![1, 2]))]).unwrap();
         assert_eq!(&*b.require("n").unwrap().numeric().unwrap(), &[1.0, 2.0]);
         let err = sample().require("s").unwrap().numeric().unwrap_err();
-        assert_eq!(err.to_string(), "column `s` is string, expected a numeric column");
+        assert_eq!(
+            err.to_string(),
+            "column `s` is string, expected a numeric column"
+        );
         assert_eq!(
             sample().require("nope").unwrap_err().to_string(),
             "column `nope` is missing"

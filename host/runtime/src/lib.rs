@@ -1,1 +1,30 @@
-//! Keel runtime.
+//! `keel-runtime`: runs Keel plugins (WebAssembly components) sandboxed and
+//! chains them into pipelines.
+//!
+//! - [`Runtime`] owns the wasmtime engine (pooling allocator, epoch deadlines,
+//!   NaN canonicalisation), the host linker, and the compile cache.
+//! - [`Plugin`] is one loaded component: digest, kind detected from its
+//!   exports, metadata, and an `InstancePre` ready to instantiate cheaply.
+//! - [`sandbox`] holds per-instance host state: WASI with nothing granted,
+//!   memory caps, virtual clocks and seeded randomness, guest output to `tracing`.
+//! - [`instance`] wraps a live plugin instance and turns traps, timeouts and
+//!   limit breaches into [`CallError`]s that name plugin, stage and limit.
+//! - [`spec`] parses pipeline specs (TOML); [`pipeline`] executes them.
+
+pub mod bindings;
+mod cache;
+mod convert;
+mod engine;
+pub mod error;
+pub mod instance;
+pub mod pipeline;
+mod plugin;
+pub mod sandbox;
+pub mod spec;
+
+pub use engine::{Runtime, RuntimeOptions};
+pub use error::{CallError, Outcome, RuntimeError};
+pub use plugin::{Plugin, PluginKind, PluginSummary};
+
+/// The WIT package this host version serves.
+pub const CONTRACT: &str = "keel:plugin@0.1.0";

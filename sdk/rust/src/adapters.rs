@@ -42,7 +42,10 @@ impl<T: Transform> tb::exports::keel::plugin::transform::GuestTransformer for Tr
         config: String,
         reference: Option<wit::Batch>,
     ) -> Result<tb::exports::keel::plugin::transform::Transformer, wit::Error> {
-        let reference = reference.map(batch_from_wit).transpose().map_err(error_to_wit)?;
+        let reference = reference
+            .map(batch_from_wit)
+            .transpose()
+            .map_err(error_to_wit)?;
         let inner = T::create(Config(config), reference).map_err(error_to_wit)?;
         Ok(tb::exports::keel::plugin::transform::Transformer::new(
             TransformResource(RefCell::new(inner)),
@@ -76,7 +79,10 @@ impl<T: Validate> vb::exports::keel::plugin::validator::GuestChecker for Validat
         config: String,
         reference: Option<wit::Batch>,
     ) -> Result<vb::exports::keel::plugin::validator::Checker, wit::Error> {
-        let reference = reference.map(batch_from_wit).transpose().map_err(error_to_wit)?;
+        let reference = reference
+            .map(batch_from_wit)
+            .transpose()
+            .map_err(error_to_wit)?;
         let inner = T::create(Config(config), reference).map_err(error_to_wit)?;
         Ok(vb::exports::keel::plugin::validator::Checker::new(
             ValidatorResource(RefCell::new(inner)),

@@ -158,7 +158,11 @@ impl Config {
     /// Deserialises the configuration; a failure becomes an `invalid-config`
     /// error quoting serde's message (which names the key).
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        let text = if self.0.trim().is_empty() { "{}" } else { &self.0 };
+        let text = if self.0.trim().is_empty() {
+            "{}"
+        } else {
+            &self.0
+        };
         serde_json::from_str(text).map_err(|e| Error::config(format!("invalid config: {e}")))
     }
 

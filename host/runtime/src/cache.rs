@@ -1,0 +1,85 @@
+//! Precompiled components on disk, keyed by the component's sha256 and the
+//! engine's compatibility hash, so a plugin is compiled once per machine and
+//! engine configuration rather than once per run.
+
+use crate::error::RuntimeError;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+pub(crate) struct Cache {
+    dir: Option<PathBuf>,
+    engine_hash: String,
+}
+
+impl Cache {
+    pub(crate) fn new(dir: Option<PathBuf>, engine: &Engine) -> Cache {
+        // SipHash with fixed keys: stable across processes, which is what a cache key needs.
+        #[allow(deprecated)]
+        let mut h = std::hash::SipHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        Cache {
+            dir,
+            engine_hash: format!("{:016x}", h.finish()),
+        }
+    }
+
+    fn path(&self, digest: &str) -> Option<PathBuf> {
+        self.dir
+            .as_ref()
+            .map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_hash)))
+    }
+
+    /// The compiled component for `bytes` (with sha256 `digest`), from the
+    /// cache when present, compiled and stored otherwise. Returns whether it
+    /// was a cache hit.
+    pub(crate) fn load(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        digest: &str,
+        label: &str,
+    ) -> Result<(Component, bool), RuntimeError> {
+        if let Some(path) = self.path(digest)
+            && path.exists()
+        {
+            // SAFETY: the file was written by `Component::serialize` into
+            // Keel's own cache directory under a name that binds it to this
+            // component's digest and this engine's compatibility hash; a file
+            // that fails wasmtime's header checks is discarded and recompiled.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(c) => return Ok((c, true)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached artifact");
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        let component = Component::new(engine, bytes).map_err(|e| RuntimeError::Compile {
+            plugin: label.to_string(),
+            message: format!("{e:#}"),
+        })?;
+        if let Some(path) = self.path(digest) {
+            if let Err(e) = self.store(&component, &path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write compile cache");
+            }
+        }
+        Ok((component, false))
+    }
+
+    fn store(&self, component: &Component, path: &std::path::Path) -> Result<(), RuntimeError> {
+        let err = |message: String| RuntimeError::Cache {
+            path: path.to_path_buf(),
+            message,
+        };
+        let bytes = component.serialize().map_err(|e| err(e.to_string()))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        }
+        // Write then rename: a concurrent reader never sees half a file.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, bytes).map_err(|e| err(e.to_string()))?;
+        std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+    }
+}

@@ -1,0 +1,159 @@
+//! The wasmtime engine as Keel configures it, the host linker, and the epoch
+//! ticker that turns `timeout_ms` into CPU deadlines.
+
+use crate::cache::Cache;
+use crate::error::RuntimeError;
+use crate::sandbox::HostState;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; `timeout_ms` is counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Engine options.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Where precompiled components are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Use the pooling instance allocator (falls back to on-demand if the
+    /// address-space reservation fails).
+    pub pooling: bool,
+    /// Instance slots in the pool.
+    pub pool_instances: u32,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> RuntimeOptions {
+        RuntimeOptions {
+            cache_dir: std::env::var_os("KEEL_CACHE_DIR")
+                .map(PathBuf::from)
+                .or_else(|| dirs::cache_dir().map(|d| d.join("keel").join("compiled"))),
+            pooling: true,
+            pool_instances: 256,
+        }
+    }
+}
+
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The engine, linker and compile cache shared by every plugin of a process.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    pub(crate) cache: Cache,
+    pooled: bool,
+    _ticker: Ticker,
+}
+
+fn base_config() -> Config {
+    let mut c = Config::new();
+    c.wasm_component_model(true);
+    c.epoch_interruption(true);
+    // Identical NaN bit patterns on every CPU keep outputs (and their digests) reproducible.
+    c.cranelift_nan_canonicalization(true);
+    // Async component support costs 50-100x on every sync call; plugins are sync.
+    c.concurrency_support(false);
+    c.parallel_compilation(true);
+    c
+}
+
+impl Runtime {
+    /// Builds the engine, linker and ticker.
+    pub fn new(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
+        let (engine, pooled) = if options.pooling {
+            let mut pool = PoolingAllocationConfig::default();
+            let n = options.pool_instances.max(8);
+            pool.total_component_instances(n)
+                .total_core_instances(n * 4)
+                .total_memories(n * 2)
+                .total_tables(n * 4)
+                .max_memories_per_component(4)
+                .max_tables_per_component(8)
+                .max_memory_size(4 << 30);
+            let mut cfg = base_config();
+            cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            match Engine::new(&cfg) {
+                Ok(e) => (e, true),
+                Err(e) => {
+                    tracing::warn!(error = %e, "pooling allocator unavailable (address-space reservation failed?); using on-demand allocation");
+                    (Self::on_demand()?, false)
+                }
+            }
+        } else {
+            (Self::on_demand()?, false)
+        };
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        crate::bindings::transform::TransformPlugin::add_to_linker::<_, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let cache = Cache::new(options.cache_dir, &engine);
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let stop = stop.clone();
+            let weak = engine.weak();
+            std::thread::Builder::new()
+                .name("keel-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        match weak.upgrade() {
+                            Some(e) => e.increment_epoch(),
+                            None => break,
+                        }
+                    }
+                })
+                .map_err(|e| RuntimeError::Engine(format!("cannot start epoch ticker: {e}")))?
+        };
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+            pooled,
+            _ticker: Ticker {
+                stop,
+                handle: Some(handle),
+            },
+        })
+    }
+
+    fn on_demand() -> Result<Engine, RuntimeError> {
+        Engine::new(&base_config()).map_err(|e| RuntimeError::Engine(e.to_string()))
+    }
+
+    /// Whether the pooling allocator is in use.
+    pub fn is_pooled(&self) -> bool {
+        self.pooled
+    }
+
+    /// The engine (for embedders that need it, e.g. benchmarks).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Epoch ticks for a deadline of `ms` milliseconds.
+    pub(crate) fn ticks_for(ms: u64) -> u64 {
+        let tick = EPOCH_TICK.as_millis().max(1) as u64;
+        ms.div_ceil(tick).max(1)
+    }
+}

@@ -1,0 +1,952 @@
+//! The pipeline executor: validators, transform stages and monitors wired as
+//! the spec says, input streamed in batches across worker threads (one store
+//! per instance, instances reused across the batches of a run), outputs and
+//! monitor observations put back in input order.
+
+use crate::engine::Runtime;
+use crate::error::{CallError, Outcome, RuntimeError};
+use crate::instance::{Finding, Instance, Placement, Report, Severity, call_seed};
+use crate::plugin::{Plugin, PluginKind};
+use crate::spec::{INPUT, PipelineSpec, Policy, SpecError, config_json};
+use keel_data::Batch;
+use keel_data::io::{BatchSource, ReadError, Schema, SourceBatch};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Finds plugin bytes for a spec's `plugin = "…"` value.
+pub trait PluginResolver {
+    /// Returns the component bytes and a label for errors and records.
+    fn resolve(&self, reference: &str, spec_dir: &Path) -> Result<(Vec<u8>, String), String>;
+}
+
+/// Resolves `name` as `<dir>/<name>.wasm` in each directory in turn, and a
+/// value ending in `.wasm` or containing `/` as a path relative to the spec.
+#[derive(Debug, Clone, Default)]
+pub struct PluginDirs(pub Vec<PathBuf>);
+
+impl PluginResolver for PluginDirs {
+    fn resolve(&self, reference: &str, spec_dir: &Path) -> Result<(Vec<u8>, String), String> {
+        let read = |p: &Path| {
+            std::fs::read(p)
+                .map(|b| (b, p.display().to_string()))
+                .map_err(|e| format!("{}: {e}", p.display()))
+        };
+        if reference.ends_with(".wasm") || reference.contains('/') {
+            return read(&spec_dir.join(reference));
+        }
+        for d in &self.0 {
+            let p = d.join(format!("{reference}.wasm"));
+            if p.is_file() {
+                return read(&p);
+            }
+        }
+        Err(format!(
+            "no plugin `{reference}` in the plugin directories ({}); pass --plugin-dir or set KEEL_PLUGIN_PATH",
+            self.0
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+/// Why a pipeline could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("{}: `{key}`: {message}", file.display())]
+    Plugin {
+        file: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("{}: `{key}`: {source}", file.display())]
+    Runtime {
+        file: PathBuf,
+        key: String,
+        #[source]
+        source: RuntimeError,
+    },
+    #[error(transparent)]
+    Reference(#[from] ReadError),
+    #[error("fitting on the reference data: {0}")]
+    Fit(CallError),
+}
+
+struct ValidatorSlot {
+    at: usize,
+    policy: Policy,
+    placement: Placement,
+}
+
+struct MonitorSlot {
+    at: usize,
+    placement: Placement,
+    reference: Batch,
+}
+
+/// A loaded pipeline: plugins compiled, references fitted, ready to run.
+pub struct Pipeline {
+    rt: Arc<Runtime>,
+    spec: PipelineSpec,
+    stages: Vec<Placement>,
+    validators: Vec<ValidatorSlot>,
+    monitors: Vec<MonitorSlot>,
+    /// Reference data at each point: 0 = input, i + 1 = after stage i.
+    refs: Vec<Option<Batch>>,
+    schema: Option<Schema>,
+}
+
+/// Where a plugin came from, for summaries and the audit log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginUse {
+    pub role: &'static str,
+    pub name: String,
+    pub plugin: String,
+    pub version: String,
+    pub digest: String,
+    pub config_digest: String,
+}
+
+impl Pipeline {
+    /// Loads the spec at `path`, resolving plugins with `resolver`.
+    pub fn load(
+        rt: Arc<Runtime>,
+        path: &Path,
+        resolver: &dyn PluginResolver,
+    ) -> Result<Pipeline, LoadError> {
+        let spec = PipelineSpec::load(path)?;
+        Pipeline::from_spec(rt, spec, path, resolver)
+    }
+
+    /// Builds a pipeline from a parsed spec; `path` anchors relative paths.
+    pub fn from_spec(
+        rt: Arc<Runtime>,
+        spec: PipelineSpec,
+        path: &Path,
+        resolver: &dyn PluginResolver,
+    ) -> Result<Pipeline, LoadError> {
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let mut cache: HashMap<String, Plugin> = HashMap::new();
+        let mut load =
+            |reference: &str, key: String, want: PluginKind| -> Result<Plugin, LoadError> {
+                let plugin = match cache.get(reference) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let (bytes, label) =
+                            resolver.resolve(reference, &dir).map_err(|message| {
+                                LoadError::Plugin {
+                                    file: path.to_path_buf(),
+                                    key: key.clone(),
+                                    message,
+                                }
+                            })?;
+                        let p = Plugin::load(&rt, &bytes, &label).map_err(|source| {
+                            LoadError::Runtime {
+                                file: path.to_path_buf(),
+                                key: key.clone(),
+                                source,
+                            }
+                        })?;
+                        cache.insert(reference.to_string(), p.clone());
+                        p
+                    }
+                };
+                if plugin.kind() != want {
+                    return Err(LoadError::Runtime {
+                        file: path.to_path_buf(),
+                        key,
+                        source: RuntimeError::WrongKind {
+                            plugin: plugin.name().to_string(),
+                            role: "this entry".into(),
+                            expected: want.as_str(),
+                            found: plugin.kind().as_str(),
+                        },
+                    });
+                }
+                Ok(plugin)
+            };
+        let resolve_grants = |grants: &[crate::sandbox::Grant]| {
+            grants
+                .iter()
+                .map(|g| crate::sandbox::Grant {
+                    host: dir.join(&g.host),
+                    ..g.clone()
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut stages = Vec::new();
+        for (i, s) in spec.stages.iter().enumerate() {
+            let plugin = load(
+                &s.plugin,
+                format!("stages[{i}].plugin"),
+                PluginKind::Transform,
+            )?;
+            stages.push(Placement {
+                plugin,
+                stage: s.name.clone(),
+                limits: s.limits,
+                grants: resolve_grants(&s.grants),
+                config: config_json(&s.config),
+            });
+        }
+        let mut validators = Vec::new();
+        for (i, v) in spec.validators.iter().enumerate() {
+            let plugin = load(
+                &v.plugin,
+                format!("validators[{i}].plugin"),
+                PluginKind::Validator,
+            )?;
+            validators.push(ValidatorSlot {
+                at: point_of(&spec, &v.at),
+                policy: v.policy,
+                placement: Placement {
+                    plugin,
+                    stage: v.name.clone(),
+                    limits: v.limits,
+                    grants: Vec::new(),
+                    config: config_json(&v.config),
+                },
+            });
+        }
+        let mut monitor_plugins = Vec::new();
+        for (i, m) in spec.monitors.iter().enumerate() {
+            let plugin = load(
+                &m.plugin,
+                format!("monitors[{i}].plugin"),
+                PluginKind::Monitor,
+            )?;
+            monitor_plugins.push(plugin);
+        }
+        let raw_ref = match &spec.reference {
+            Some(r) => Some(keel_data::io::read_all(&dir.join(r), None)?),
+            None => None,
+        };
+        let schema = raw_ref.as_ref().map(Schema::of);
+        let mut pipeline = Pipeline {
+            rt,
+            spec,
+            stages,
+            validators,
+            monitors: Vec::new(),
+            refs: vec![raw_ref.clone()],
+            schema,
+        };
+        // Fit stage by stage: each stage sees the reference as the stages
+        // before it transformed it.
+        if let Some(mut current) = raw_ref {
+            for i in 0..pipeline.stages.len() {
+                let placement = &pipeline.stages[i];
+                let mut inst = Instance::create(&pipeline.rt, placement, Some(&current))
+                    .map_err(LoadError::Fit)?;
+                current = run_chunked(&mut inst, current, pipeline.batch_size(), &placement.stage)
+                    .map_err(LoadError::Fit)?;
+                pipeline.refs.push(Some(current.clone()));
+            }
+        } else {
+            pipeline
+                .refs
+                .extend((0..pipeline.stages.len()).map(|_| None));
+        }
+        for (i, m) in pipeline.spec.monitors.clone().iter().enumerate() {
+            let at = point_of(&pipeline.spec, &pipeline.spec.monitor_at(m));
+            let reference = match &m.reference {
+                Some(r) => {
+                    let raw = keel_data::io::read_all(&dir.join(r), pipeline.schema.as_ref())?;
+                    pipeline.propagate(raw, at).map_err(LoadError::Fit)?
+                }
+                None => pipeline.refs[at].clone().unwrap_or_default(),
+            };
+            pipeline.monitors.push(MonitorSlot {
+                at,
+                placement: Placement {
+                    plugin: monitor_plugins[i].clone(),
+                    stage: m.name.clone(),
+                    limits: m.limits,
+                    grants: Vec::new(),
+                    config: config_json(&m.config),
+                },
+                reference,
+            });
+        }
+        Ok(pipeline)
+    }
+
+    /// Pushes raw data through the stages before point `upto`.
+    fn propagate(&self, raw: Batch, upto: usize) -> Result<Batch, CallError> {
+        let mut current = raw;
+        for (i, placement) in self.stages.iter().take(upto).enumerate() {
+            let mut inst = Instance::create(&self.rt, placement, self.refs[i].as_ref())?;
+            current = run_chunked(&mut inst, current, self.batch_size(), &placement.stage)?;
+        }
+        Ok(current)
+    }
+
+    /// The parsed spec.
+    pub fn spec(&self) -> &PipelineSpec {
+        &self.spec
+    }
+
+    /// The input schema fixed by the reference data, if any.
+    pub fn input_schema(&self) -> Option<&Schema> {
+        self.schema.as_ref()
+    }
+
+    /// The spec's batch size.
+    pub fn batch_size(&self) -> usize {
+        self.spec.run.batch_size
+    }
+
+    /// Every plugin the pipeline uses, with digests.
+    pub fn plugins(&self) -> Vec<PluginUse> {
+        use sha2::Digest;
+        let make = |role, p: &Placement| PluginUse {
+            role,
+            name: p.stage.clone(),
+            plugin: p.plugin.name().to_string(),
+            version: p.plugin.version().to_string(),
+            digest: p.plugin.digest().to_string(),
+            config_digest: format!("sha256:{}", hex::encode(sha2::Sha256::digest(&p.config))),
+        };
+        self.stages
+            .iter()
+            .map(|p| make("stage", p))
+            .chain(
+                self.validators
+                    .iter()
+                    .map(|v| make("validator", &v.placement)),
+            )
+            .chain(self.monitors.iter().map(|m| make("monitor", &m.placement)))
+            .collect()
+    }
+
+    /// A worker: one set of instances, created on first use.
+    pub fn worker(&self) -> Worker<'_> {
+        Worker {
+            pipeline: self,
+            stages: (0..self.stages.len()).map(|_| None).collect(),
+            validators: (0..self.validators.len()).map(|_| None).collect(),
+        }
+    }
+
+    /// Creates the pipeline's monitors (one instance each).
+    pub fn monitors(&self) -> Result<Vec<Monitor>, CallError> {
+        self.monitors
+            .iter()
+            .map(|m| {
+                Ok(Monitor {
+                    name: m.placement.stage.clone(),
+                    at: m.at,
+                    instance: Instance::create(&self.rt, &m.placement, Some(&m.reference))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The reference data at a monitor's attachment point (for reports and histograms).
+    pub fn monitor_reference(&self, name: &str) -> Option<&Batch> {
+        self.monitors
+            .iter()
+            .find(|m| m.placement.stage == name)
+            .map(|m| &m.reference)
+    }
+
+    fn point_name(&self, at: usize) -> String {
+        if at == 0 {
+            INPUT.to_string()
+        } else {
+            self.stages[at - 1].stage.clone()
+        }
+    }
+}
+
+/// The point index of `at`: 0 = input, i + 1 = after stage i.
+fn point_of(spec: &PipelineSpec, at: &str) -> usize {
+    if at == INPUT {
+        0
+    } else {
+        spec.stages
+            .iter()
+            .position(|s| s.name == at)
+            .map_or(0, |i| i + 1)
+    }
+}
+
+/// Runs a whole batch through one instance in chunks of `chunk` rows.
+fn run_chunked(
+    inst: &mut Instance,
+    data: Batch,
+    chunk: usize,
+    stage: &str,
+) -> Result<Batch, CallError> {
+    let mut out = Batch::default();
+    let rows = data.rows();
+    let mut start = 0;
+    loop {
+        let end = (start + chunk).min(rows);
+        let piece = inst.process(data.slice(start, end), call_seed(stage, start as u64))?;
+        out.append(piece).map_err(|e| CallError {
+            plugin: String::new(),
+            stage: stage.to_string(),
+            call: "process",
+            outcome: Outcome::Error,
+            limit: None,
+            column: None,
+            message: format!("output changed shape between batches: {e}"),
+        })?;
+        start = end;
+        if start >= rows {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// A finding located in the input.
+#[derive(Debug, Clone)]
+pub struct LocatedFinding {
+    pub validator: String,
+    pub finding: Finding,
+    /// Zero-based index of the input row, when the finding names a row.
+    pub input_row: Option<u64>,
+}
+
+/// What one batch became.
+#[derive(Debug)]
+pub struct Processed {
+    pub output: Batch,
+    pub findings: Vec<LocatedFinding>,
+    pub rows_in: usize,
+    pub rows_rejected: usize,
+    /// Batches at monitor attachment points, by point index.
+    pub taps: Vec<(usize, Batch)>,
+    /// Time spent in each stage, in stage order.
+    pub stage_time: Vec<Duration>,
+}
+
+/// A failure processing one batch.
+#[derive(Debug, Clone)]
+pub struct BatchError {
+    pub error: CallError,
+    pub first_row: u64,
+    pub rows: usize,
+}
+
+/// One set of plugin instances; processes batches one at a time.
+pub struct Worker<'p> {
+    pipeline: &'p Pipeline,
+    stages: Vec<Option<Instance>>,
+    validators: Vec<Option<Instance>>,
+}
+
+impl Worker<'_> {
+    fn validate_at(
+        &mut self,
+        at: usize,
+        batch: Batch,
+        row_map: &mut Option<Vec<u64>>,
+        first_row: u64,
+        findings: &mut Vec<LocatedFinding>,
+        rejected: &mut usize,
+    ) -> Result<Batch, CallError> {
+        let mut batch = batch;
+        for (vi, slot) in self.pipeline.validators.iter().enumerate() {
+            if slot.at != at {
+                continue;
+            }
+            let reference = self.pipeline.refs[at].as_ref();
+            let inst = ensure(
+                &mut self.validators[vi],
+                &self.pipeline.rt,
+                &slot.placement,
+                reference,
+            )?;
+            let seed = call_seed(&slot.placement.stage, first_row);
+            let found = match inst.validate(batch.clone(), seed) {
+                Ok(f) => f,
+                Err(e) => {
+                    if inst.is_poisoned() {
+                        self.validators[vi] = None;
+                    }
+                    return Err(e);
+                }
+            };
+            let mut keep = vec![true; batch.rows()];
+            let mut reject_all = false;
+            for f in found {
+                let input_row = f.row.and_then(|r| {
+                    row_map
+                        .as_ref()
+                        .map_or(Some(first_row + u64::from(r)), |m| {
+                            m.get(r as usize).copied()
+                        })
+                });
+                if slot.policy == Policy::Reject && f.severity == Severity::Error {
+                    match f.row {
+                        Some(r) if (r as usize) < keep.len() => keep[r as usize] = false,
+                        _ => reject_all = true,
+                    }
+                }
+                findings.push(LocatedFinding {
+                    validator: slot.placement.stage.clone(),
+                    finding: f,
+                    input_row,
+                });
+            }
+            if reject_all {
+                keep.iter_mut().for_each(|k| *k = false);
+            }
+            let dropped = keep.iter().filter(|k| !**k).count();
+            if dropped > 0 {
+                *rejected += dropped;
+                let map = row_map
+                    .take()
+                    .unwrap_or_else(|| (0..batch.rows() as u64).map(|r| first_row + r).collect());
+                *row_map = Some(
+                    map.into_iter()
+                        .zip(&keep)
+                        .filter(|(_, k)| **k)
+                        .map(|(r, _)| r)
+                        .collect(),
+                );
+                batch = batch.filter(&keep);
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Runs one batch through validators and stages. `first_row` is the
+    /// batch's offset in the input (it seeds randomness and locates findings).
+    pub fn process(&mut self, input: Batch, first_row: u64) -> Result<Processed, BatchError> {
+        let rows_in = input.rows();
+        let fail = |error| BatchError {
+            error,
+            first_row,
+            rows: rows_in,
+        };
+        let mut findings = Vec::new();
+        let mut rejected = 0;
+        let mut row_map: Option<Vec<u64>> = None;
+        let mut taps = Vec::new();
+        let mut stage_time = Vec::with_capacity(self.pipeline.stages.len());
+        let tap = |at: usize, b: &Batch, taps: &mut Vec<(usize, Batch)>| {
+            if self.pipeline.monitors.iter().any(|m| m.at == at) {
+                taps.push((at, b.clone()));
+            }
+        };
+        let mut batch = self
+            .validate_at(
+                0,
+                input,
+                &mut row_map,
+                first_row,
+                &mut findings,
+                &mut rejected,
+            )
+            .map_err(fail)?;
+        tap(0, &batch, &mut taps);
+        for i in 0..self.pipeline.stages.len() {
+            let placement = &self.pipeline.stages[i];
+            let started = Instant::now();
+            let inst = ensure(
+                &mut self.stages[i],
+                &self.pipeline.rt,
+                placement,
+                self.pipeline.refs[i].as_ref(),
+            )
+            .map_err(fail)?;
+            let rows_before = batch.rows();
+            match inst.process(batch, call_seed(&placement.stage, first_row)) {
+                Ok(out) => {
+                    if out.rows() != rows_before {
+                        // Row identity is lost once a stage changes the row count.
+                        row_map = Some(Vec::new());
+                    }
+                    batch = out;
+                }
+                Err(e) => {
+                    if inst.is_poisoned() {
+                        self.stages[i] = None;
+                    }
+                    return Err(fail(e));
+                }
+            }
+            stage_time.push(started.elapsed());
+            batch = self
+                .validate_at(
+                    i + 1,
+                    batch,
+                    &mut row_map,
+                    first_row,
+                    &mut findings,
+                    &mut rejected,
+                )
+                .map_err(fail)?;
+            tap(i + 1, &batch, &mut taps);
+        }
+        Ok(Processed {
+            output: batch,
+            findings,
+            rows_in,
+            rows_rejected: rejected,
+            taps,
+            stage_time,
+        })
+    }
+}
+
+fn ensure<'a>(
+    slot: &'a mut Option<Instance>,
+    rt: &Runtime,
+    placement: &Placement,
+    reference: Option<&Batch>,
+) -> Result<&'a mut Instance, CallError> {
+    if slot.is_none() {
+        *slot = Some(Instance::create(rt, placement, reference)?);
+    }
+    slot.as_mut().ok_or_else(|| CallError {
+        plugin: placement.plugin.name().to_string(),
+        stage: placement.stage.clone(),
+        call: "create",
+        outcome: Outcome::Error,
+        limit: None,
+        column: None,
+        message: "instance unavailable".into(),
+    })
+}
+
+/// A live monitor.
+pub struct Monitor {
+    pub name: String,
+    at: usize,
+    pub instance: Instance,
+}
+
+/// What a monitor concluded over a run.
+#[derive(Debug, Clone)]
+pub struct MonitorResult {
+    pub name: String,
+    pub at: String,
+    pub report: Option<Report>,
+    pub error: Option<String>,
+}
+
+/// Progress of a run, reported after each batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub rows: u64,
+    pub batches: u64,
+    pub bytes_read: u64,
+}
+
+/// Findings counted by validator, rule and severity.
+pub type FindingCounts = BTreeMap<(String, String, String), u64>;
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub rows_rejected: u64,
+    pub batches: u64,
+    pub elapsed: Duration,
+    pub findings: FindingCounts,
+    /// The first findings, with their input lines, for display.
+    pub examples: Vec<(LocatedFinding, Option<u64>)>,
+    pub monitors: Vec<MonitorResult>,
+    /// Time spent in each stage across all workers: (stage, plugin, time).
+    pub stage_time: Vec<(String, String, Duration)>,
+    pub workers: usize,
+}
+
+/// Why a run stopped. Output written before the failure stays written.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{error}")]
+    Read {
+        error: ReadError,
+        summary: Box<RunSummary>,
+    },
+    #[error("{}: lines {}-{}: {}", file.display(), lines.0, lines.1, error.error)]
+    Stage {
+        file: PathBuf,
+        lines: (u64, u64),
+        error: BatchError,
+        summary: Box<RunSummary>,
+    },
+    #[error("cannot write output: {message}")]
+    Sink {
+        message: String,
+        summary: Box<RunSummary>,
+    },
+    #[error("cannot start monitors: {0}")]
+    Monitor(CallError),
+}
+
+/// Options of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub batch_size: Option<usize>,
+    pub workers: Option<usize>,
+}
+
+enum Msg {
+    Done(u64, SourceBatch, Result<Processed, BatchError>, u64),
+    ReadFailed(u64, ReadError),
+}
+
+const EXAMPLES: usize = 20;
+
+impl Pipeline {
+    /// Runs `source` through the pipeline, handing output batches to `sink`
+    /// in input order and calling `progress` after each batch.
+    pub fn run(
+        &self,
+        source: Box<dyn BatchSource>,
+        options: &RunOptions,
+        sink: &mut dyn FnMut(&Batch) -> Result<(), String>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<RunSummary, RunError> {
+        let started = Instant::now();
+        let workers = options
+            .workers
+            .or(self.spec.run.workers)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        let file = source.path().to_path_buf();
+        let mut monitors = self.monitors().map_err(RunError::Monitor)?;
+        let mut monitor_errors: Vec<Option<String>> = vec![None; monitors.len()];
+        let mut summary = RunSummary {
+            rows_in: 0,
+            rows_out: 0,
+            rows_rejected: 0,
+            batches: 0,
+            elapsed: Duration::ZERO,
+            findings: BTreeMap::new(),
+            examples: Vec::new(),
+            monitors: Vec::new(),
+            stage_time: self
+                .stages
+                .iter()
+                .map(|s| (s.stage.clone(), s.plugin.name().to_string(), Duration::ZERO))
+                .collect(),
+            workers,
+        };
+        let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, SourceBatch, u64)>(workers * 2);
+        let (res_tx, res_rx) = crossbeam_channel::bounded::<Msg>(workers * 2);
+        let outcome: Result<(), RunError> = std::thread::scope(|s| {
+            let reader_tx = res_tx.clone();
+            let mut source = source;
+            s.spawn(move || {
+                let mut seq = 0;
+                loop {
+                    match source.next_batch() {
+                        Ok(Some(b)) => {
+                            if job_tx.send((seq, b, source.bytes_read())).is_err() {
+                                return;
+                            }
+                            seq += 1;
+                        }
+                        Ok(None) => return,
+                        Err(e) => {
+                            let _ = reader_tx.send(Msg::ReadFailed(seq, e));
+                            return;
+                        }
+                    }
+                }
+            });
+            for _ in 0..workers {
+                let rx = job_rx.clone();
+                let tx = res_tx.clone();
+                s.spawn(move || {
+                    let mut worker = self.worker();
+                    for (seq, sb, bytes) in rx {
+                        let r = worker.process(sb.batch.clone(), sb.first_row);
+                        if tx.send(Msg::Done(seq, sb, r, bytes)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(job_rx);
+            drop(res_tx);
+            self.collect(
+                res_rx,
+                &file,
+                &mut summary,
+                &mut monitors,
+                &mut monitor_errors,
+                sink,
+                progress,
+            )
+        });
+        // Monitors report even when the run stopped early: what they saw is real.
+        for (m, err) in monitors.iter_mut().zip(monitor_errors) {
+            let (report, error) = match err {
+                Some(e) => (None, Some(e)),
+                None => match m.instance.report() {
+                    Ok(r) => (Some(r), None),
+                    Err(e) => (None, Some(e.to_string())),
+                },
+            };
+            summary.monitors.push(MonitorResult {
+                name: m.name.clone(),
+                at: self.point_name(m.at),
+                report,
+                error,
+            });
+        }
+        summary.elapsed = started.elapsed();
+        match outcome {
+            Ok(()) => Ok(summary),
+            Err(RunError::Read { error, .. }) => Err(RunError::Read {
+                error,
+                summary: Box::new(summary),
+            }),
+            Err(RunError::Stage {
+                file, lines, error, ..
+            }) => Err(RunError::Stage {
+                file,
+                lines,
+                error,
+                summary: Box::new(summary),
+            }),
+            Err(RunError::Sink { message, .. }) => Err(RunError::Sink {
+                message,
+                summary: Box::new(summary),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn collect(
+        &self,
+        res_rx: crossbeam_channel::Receiver<Msg>,
+        file: &Path,
+        summary: &mut RunSummary,
+        monitors: &mut [Monitor],
+        monitor_errors: &mut [Option<String>],
+        sink: &mut dyn FnMut(&Batch) -> Result<(), String>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), RunError> {
+        let mut pending: BTreeMap<u64, (SourceBatch, Result<Processed, BatchError>, u64)> =
+            BTreeMap::new();
+        let mut next = 0u64;
+        let mut read_error: Option<(u64, ReadError)> = None;
+        let empty = || {
+            Box::new(RunSummary {
+                monitors: Vec::new(),
+                ..summary_stub()
+            })
+        };
+        for msg in res_rx.iter() {
+            match msg {
+                Msg::Done(seq, sb, r, bytes) => {
+                    pending.insert(seq, (sb, r, bytes));
+                }
+                Msg::ReadFailed(seq, e) => read_error = Some((seq, e)),
+            }
+            while let Some((sb, r, bytes)) = pending.remove(&next) {
+                next += 1;
+                let p = match r {
+                    Ok(p) => p,
+                    Err(error) => {
+                        let first = sb.lines.first().copied().unwrap_or(0);
+                        let last = sb.lines.last().copied().unwrap_or(first);
+                        return Err(RunError::Stage {
+                            file: file.to_path_buf(),
+                            lines: (first, last),
+                            error,
+                            summary: empty(),
+                        });
+                    }
+                };
+                for (stage, t) in summary.stage_time.iter_mut().zip(&p.stage_time) {
+                    stage.2 += *t;
+                }
+                for f in p.findings {
+                    let key = (
+                        f.validator.clone(),
+                        f.finding.rule.clone(),
+                        severity_name(f.finding.severity).to_string(),
+                    );
+                    *summary.findings.entry(key).or_default() += 1;
+                    if summary.examples.len() < EXAMPLES {
+                        let line = f.input_row.and_then(|r| {
+                            r.checked_sub(sb.first_row)
+                                .and_then(|i| sb.lines.get(i as usize).copied())
+                        });
+                        summary.examples.push((f, line));
+                    }
+                }
+                for (mi, m) in monitors.iter_mut().enumerate() {
+                    if monitor_errors[mi].is_some() {
+                        continue;
+                    }
+                    if let Some((_, b)) = p.taps.iter().find(|(at, _)| *at == m.at) {
+                        let seed = call_seed(&m.name, sb.first_row);
+                        if let Err(e) = m.instance.observe(b.clone(), seed) {
+                            // A monitor is an observer: its failure is recorded, the data flows on.
+                            tracing::error!(monitor = %m.name, error = %e, "monitor failed; disabled for the rest of the run");
+                            monitor_errors[mi] = Some(e.to_string());
+                        }
+                    }
+                }
+                sink(&p.output).map_err(|message| RunError::Sink {
+                    message,
+                    summary: empty(),
+                })?;
+                summary.rows_in += p.rows_in as u64;
+                summary.rows_out += p.output.rows() as u64;
+                summary.rows_rejected += p.rows_rejected as u64;
+                summary.batches += 1;
+                progress(Progress {
+                    rows: summary.rows_in,
+                    batches: summary.batches,
+                    bytes_read: bytes,
+                });
+            }
+            if let Some((seq, _)) = &read_error
+                && *seq == next
+            {
+                break;
+            }
+        }
+        if let Some((_, error)) = read_error {
+            return Err(RunError::Read {
+                error,
+                summary: empty(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn summary_stub() -> RunSummary {
+    RunSummary {
+        rows_in: 0,
+        rows_out: 0,
+        rows_rejected: 0,
+        batches: 0,
+        elapsed: Duration::ZERO,
+        findings: BTreeMap::new(),
+        examples: Vec::new(),
+        monitors: Vec::new(),
+        stage_time: Vec::new(),
+        workers: 0,
+    }
+}
+
+/// The WIT name of a severity.
+pub fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+    }
+}
