@@ -1,0 +1,236 @@
+//! What the CLI shows people: plugin descriptions, a progress bar, and the
+//! closing run summary with bar charts of monitor statistics against their
+//! thresholds (a picture first, the numbers beside it).
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use keel_runtime::PluginSummary;
+use keel_runtime::pipeline::{Pipeline, RunSummary, severity_name};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// `keel plugin inspect` as text.
+pub fn inspect(s: &PluginSummary) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{} {} ({})", s.name, s.version, s.kind);
+    let _ = writeln!(o, "  {}", s.description);
+    let _ = writeln!(o, "digest   {}", s.digest);
+    let _ = writeln!(o, "size     {} bytes", s.size_bytes);
+    let _ = writeln!(o, "exports  {}", s.exports.join(", "));
+    let _ = writeln!(o, "imports  {}", s.imports.join(", "));
+    let schema = serde_json::to_string_pretty(&s.config_schema).unwrap_or_default();
+    let _ = writeln!(o, "config schema:");
+    for line in schema.lines() {
+        let _ = writeln!(o, "  {line}");
+    }
+    o.trim_end().to_string()
+}
+
+/// A progress bar over the input's bytes, drawn only on a terminal.
+pub fn progress_bar(total_bytes: u64, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::new(total_bytes);
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ({eta})",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn duration(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 0.001 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{:.0} µs", s * 1e6)
+    }
+}
+
+/// A bar of `value` on a scale where the threshold sits at 20 cells; cells
+/// past the threshold are drawn heavy so drift stands out without colour.
+fn bar(value: f64, threshold: Option<f64>) -> String {
+    const AT: f64 = 20.0;
+    const MAX: usize = 40;
+    let Some(t) = threshold.filter(|t| *t > 0.0) else {
+        return String::new();
+    };
+    if !value.is_finite() {
+        return "?".into();
+    }
+    let cells = ((value / t) * AT).round().clamp(0.0, MAX as f64) as usize;
+    let mut s = String::new();
+    for i in 0..MAX.max(AT as usize + 1) {
+        let ch = if i < cells {
+            if (i as f64) < AT { '▒' } else { '█' }
+        } else if i == AT as usize {
+            '|'
+        } else if i < cells.max(AT as usize + 1) {
+            ' '
+        } else {
+            break;
+        };
+        s.push(ch);
+    }
+    if value / t * AT > MAX as f64 {
+        s.push('▶');
+    }
+    s
+}
+
+/// The closing summary of `keel run`.
+pub fn summary(p: &Pipeline, s: &RunSummary, input: &Path, output: Option<&Path>) -> String {
+    let spec = p.spec();
+    let mut o = String::new();
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        o,
+        "\n{} {}: {} → {}",
+        spec.name,
+        spec.version,
+        input.display(),
+        output.map_or_else(|| "(output not written; pass --output FILE)".into(), |p| p.display().to_string())
+    );
+    let _ = writeln!(
+        o,
+        "  {} rows in, {} out, {} rejected · {} batches · {} workers · {} · {} rows/s",
+        thousands(s.rows_in),
+        thousands(s.rows_out),
+        thousands(s.rows_rejected),
+        thousands(s.batches),
+        s.workers,
+        duration(s.elapsed),
+        thousands((s.rows_in as f64 / secs) as u64)
+    );
+    if !s.stage_time.is_empty() {
+        let _ = writeln!(o, "\nstages (time summed over workers)");
+        let uses = p.plugins();
+        for (stage, plugin, t) in &s.stage_time {
+            let version = uses
+                .iter()
+                .find(|u| &u.name == stage)
+                .map_or("", |u| u.version.as_str());
+            let _ = writeln!(o, "  {stage:<20} {:<28} {:>10}", format!("{plugin} {version}"), duration(*t));
+        }
+    }
+    let _ = writeln!(o, "\nfindings");
+    if s.findings.is_empty() {
+        let _ = writeln!(o, "  none");
+    }
+    for ((validator, rule, severity), n) in &s.findings {
+        let _ = writeln!(o, "  {validator:<20} {rule:<16} {severity:<8} {:>8}", thousands(*n));
+    }
+    for (f, line) in s.examples.iter().take(5) {
+        let at = line.map_or_else(String::new, |l| format!("line {l}: "));
+        let _ = writeln!(
+            o,
+            "    {at}{} [{} {}]",
+            f.finding.message,
+            f.finding.rule,
+            severity_name(f.finding.severity)
+        );
+    }
+    let _ = writeln!(o, "\nmonitors");
+    if s.monitors.is_empty() {
+        let _ = writeln!(o, "  none");
+    }
+    for m in &s.monitors {
+        match (&m.report, &m.error) {
+            (_, Some(e)) => {
+                let _ = writeln!(o, "  {} @ {}: FAILED: {e}", m.name, m.at);
+            }
+            (Some(r), None) => {
+                let verdict = if r.alert { "ALERT" } else { "ok" };
+                let _ = writeln!(o, "  {} @ {}: {verdict}: {}", m.name, m.at, r.summary);
+                for metric in &r.metrics {
+                    let col = metric.column.as_deref().unwrap_or("(dataset)");
+                    let t = metric.threshold.map_or_else(|| "-".into(), |t| format!("{t:.3}"));
+                    let p = metric.p_value.map_or_else(String::new, |p| format!(" p={p:.3}"));
+                    let flag = if metric.alert { "drift" } else { "" };
+                    let _ = writeln!(
+                        o,
+                        "    {col:<20} {:<13} {:>8.4} / {t:<6}{p} {:<5} {}",
+                        metric.name,
+                        metric.value,
+                        flag,
+                        bar(metric.value, metric.threshold)
+                    );
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    o.trim_end().to_string()
+}
+
+/// The summary as JSON (`--summary-json`).
+pub fn summary_json(p: &Pipeline, s: &RunSummary) -> serde_json::Value {
+    let findings: Vec<_> = s
+        .findings
+        .iter()
+        .map(|((v, r, sev), n)| serde_json::json!({"validator": v, "rule": r, "severity": sev, "count": n}))
+        .collect();
+    let monitors: Vec<_> = s
+        .monitors
+        .iter()
+        .map(|m| {
+            let report = m.report.as_ref().map(|r| {
+                serde_json::json!({
+                    "rows": r.rows,
+                    "alert": r.alert,
+                    "summary": r.summary,
+                    "metrics": r.metrics.iter().map(|x| serde_json::json!({
+                        "column": x.column, "name": x.name, "value": finite(x.value),
+                        "threshold": x.threshold, "p_value": x.p_value, "alert": x.alert,
+                    })).collect::<Vec<_>>(),
+                })
+            });
+            serde_json::json!({"name": m.name, "at": m.at, "report": report, "error": m.error})
+        })
+        .collect();
+    serde_json::json!({
+        "pipeline": {"name": p.spec().name, "version": p.spec().version},
+        "plugins": p.plugins(),
+        "rows_in": s.rows_in,
+        "rows_out": s.rows_out,
+        "rows_rejected": s.rows_rejected,
+        "batches": s.batches,
+        "workers": s.workers,
+        "elapsed_s": s.elapsed.as_secs_f64(),
+        "findings": findings,
+        "monitors": monitors,
+    })
+}
+
+fn finite(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_mark_the_threshold() {
+        assert_eq!(bar(0.1, Some(0.2)).chars().filter(|c| *c == '▒').count(), 10);
+        let over = bar(0.3, Some(0.2));
+        assert_eq!(over.chars().filter(|c| *c == '█').count(), 10);
+        assert!(bar(10.0, Some(0.2)).ends_with('▶'));
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+}

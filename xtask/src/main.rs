@@ -1,0 +1,177 @@
+//! `cargo xtask`: the project's tasks, so that a fresh clone needs exactly two
+//! commands (`cargo xtask demo`, `cargo xtask test`). Each task installs what
+//! it needs (the wasm32-wasip2 target), builds every guest component once, and
+//! then does its job.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  demo          build everything and run the example pipeline (examples/penguins)
+  test          build guests, then run every test in the workspace
+  build-guests  build first-party plugins and test guests for wasm32-wasip2
+  bench         run the benchmarks (criterion) and print the figures
+  ci            what .ci/run does: fmt check, clippy -D warnings, test";
+
+fn main() -> Result<()> {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let root = root()?;
+    std::env::set_current_dir(&root)?;
+    match task.as_str() {
+        "demo" => demo(&root),
+        "test" => test(&root),
+        "build-guests" => build_guests(&root).map(|_| ()),
+        "bench" => bench(&root),
+        "ci" => {
+            run(cargo().args(["fmt", "--all", "--check"]))?;
+            build_guests(&root)?;
+            run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+            test(&root)
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            bail!("unknown task `{task}`")
+        }
+    }
+}
+
+fn root() -> Result<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    dir.parent()
+        .map(Path::to_path_buf)
+        .context("xtask lives one level below the workspace root")
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("+ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Guest crates: (package name, short name) for every crate under `dir`.
+fn guest_crates(root: &Path, dir: &str) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let base = root.join(dir);
+    let mut entries: Vec<_> = std::fs::read_dir(&base)
+        .with_context(|| format!("reading {}", base.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let manifest = std::fs::read_to_string(path.join("Cargo.toml"))?;
+        let name = manifest
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .with_context(|| format!("no package name in {}", path.display()))?
+            .to_string();
+        let short = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        out.push((name, short));
+    }
+    Ok(out)
+}
+
+/// Builds every guest for wasm32-wasip2 and copies the components to
+/// `target/plugins/<name>.wasm` (first-party) and `target/test-guests/<name>.wasm`.
+fn build_guests(root: &Path) -> Result<PathBuf> {
+    let rustup = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let installed = rustup
+        .as_ref()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-wasip2"))
+        .unwrap_or(false);
+    if !installed {
+        run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
+    }
+    let plugins = guest_crates(root, "plugins")?;
+    let tests = guest_crates(root, "tests/guests")?;
+    let mut cmd = cargo();
+    cmd.args(["build", "--target", "wasm32-wasip2", "--profile", "guest"]);
+    for (name, _) in plugins.iter().chain(&tests) {
+        cmd.args(["-p", name]);
+    }
+    run(&mut cmd)?;
+    let target = target_dir(root);
+    let built = target.join("wasm32-wasip2").join("guest");
+    for (set, dir) in [(&plugins, "plugins"), (&tests, "test-guests")] {
+        let out = target.join(dir);
+        std::fs::create_dir_all(&out)?;
+        for (name, short) in set {
+            let file = built.join(format!("{}.wasm", name.replace('-', "_")));
+            let dest = out.join(format!("{short}.wasm"));
+            std::fs::copy(&file, &dest)
+                .with_context(|| format!("copying {} to {}", file.display(), dest.display()))?;
+        }
+        eprintln!("guests: {} component(s) in {}", set.len(), out.display());
+    }
+    Ok(target.join("plugins"))
+}
+
+fn demo(root: &Path) -> Result<()> {
+    let plugins = build_guests(root)?;
+    run(cargo().args(["build", "-p", "keel"]))?;
+    let keel = target_dir(root).join("debug").join("keel");
+    let out = target_dir(root).join("demo");
+    std::fs::create_dir_all(&out)?;
+    let example = root.join("examples").join("penguins");
+    eprintln!("\n== the rule validator, as `keel plugin inspect` shows it ==");
+    run(Command::new(&keel).args(["plugin", "inspect"]).arg(plugins.join("rule-validator.wasm")))?;
+    eprintln!("\n== keel run: penguins pipeline on the 2009 season (current.csv) ==");
+    run(Command::new(&keel)
+        .arg("run")
+        .arg(example.join("pipeline.toml"))
+        .arg("--input")
+        .arg(example.join("current.csv"))
+        .arg("--output")
+        .arg(out.join("predictions.csv"))
+        .arg("--summary-json")
+        .arg(out.join("summary.json"))
+        .arg("--plugin-dir")
+        .arg(&plugins))?;
+    eprintln!(
+        "\npredictions: {}\nsummary:     {}",
+        out.join("predictions.csv").display(),
+        out.join("summary.json").display()
+    );
+    Ok(())
+}
+
+fn test(root: &Path) -> Result<()> {
+    let plugins = build_guests(root)?;
+    let guests = target_dir(root).join("test-guests");
+    run(cargo()
+        .args(["test", "--workspace"])
+        .env("KEEL_PLUGIN_DIR", &plugins)
+        .env("KEEL_TEST_GUESTS", &guests))
+}
+
+fn bench(root: &Path) -> Result<()> {
+    let plugins = build_guests(root)?;
+    run(cargo()
+        .args(["bench", "-p", "keel-runtime", "--bench", "sandbox"])
+        .env("KEEL_PLUGIN_DIR", &plugins)
+        .env("KEEL_TEST_GUESTS", target_dir(root).join("test-guests")))
+}
