@@ -300,36 +300,20 @@ fn settle<T>(
             outcome: Outcome::Error,
             limit: None,
             column: e.column,
-            message: format!("{:?}: {}", e.code, e.message).to_lowercase_code(),
+            message: format!("{}: {}", code_name(e.code), e.message),
         }),
         Err(e) => Err(classify(e, store, placement, call)),
     }
 }
 
-trait LowercaseCode {
-    fn to_lowercase_code(self) -> String;
-}
-
-impl LowercaseCode for String {
-    /// `InvalidInput: msg` → `invalid-input: msg`, as the WIT spells it.
-    fn to_lowercase_code(self) -> String {
-        let Some((code, rest)) = self.split_once(": ") else {
-            return self;
-        };
-        let mut out = String::with_capacity(self.len() + 4);
-        for (i, ch) in code.chars().enumerate() {
-            if ch.is_uppercase() {
-                if i > 0 {
-                    out.push('-');
-                }
-                out.extend(ch.to_lowercase());
-            } else {
-                out.push(ch);
-            }
-        }
-        out.push_str(": ");
-        out.push_str(rest);
-        out
+/// The WIT spelling of an error code.
+pub fn code_name(c: wit::ErrorCode) -> &'static str {
+    match c {
+        wit::ErrorCode::InvalidConfig => "invalid-config",
+        wit::ErrorCode::InvalidInput => "invalid-input",
+        wit::ErrorCode::InvalidReference => "invalid-reference",
+        wit::ErrorCode::InvalidState => "invalid-state",
+        wit::ErrorCode::Internal => "internal",
     }
 }
 

@@ -199,7 +199,7 @@ pub struct GuestOutput {
     label: Arc<str>,
     stream: &'static str,
     state: Arc<Mutex<(Vec<u8>, usize)>>,
-    last: Arc<Mutex<Option<String>>>,
+    last: Arc<Mutex<std::collections::VecDeque<String>>>,
 }
 
 impl GuestOutput {
@@ -208,7 +208,7 @@ impl GuestOutput {
             label,
             stream,
             state: Arc::new(Mutex::new((Vec::new(), 0))),
-            last: Arc::new(Mutex::new(None)),
+            last: Arc::new(Mutex::new(std::collections::VecDeque::new())),
         }
     }
 
@@ -241,22 +241,32 @@ impl GuestOutput {
         if !text.trim().is_empty()
             && let Ok(mut last) = self.last.lock()
         {
-            *last = Some(text.chars().take(500).collect());
+            if last.len() == 8 {
+                last.pop_front();
+            }
+            last.push_back(text.chars().take(500).collect());
         }
     }
 
-    /// The last non-empty line written (a panic message, usually), including
-    /// a partial line still in the buffer.
+    /// What the guest last said that explains a failure: Rust's panic report
+    /// (`panicked at …` and the message line after it) when there is one,
+    /// else its last non-empty line, including a partial line still buffered.
     fn last_line(&self) -> Option<String> {
-        if let Ok(st) = self.state.lock()
-            && !st.0.is_empty()
-        {
+        let mut lines: Vec<String> = self.last.lock().map(|l| l.iter().cloned().collect()).unwrap_or_default();
+        if let Ok(st) = self.state.lock() {
             let partial = String::from_utf8_lossy(&st.0).trim().to_string();
             if !partial.is_empty() {
-                return Some(partial.chars().take(500).collect());
+                lines.push(partial.chars().take(500).collect());
             }
         }
-        self.last.lock().ok().and_then(|l| l.clone())
+        if let Some(i) = lines.iter().rposition(|l| l.contains("panicked at")) {
+            let detail = lines.get(i + 1).filter(|l| !l.starts_with("note: "));
+            return Some(match detail {
+                Some(d) => format!("{} {d}", lines[i]),
+                None => lines[i].clone(),
+            });
+        }
+        lines.into_iter().rev().find(|l| !l.starts_with("note: run with"))
     }
 }
 

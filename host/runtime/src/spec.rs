@@ -164,7 +164,7 @@ impl PipelineSpec {
         let spec: PipelineSpec = toml::from_str(text).map_err(|e| {
             let mut message = e.message().to_string();
             if let Some(span) = e.span() {
-                let line = text[..span.start.min(text.len())].lines().count().max(1);
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
                 let snippet = text.lines().nth(line - 1).unwrap_or("").trim();
                 message = format!("line {line}: {message} (at `{snippet}`)");
             }

@@ -48,7 +48,12 @@ impl Transform for Hostile {
             "echo" => Ok(input),
             "error" => Err(Error::input("refused on purpose").in_column("x")),
             "panic" => panic!("hostile plugin panicked on purpose"),
-            "unreachable" => unsafe { std::hint::unreachable_unchecked() },
+            "unreachable" => {
+                #[cfg(target_arch = "wasm32")]
+                core::arch::wasm32::unreachable();
+                #[cfg(not(target_arch = "wasm32"))]
+                std::process::abort()
+            }
             "abort" => std::process::abort(),
             "loop" => loop {
                 std::hint::black_box(&input);
@@ -64,7 +69,7 @@ impl Transform for Hostile {
                 }
             }
             "huge-alloc" => {
-                let v = vec![7u8; 3 << 30];
+                let v = vec![7u8; 1 << 30];
                 Ok(Batch::from_columns(vec![Column::new("n", ColumnData::S64(vec![v[12] as i64]))])?)
             }
             "leak" => {
@@ -141,11 +146,9 @@ impl Transform for Hostile {
     }
 }
 
+/// Reads `wasi:random/random`, the source the host reseeds per call.
 fn getrandom_via_hashmap(out: &mut [u8; 8]) {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u8(1);
-    *out = h.finish().to_le_bytes();
+    let _ = getrandom::fill(out);
 }
 
 keel_sdk::export_transform!(Hostile);
