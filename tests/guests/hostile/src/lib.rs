@@ -69,7 +69,7 @@ impl Transform for Hostile {
                 }
             }
             "huge-alloc" => {
-                let v = vec![7u8; 1 << 30];
+                let v = std::hint::black_box(vec![7u8; 1 << 30]);
                 Ok(Batch::from_columns(vec![Column::new("n", ColumnData::S64(vec![v[12] as i64]))])?)
             }
             "leak" => {
