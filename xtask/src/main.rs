@@ -28,7 +28,14 @@ fn main() -> Result<()> {
         "ci" => {
             run(cargo().args(["fmt", "--all", "--check"]))?;
             build_guests(&root)?;
-            run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+            run(cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))?;
             test(&root)
         }
         _ => {
@@ -138,7 +145,9 @@ fn demo(root: &Path) -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let example = root.join("examples").join("penguins");
     eprintln!("\n== the rule validator, as `keel plugin inspect` shows it ==");
-    run(Command::new(&keel).args(["plugin", "inspect"]).arg(plugins.join("rule-validator.wasm")))?;
+    run(Command::new(&keel)
+        .args(["plugin", "inspect"])
+        .arg(plugins.join("rule-validator.wasm")))?;
     eprintln!("\n== keel run: penguins pipeline on the 2009 season (current.csv) ==");
     run(Command::new(&keel)
         .arg("run")

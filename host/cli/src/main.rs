@@ -22,7 +22,11 @@ mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "keel", version, about = "Run portable ML steps and monitors as sandboxed WebAssembly plugins")]
+#[command(
+    name = "keel",
+    version,
+    about = "Run portable ML steps and monitors as sandboxed WebAssembly plugins"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -146,13 +150,17 @@ fn runtime(cache_dir: Option<PathBuf>) -> Result<Arc<Runtime>, Failure> {
     if cache_dir.is_some() {
         options.cache_dir = cache_dir;
     }
-    Ok(Arc::new(Runtime::new(options).context("starting the runtime")?))
+    Ok(Arc::new(
+        Runtime::new(options).context("starting the runtime")?,
+    ))
 }
 
 fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run(args) => run(args, cli.cache_dir),
-        Command::Plugin(PluginCommand::Inspect { file, json }) => inspect(&file, json, cli.cache_dir),
+        Command::Plugin(PluginCommand::Inspect { file, json }) => {
+            inspect(&file, json, cli.cache_dir)
+        }
     }
 }
 
@@ -234,11 +242,17 @@ fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> Result<(), Failure> {
         }
         Err(RunError::Sink { message, summary }) => (
             *summary,
-            Some(fail(exit::FAILURE, anyhow::anyhow!("writing output: {message}"))),
+            Some(fail(
+                exit::FAILURE,
+                anyhow::anyhow!("writing output: {message}"),
+            )),
         ),
         Err(e @ RunError::Monitor(_)) => return Err(fail(exit::PLUGIN, e)),
     };
-    eprintln!("{}", render::summary(&pipeline, &summary, &args.input, args.output.as_deref()));
+    eprintln!(
+        "{}",
+        render::summary(&pipeline, &summary, &args.input, args.output.as_deref())
+    );
     if let Some(path) = &args.summary_json {
         let json = render::summary_json(&pipeline, &summary);
         std::fs::write(path, serde_json::to_string_pretty(&json)?)

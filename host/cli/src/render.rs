@@ -104,7 +104,10 @@ pub fn summary(p: &Pipeline, s: &RunSummary, input: &Path, output: Option<&Path>
         spec.name,
         spec.version,
         input.display(),
-        output.map_or_else(|| "(output not written; pass --output FILE)".into(), |p| p.display().to_string())
+        output.map_or_else(
+            || "(output not written; pass --output FILE)".into(),
+            |p| p.display().to_string()
+        )
     );
     let _ = writeln!(
         o,
@@ -125,7 +128,12 @@ pub fn summary(p: &Pipeline, s: &RunSummary, input: &Path, output: Option<&Path>
                 .iter()
                 .find(|u| &u.name == stage)
                 .map_or("", |u| u.version.as_str());
-            let _ = writeln!(o, "  {stage:<20} {:<28} {:>10}", format!("{plugin} {version}"), duration(*t));
+            let _ = writeln!(
+                o,
+                "  {stage:<20} {:<28} {:>10}",
+                format!("{plugin} {version}"),
+                duration(*t)
+            );
         }
     }
     let _ = writeln!(o, "\nfindings");
@@ -133,7 +141,11 @@ pub fn summary(p: &Pipeline, s: &RunSummary, input: &Path, output: Option<&Path>
         let _ = writeln!(o, "  none");
     }
     for ((validator, rule, severity), n) in &s.findings {
-        let _ = writeln!(o, "  {validator:<20} {rule:<16} {severity:<8} {:>8}", thousands(*n));
+        let _ = writeln!(
+            o,
+            "  {validator:<20} {rule:<16} {severity:<8} {:>8}",
+            thousands(*n)
+        );
     }
     for (f, line) in s.examples.iter().take(5) {
         let at = line.map_or_else(String::new, |l| format!("line {l}: "));
@@ -159,8 +171,12 @@ pub fn summary(p: &Pipeline, s: &RunSummary, input: &Path, output: Option<&Path>
                 let _ = writeln!(o, "  {} @ {}: {verdict}: {}", m.name, m.at, r.summary);
                 for metric in &r.metrics {
                     let col = metric.column.as_deref().unwrap_or("(dataset)");
-                    let t = metric.threshold.map_or_else(|| "-".into(), |t| format!("{t:.3}"));
-                    let p = metric.p_value.map_or_else(String::new, |p| format!(" p={p:.3}"));
+                    let t = metric
+                        .threshold
+                        .map_or_else(|| "-".into(), |t| format!("{t:.3}"));
+                    let p = metric
+                        .p_value
+                        .map_or_else(String::new, |p| format!(" p={p:.3}"));
                     let flag = if metric.alert { "drift" } else { "" };
                     let _ = writeln!(
                         o,
@@ -227,7 +243,10 @@ mod tests {
 
     #[test]
     fn bars_mark_the_threshold() {
-        assert_eq!(bar(0.1, Some(0.2)).chars().filter(|c| *c == '▒').count(), 10);
+        assert_eq!(
+            bar(0.1, Some(0.2)).chars().filter(|c| *c == '▒').count(),
+            10
+        );
         let over = bar(0.3, Some(0.2));
         assert_eq!(over.chars().filter(|c| *c == '█').count(), 10);
         assert!(bar(10.0, Some(0.2)).ends_with('▶'));

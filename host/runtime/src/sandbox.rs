@@ -252,7 +252,11 @@ impl GuestOutput {
     /// (`panicked at …` and the message line after it) when there is one,
     /// else its last non-empty line, including a partial line still buffered.
     fn last_line(&self) -> Option<String> {
-        let mut lines: Vec<String> = self.last.lock().map(|l| l.iter().cloned().collect()).unwrap_or_default();
+        let mut lines: Vec<String> = self
+            .last
+            .lock()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default();
         if let Ok(st) = self.state.lock() {
             let partial = String::from_utf8_lossy(&st.0).trim().to_string();
             if !partial.is_empty() {
@@ -266,7 +270,10 @@ impl GuestOutput {
                 None => lines[i].clone(),
             });
         }
-        lines.into_iter().rev().find(|l| !l.starts_with("note: run with"))
+        lines
+            .into_iter()
+            .rev()
+            .find(|l| !l.starts_with("note: run with"))
     }
 }
 

@@ -12,7 +12,11 @@ use keel_runtime::{Outcome, Plugin, PluginKind, Runtime, RuntimeError};
 use std::time::{Duration, Instant};
 
 fn batch(n: usize) -> Batch {
-    Batch::from_columns(vec![Column::new("x", ColumnData::F64((0..n).map(|i| i as f64).collect()))]).unwrap()
+    Batch::from_columns(vec![Column::new(
+        "x",
+        ColumnData::F64((0..n).map(|i| i as f64).collect()),
+    )])
+    .unwrap()
 }
 
 fn hostile(rt: &Runtime) -> Plugin {
@@ -40,7 +44,12 @@ fn loads_with_kind_metadata_and_digest() {
     assert_eq!(p.kind(), PluginKind::Transform);
     assert_eq!(p.name(), "hostile");
     assert!(p.digest().starts_with("sha256:") && p.digest().len() == 71);
-    assert!(p.summary().exports.iter().any(|e| e == "keel:plugin/transform@0.1.0"));
+    assert!(
+        p.summary()
+            .exports
+            .iter()
+            .any(|e| e == "keel:plugin/transform@0.1.0")
+    );
     // Loading again hits the precompiled cache.
     let again = hostile(&rt);
     assert!(again.summary().cached);
@@ -60,7 +69,13 @@ fn plugin_error_is_a_value_and_keeps_the_instance() {
     let p = hostile(&rt);
     let mut i = Instance::create(
         &rt,
-        &placement(&p, "s", r#"{"mode":"error","after_calls":1}"#, Limits::default(), vec![]),
+        &placement(
+            &p,
+            "s",
+            r#"{"mode":"error","after_calls":1}"#,
+            Limits::default(),
+            vec![],
+        ),
         None,
     )
     .unwrap();
@@ -68,7 +83,10 @@ fn plugin_error_is_a_value_and_keeps_the_instance() {
     let e = i.process(batch(1), 0).unwrap_err();
     assert_eq!(e.outcome, Outcome::Error);
     assert_eq!(e.column.as_deref(), Some("x"));
-    assert!(e.to_string().contains("invalid-input: refused on purpose"), "{e}");
+    assert!(
+        e.to_string().contains("invalid-input: refused on purpose"),
+        "{e}"
+    );
     assert!(!i.is_poisoned());
 }
 
@@ -76,15 +94,33 @@ fn plugin_error_is_a_value_and_keeps_the_instance() {
 fn config_errors_name_the_problem() {
     let rt = runtime();
     let p = hostile(&rt);
-    let err = Instance::create(&rt, &placement(&p, "s", r#"{"mood":"x"}"#, Limits::default(), vec![]), None)
-        .err()
-        .unwrap();
+    let err = Instance::create(
+        &rt,
+        &placement(&p, "s", r#"{"mood":"x"}"#, Limits::default(), vec![]),
+        None,
+    )
+    .err()
+    .unwrap();
     assert_eq!(err.outcome, Outcome::Error);
     assert_eq!(err.call, "create");
-    assert!(err.message.contains("invalid-config") && err.message.contains("mode"), "{}", err.message);
-    let err = Instance::create(&rt, &placement(&p, "s", r#"{"mode":"fail-create"}"#, Limits::default(), vec![]), None)
-        .err()
-        .unwrap();
+    assert!(
+        err.message.contains("invalid-config") && err.message.contains("mode"),
+        "{}",
+        err.message
+    );
+    let err = Instance::create(
+        &rt,
+        &placement(
+            &p,
+            "s",
+            r#"{"mode":"fail-create"}"#,
+            Limits::default(),
+            vec![],
+        ),
+        None,
+    )
+    .err()
+    .unwrap();
     assert_eq!(err.column.as_deref(), Some("mode"));
 }
 
@@ -97,9 +133,15 @@ fn panic_traps_names_plugin_and_stage_and_host_carries_on() {
         assert_eq!(e.outcome, Outcome::Trap, "{mode}: {e}");
         assert!(i.is_poisoned());
         let text = e.to_string();
-        assert!(text.contains("stage `bad-stage`") && text.contains("plugin `hostile`"), "{text}");
+        assert!(
+            text.contains("stage `bad-stage`") && text.contains("plugin `hostile`"),
+            "{text}"
+        );
         if mode == "panic" {
-            assert!(text.contains("hostile plugin panicked on purpose"), "{text}");
+            assert!(
+                text.contains("hostile plugin panicked on purpose"),
+                "{text}"
+            );
         }
     }
     // The host is fine: a fresh instance of the same plugin works.
@@ -116,7 +158,10 @@ fn endless_loop_stopped_by_deadline() {
     let took = t.elapsed();
     assert_eq!(e.outcome, Outcome::Timeout);
     assert_eq!(e.limit.as_deref(), Some("timeout_ms = 200"));
-    assert!(took >= Duration::from_millis(190) && took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(190) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
 }
 
 #[test]
@@ -188,7 +233,12 @@ fn no_files_without_a_grant() {
     std::fs::write(&secret, "top secret").unwrap();
     let p = hostile(&rt);
     let cfg = format!(r#"{{"mode":"read-file","path":"{}"}}"#, secret.display());
-    let mut i = Instance::create(&rt, &placement(&p, "s", &cfg, Limits::default(), vec![]), None).unwrap();
+    let mut i = Instance::create(
+        &rt,
+        &placement(&p, "s", &cfg, Limits::default(), vec![]),
+        None,
+    )
+    .unwrap();
     let e = i.process(batch(1), 0).unwrap_err();
     assert_eq!(e.outcome, Outcome::Error);
     assert!(!e.message.contains("top secret"));
@@ -212,11 +262,19 @@ fn granted_directory_is_readable_but_not_writable_or_escapable() {
     let p = hostile(&rt);
     let run = |mode: &str, path: &str| {
         let cfg = format!(r#"{{"mode":"{mode}","path":"{path}"}}"#);
-        let mut i = Instance::create(&rt, &placement(&p, "s", &cfg, Limits::default(), grant.clone()), None).unwrap();
+        let mut i = Instance::create(
+            &rt,
+            &placement(&p, "s", &cfg, Limits::default(), grant.clone()),
+            None,
+        )
+        .unwrap();
         i.process(batch(1), 0)
     };
     let ok = run("read-file", "/data/table.txt").unwrap();
-    assert_eq!(ok.column("content").unwrap().value(0), Value::Str("granted"));
+    assert_eq!(
+        ok.column("content").unwrap().value(0),
+        Value::Str("granted")
+    );
     assert!(run("read-file", "/data/../outside.txt").is_err());
     assert!(run("read-file", "/data/link.txt").is_err());
     assert!(run("write-file", "/data/new.txt").is_err());
@@ -242,14 +300,20 @@ fn clocks_and_randomness_are_repeatable() {
     let read = |seed| {
         let mut i = instance(&rt, "clock", Limits::default());
         let out = i.process(batch(1), seed).unwrap();
-        (out.column("now").unwrap().value(0).to_string(), out.column("rand").unwrap().value(0).to_string())
+        (
+            out.column("now").unwrap().value(0).to_string(),
+            out.column("rand").unwrap().value(0).to_string(),
+        )
     };
     let a = read(7);
     assert_eq!(a, read(7), "same seed, same clock and randomness");
     assert_ne!(a.1, read(8).1, "another seed, other randomness");
     // 2020-01-01 in nanoseconds, plus a few virtual microseconds.
     let now: i64 = a.0.parse().unwrap();
-    assert!((1_577_836_800_000_000_000..1_577_836_801_000_000_000).contains(&now), "{now}");
+    assert!(
+        (1_577_836_800_000_000_000..1_577_836_801_000_000_000).contains(&now),
+        "{now}"
+    );
 }
 
 #[test]
@@ -294,12 +358,16 @@ fn a_hostile_neighbour_does_not_disturb_others() {
 #[test]
 fn bad_components_get_clear_errors() {
     let rt = runtime();
-    let e = Plugin::load(&rt, b"not wasm at all", "junk.wasm").err().unwrap();
+    let e = Plugin::load(&rt, b"not wasm at all", "junk.wasm")
+        .err()
+        .unwrap();
     assert!(matches!(e, RuntimeError::Compile { .. }), "{e}");
     assert!(e.to_string().contains("junk.wasm"));
 
     let bytes = std::fs::read(test_guest("hostile")).unwrap();
-    let e = Plugin::load(&rt, &bytes[..bytes.len() / 2], "truncated.wasm").err().unwrap();
+    let e = Plugin::load(&rt, &bytes[..bytes.len() / 2], "truncated.wasm")
+        .err()
+        .unwrap();
     assert!(matches!(e, RuntimeError::Compile { .. }), "{e}");
 
     let core_module = wat_bytes("(module (func (export \"f\")))");
@@ -317,7 +385,10 @@ fn bad_components_get_clear_errors() {
     );
     let e = Plugin::load(&rt, &greedy, "greedy.wasm").err().unwrap();
     assert!(
-        matches!(e, RuntimeError::UnknownKind { .. } | RuntimeError::UnsupportedImport { .. }),
+        matches!(
+            e,
+            RuntimeError::UnknownKind { .. } | RuntimeError::UnsupportedImport { .. }
+        ),
         "{e}"
     );
 }

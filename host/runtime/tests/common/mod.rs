@@ -42,7 +42,13 @@ pub fn runtime() -> Arc<Runtime> {
     )
 }
 
-pub fn placement(plugin: &Plugin, stage: &str, config: &str, limits: Limits, grants: Vec<Grant>) -> Placement {
+pub fn placement(
+    plugin: &Plugin,
+    stage: &str,
+    config: &str,
+    limits: Limits,
+    grants: Vec<Grant>,
+) -> Placement {
     Placement {
         plugin: plugin.clone(),
         stage: stage.into(),

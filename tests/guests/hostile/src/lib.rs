@@ -23,7 +23,11 @@ struct Hostile {
 
 #[inline(never)]
 fn recurse(n: u64) -> u64 {
-    if n == u64::MAX { 0 } else { recurse(n + 1).wrapping_add(std::hint::black_box(1)) }
+    if n == u64::MAX {
+        0
+    } else {
+        recurse(n + 1).wrapping_add(std::hint::black_box(1))
+    }
 }
 
 impl Transform for Hostile {
@@ -36,7 +40,11 @@ impl Transform for Hostile {
         if cfg.mode == "fail-create" {
             return Err(Error::config("asked to fail").in_column("mode"));
         }
-        Ok(Hostile { cfg, calls: 0, hoard: Vec::new() })
+        Ok(Hostile {
+            cfg,
+            calls: 0,
+            hoard: Vec::new(),
+        })
     }
 
     fn process(&mut self, input: Batch) -> Result<Batch> {
@@ -70,7 +78,10 @@ impl Transform for Hostile {
             }
             "huge-alloc" => {
                 let v = std::hint::black_box(vec![7u8; 1 << 30]);
-                Ok(Batch::from_columns(vec![Column::new("n", ColumnData::S64(vec![v[12] as i64]))])?)
+                Ok(Batch::from_columns(vec![Column::new(
+                    "n",
+                    ColumnData::S64(vec![v[12] as i64]),
+                )])?)
             }
             "leak" => {
                 self.hoard.push(vec![1u8; 8 << 20]);
@@ -78,7 +89,10 @@ impl Transform for Hostile {
             }
             "huge-output" => {
                 let rows = 5_000_000;
-                Ok(Batch::from_columns(vec![Column::new("x", ColumnData::F64(vec![1.0; rows]))])?)
+                Ok(Batch::from_columns(vec![Column::new(
+                    "x",
+                    ColumnData::F64(vec![1.0; rows]),
+                )])?)
             }
             "nan" => {
                 let rows = input.rows();

@@ -1,0 +1,438 @@
+//! The `keel` binary end to end: the example pipeline on real data, and bad
+//! input, bad specs and failing plugins mapped to clear errors and exit codes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn guest_dir(var: &str, default: &str) -> PathBuf {
+    let d = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target").join(default));
+    assert!(
+        d.is_dir(),
+        "{} missing: run `cargo xtask build-guests`",
+        d.display()
+    );
+    d
+}
+
+fn keel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .env("KEEL_PLUGIN_PATH", guest_dir("KEEL_PLUGIN_DIR", "plugins"))
+        .env(
+            "KEEL_CACHE_DIR",
+            workspace().join("target").join("keel-test-cache"),
+        )
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn example(file: &str) -> String {
+    workspace()
+        .join("examples/penguins")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn penguins_pipeline_matches_sklearn_and_reports_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pred.csv");
+    let summary = dir.path().join("summary.json");
+    let o = keel(&[
+        "run",
+        &example("pipeline.toml"),
+        "--input",
+        &example("current.csv"),
+        "--output",
+        out.to_str().unwrap(),
+        "--summary-json",
+        summary.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stderr(&o);
+    assert!(text.contains("75 rows in, 75 out, 0 rejected"), "{text}");
+    assert!(text.contains("input-drift @ input: ALERT"), "{text}");
+
+    // Predictions equal scikit-learn's to 1e-9, row by row, in input order.
+    let (header, rows) = read_csv(&out);
+    let col = header.iter().position(|h| h == "prob_gentoo").unwrap();
+    let (_, expected) = read_csv(&workspace().join("examples/penguins/expected_predictions.csv"));
+    assert_eq!(rows.len(), expected.len());
+    for (i, (r, e)) in rows.iter().zip(&expected).enumerate() {
+        let got: f64 = r[col].parse().unwrap();
+        let want: f64 = e[1].parse().unwrap();
+        assert!(
+            (got - want).abs() < 1e-9,
+            "row {i}: keel {got} vs sklearn {want}"
+        );
+    }
+
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let not_null: u64 = s["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "not-null")
+        .map(|f| f["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(not_null, 7, "{s}");
+    let monitors = s["monitors"].as_array().unwrap();
+    let input = monitors
+        .iter()
+        .find(|m| m["name"] == "input-drift")
+        .unwrap();
+    assert_eq!(input["report"]["alert"], true);
+    let drifted: Vec<&str> = input["report"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["alert"] == true && !m["column"].is_null())
+        .map(|m| m["column"].as_str().unwrap())
+        .collect();
+    for c in [
+        "bill_length_mm",
+        "flipper_length_mm",
+        "body_mass_g",
+        "island",
+    ] {
+        assert!(drifted.contains(&c), "{c} should drift: {drifted:?}");
+    }
+    assert!(!drifted.contains(&"sex"), "sex should not drift");
+    // Every plugin is named with its digest.
+    let plugins = s["plugins"].as_array().unwrap();
+    assert_eq!(plugins.len(), 7);
+    assert!(
+        plugins
+            .iter()
+            .all(|p| p["digest"].as_str().unwrap().starts_with("sha256:"))
+    );
+}
+
+#[test]
+fn no_drift_when_current_is_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("s.json");
+    let o = keel(&[
+        "run",
+        &example("pipeline.toml"),
+        "--input",
+        &example("reference.csv"),
+        "--summary-json",
+        summary.to_str().unwrap(),
+        "--workers",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    for m in s["monitors"].as_array().unwrap() {
+        assert_eq!(m["report"]["alert"], false, "{m}");
+    }
+}
+
+#[test]
+fn jsonl_in_and_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let (header, rows) = read_csv(&workspace().join("examples/penguins/current.csv"));
+    let mut text = String::new();
+    for r in rows.iter().take(10) {
+        let mut obj = serde_json::Map::new();
+        for (h, v) in header.iter().zip(r) {
+            let val = if v.is_empty() {
+                serde_json::Value::Null
+            } else if let Ok(n) = v.parse::<i64>() {
+                n.into()
+            } else if let Ok(f) = v.parse::<f64>() {
+                f.into()
+            } else {
+                v.clone().into()
+            };
+            obj.insert(h.clone(), val);
+        }
+        text.push_str(&serde_json::Value::Object(obj).to_string());
+        text.push('\n');
+    }
+    std::fs::write(&input, text).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let o = keel(&[
+        "run",
+        &example("pipeline.toml"),
+        "-i",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 10);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["prob_gentoo"].is_f64() && l["is_gentoo"].is_boolean())
+    );
+}
+
+/// Writes a copy of current.csv with `bad` replacing line `line` (1-based).
+fn corrupt(dir: &Path, line: usize, bad: &str) -> PathBuf {
+    let text = std::fs::read_to_string(workspace().join("examples/penguins/current.csv")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[line - 1] = bad;
+    let p = dir.join("bad.csv");
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    p
+}
+
+#[test]
+fn bad_data_names_file_line_and_column_and_keeps_earlier_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("partial.csv");
+    // Line 31 (row 30): ragged.
+    let bad = corrupt(dir.path(), 31, "Gentoo,Biscoe,45.0");
+    let o = keel(&[
+        "run",
+        &example("pipeline.toml"),
+        "-i",
+        bad.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "10",
+        "--workers",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad.csv:31: row has 3 fields but the header has 8"),
+        "{e}"
+    );
+    // The three full batches before the bad line were written.
+    let (_, rows) = read_csv(&out);
+    assert_eq!(rows.len(), 20, "rows written before the failure");
+
+    // A wrong type.
+    let bad = corrupt(
+        dir.path(),
+        5,
+        "Gentoo,Biscoe,forty,14.0,210.0,5000.0,male,2009",
+    );
+    let o = keel(&[
+        "run",
+        &example("pipeline.toml"),
+        "-i",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("bad.csv:5: column `bill_length_mm`: expected f64, found `forty`"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A missing column the pipeline needs.
+    let p = dir.path().join("noisland.csv");
+    std::fs::write(&p, "species,bill_length_mm\nAdelie,39.1\n").unwrap();
+    let o = keel(&["run", &example("pipeline.toml"), "-i", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("column `island` is missing"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Invalid UTF-8 and an empty file.
+    let p = dir.path().join("latin1.csv");
+    std::fs::write(&p, b"species,island\nAd\xe9lie,Biscoe\n").unwrap();
+    let o = keel(&["run", &example("pipeline.toml"), "-i", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    let p = dir.path().join("empty.csv");
+    std::fs::write(&p, b"").unwrap();
+    let o = keel(&["run", &example("pipeline.toml"), "-i", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
+
+fn write_spec(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("pipeline.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn bad_specs_are_usage_errors_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = example("current.csv");
+    let spec = write_spec(
+        dir.path(),
+        "name = \"x\"\n[[stages]]\nname = \"s\"\nplugin = \"imputer\"\ncolour = \"red\"\n",
+    );
+    let o = keel(&["run", spec.to_str().unwrap(), "-i", &data]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("line 5: unknown field `colour`"),
+        "{}",
+        stderr(&o)
+    );
+
+    let spec = write_spec(
+        dir.path(),
+        "name = \"x\"\n[[stages]]\nname = \"s\"\nplugin = \"no-such-plugin\"\n",
+    );
+    let o = keel(&["run", spec.to_str().unwrap(), "-i", &data]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`stages[0].plugin`: no plugin `no-such-plugin`"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A validator where a transform belongs.
+    let spec = write_spec(
+        dir.path(),
+        "name = \"x\"\n[[stages]]\nname = \"s\"\nplugin = \"rule-validator\"\n",
+    );
+    let o = keel(&["run", spec.to_str().unwrap(), "-i", &data]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(
+        stderr(&o).contains("is a validator, but this entry needs a transform"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn plugin_failures_name_stage_limit_and_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = guest_dir("KEEL_TEST_GUESTS", "test-guests").join("hostile.wasm");
+    let spec = write_spec(
+        dir.path(),
+        &format!(
+            "name = \"x\"\n[run]\nbatch_size = 20\n[[stages]]\nname = \"spin\"\nplugin = \"{}\"\n[stages.config]\nmode = \"loop\"\nafter_calls = 1\n[stages.limits]\ntimeout_ms = 300\n",
+            hostile.display()
+        ),
+    );
+    let out = dir.path().join("o.csv");
+    let o = keel(&[
+        "run",
+        spec.to_str().unwrap(),
+        "-i",
+        &example("current.csv"),
+        "-o",
+        out.to_str().unwrap(),
+        "--workers",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("current.csv: lines 22-41: stage `spin` (plugin `hostile`) timed out"),
+        "{e}"
+    );
+    assert!(e.contains("[limit timeout_ms = 300]"), "{e}");
+    // The first batch made it out before the failure.
+    assert_eq!(read_csv(&out).1.len(), 20);
+
+    // A stage missing a column it needs: the plugin says which.
+    let spec = write_spec(
+        dir.path(),
+        "name = \"x\"\n[[stages]]\nname = \"scale\"\nplugin = \"standard-scaler\"\n[stages.config]\ncolumns = [\"wingspan\"]\nmean = [1.0]\nstd = [1.0]\n",
+    );
+    let o = keel(&["run", spec.to_str().unwrap(), "-i", &example("current.csv")]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("wingspan"), "{}", stderr(&o));
+}
+
+#[test]
+fn reject_policy_drops_offending_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "name = \"x\"\n[[validators]]\nname = \"rules\"\nplugin = \"rule-validator\"\npolicy = \"reject\"\n[validators.config.columns.body_mass_g]\nmax = 5000.0\n",
+    );
+    let out = dir.path().join("kept.csv");
+    let o = keel(&[
+        "run",
+        spec.to_str().unwrap(),
+        "-i",
+        &example("current.csv"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (header, rows) = read_csv(&out);
+    let mass = header.iter().position(|h| h == "body_mass_g").unwrap();
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter()
+            .all(|r| r[mass].is_empty() || r[mass].parse::<f64>().unwrap() <= 5000.0)
+    );
+    let e = stderr(&o);
+    let rejected = 75 - rows.len();
+    assert!(
+        rejected > 0
+            && e.contains(&format!(
+                "75 rows in, {} out, {rejected} rejected",
+                rows.len()
+            )),
+        "{e}"
+    );
+}
+
+#[test]
+fn inspect_describes_a_plugin() {
+    let p = guest_dir("KEEL_PLUGIN_DIR", "plugins").join("standard-scaler.wasm");
+    let o = keel(&["plugin", "inspect", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("standard-scaler "), "{text}");
+    assert!(
+        text.contains("(transform)") && text.contains("digest   sha256:"),
+        "{text}"
+    );
+    assert!(text.contains("keel:plugin/transform@0.1.0"), "{text}");
+    let o = keel(&["plugin", "inspect", "--json", p.to_str().unwrap()]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["kind"], "transform");
+    assert!(j["config_schema"].is_object());
+
+    let o = keel(&["plugin", "inspect", "/nonexistent.wasm"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(
+        stderr(&o).contains("/nonexistent.wasm: cannot read plugin"),
+        "{}",
+        stderr(&o)
+    );
+}
