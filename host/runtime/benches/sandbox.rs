@@ -7,7 +7,12 @@
 //! - compiling a component versus loading it from the precompiled cache.
 //!
 //! Run with `cargo xtask bench` (builds the plugins first).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::result_large_err
+)]
 
 use keel_algos::linear::{LogisticConfig, LogisticRegression};
 use keel_algos::scaler::{ScalerConfig, StandardScaler};

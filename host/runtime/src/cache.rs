@@ -60,10 +60,10 @@ impl Cache {
             plugin: label.to_string(),
             message: format!("{e:#}"),
         })?;
-        if let Some(path) = self.path(digest) {
-            if let Err(e) = self.store(&component, &path) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot write compile cache");
-            }
+        if let Some(path) = self.path(digest)
+            && let Err(e) = self.store(&component, &path)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write compile cache");
         }
         Ok((component, false))
     }

@@ -1,6 +1,11 @@
 //! The sandbox against a hostile guest: every misbehaviour fails that one call
 //! with an error naming plugin, stage and limit, and the host carries on.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::result_large_err
+)]
 
 mod common;
 
