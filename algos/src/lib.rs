@@ -76,5 +76,52 @@ mod util;
 
 pub use error::{AlgoError, ErrorKind};
 
+/// A batch-to-batch algorithm built from a config and, when it fits
+/// parameters, the reference data: the shape of every transform plugin, so
+/// `keel_sdk::AlgoTransform` can export any of them without glue code.
+pub trait TransformAlgo: Sized {
+    /// The configuration, deserialised from the pipeline spec's JSON.
+    type Config: serde::de::DeserializeOwned;
+    /// Builds (and fits, where needed) the algorithm.
+    fn build(config: Self::Config, reference: Option<&keel_data::Batch>) -> Result<Self>;
+    /// Transforms one batch.
+    fn transform(&self, batch: keel_data::Batch) -> Result<keel_data::Batch>;
+}
+
+macro_rules! fitted {
+    ($t:ty, $c:ty) => {
+        impl TransformAlgo for $t {
+            type Config = $c;
+            fn build(config: $c, reference: Option<&keel_data::Batch>) -> Result<Self> {
+                <$t>::new(config, reference)
+            }
+            fn transform(&self, batch: keel_data::Batch) -> Result<keel_data::Batch> {
+                self.apply(batch)
+            }
+        }
+    };
+}
+
+macro_rules! unfitted {
+    ($t:ty, $c:ty) => {
+        impl TransformAlgo for $t {
+            type Config = $c;
+            fn build(config: $c, _reference: Option<&keel_data::Batch>) -> Result<Self> {
+                <$t>::new(config)
+            }
+            fn transform(&self, batch: keel_data::Batch) -> Result<keel_data::Batch> {
+                self.apply(batch)
+            }
+        }
+    };
+}
+
+fitted!(scaler::StandardScaler, scaler::ScalerConfig);
+fitted!(encoders::OneHotEncoder, encoders::OneHotConfig);
+fitted!(encoders::OrdinalEncoder, encoders::OrdinalConfig);
+fitted!(imputer::Imputer, imputer::ImputerConfig);
+unfitted!(linear::LinearRegression, linear::LinearConfig);
+unfitted!(linear::LogisticRegression, linear::LogisticConfig);
+
 /// Result of the algorithms in this crate.
 pub type Result<T> = core::result::Result<T, AlgoError>;

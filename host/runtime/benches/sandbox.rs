@@ -136,12 +136,84 @@ fn instantiate_and_call(pooling: bool, scaler_cfg: &str) -> (Duration, Duration)
     (median(full), median(call_only))
 }
 
+/// Times `stages` (as wasm, chained) and `native` over `input` cut into
+/// batches of `rows`, median of 5, and prints one table row.
+fn row(
+    rt: &Runtime,
+    what: &str,
+    input: &Batch,
+    rows: usize,
+    stages: &[Placement],
+    native: &dyn Fn(Batch) -> Batch,
+) {
+    let chunks: Vec<Batch> = (0..input.rows())
+        .step_by(rows)
+        .map(|s| input.slice(s, s + rows))
+        .collect();
+    let mut insts: Vec<Instance> = stages
+        .iter()
+        .map(|p| Instance::create(rt, p, None).unwrap())
+        .collect();
+    let (mut n, mut w) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let batches = chunks.clone();
+        let t = Instant::now();
+        for c in batches {
+            std::hint::black_box(native(c));
+        }
+        n.push(t.elapsed());
+        let batches = chunks.clone();
+        let t = Instant::now();
+        for (k, c) in batches.into_iter().enumerate() {
+            let mut b = c;
+            for i in insts.iter_mut() {
+                b = i.process(b, k as u64).unwrap();
+            }
+            std::hint::black_box(b);
+        }
+        w.push(t.elapsed());
+    }
+    let (n, w) = (median(n), median(w));
+    println!(
+        "  {:<34} {:>10} {:>7.1} ms {:>7.1} ms {:>12.0} {:>8.2}",
+        what,
+        rows,
+        n.as_secs_f64() * 1e3,
+        w.as_secs_f64() * 1e3,
+        input.rows() as f64 / w.as_secs_f64(),
+        w.as_secs_f64() / n.as_secs_f64()
+    );
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         println!("sandbox: bench");
         return;
     }
     let (scaler_cfg, logistic_cfg) = configs();
+    if let Some(what) = std::env::var_os("KEEL_BENCH_PROFILE") {
+        // A steady loop for `perf record`: `call` (1-row calls on one
+        // instance) or `fresh` (instance + call).
+        let rt = runtime(true, None);
+        let scaler = Plugin::load_file(&rt, &plugin_dir().join("standard-scaler.wasm")).unwrap();
+        let placement = place(&scaler, &scaler_cfg, 64);
+        let one = data(1);
+        let mut inst = Instance::create(&rt, &placement, None).unwrap();
+        let t = Instant::now();
+        let mut n = 0u64;
+        while t.elapsed() < Duration::from_secs(4) {
+            if what == "fresh" {
+                inst = Instance::create(&rt, &placement, None).unwrap();
+            }
+            std::hint::black_box(inst.process(one.clone(), n).unwrap());
+            n += 1;
+        }
+        println!(
+            "{n} iterations, {:.1} µs each",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+        return;
+    }
     println!(
         "keel sandbox benchmark ({} cores)\n",
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -166,10 +238,7 @@ fn main() {
     );
 
     // 2. Throughput: wasm vs native, same code.
-    let rt = runtime(true, None);
-    let scaler_p = Plugin::load_file(&rt, &plugin_dir().join("standard-scaler.wasm")).unwrap();
-    let logistic_p =
-        Plugin::load_file(&rt, &plugin_dir().join("logistic-regression.wasm")).unwrap();
+    let all = data(ROWS);
     let scaler = StandardScaler::new(
         serde_json::from_str::<ScalerConfig>(&scaler_cfg).unwrap(),
         None,
@@ -178,58 +247,80 @@ fn main() {
     let logistic =
         LogisticRegression::new(serde_json::from_str::<LogisticConfig>(&logistic_cfg).unwrap())
             .unwrap();
-    let all = data(ROWS);
+    let native_both = |c: Batch| logistic.apply(scaler.apply(c).unwrap()).unwrap();
+    let native_scaler = |c: Batch| scaler.apply(c).unwrap();
+    let native_logistic = |c: Batch| logistic.apply(c).unwrap();
     println!("scaler + logistic regression, {ROWS} rows x {COLS} f64 columns, one thread:");
     println!(
-        "  {:>10} {:>12} {:>12} {:>14} {:>10}",
-        "batch rows", "native", "wasm", "wasm rows/s", "wasm/native"
+        "  {:<34} {:>10} {:>10} {:>10} {:>12} {:>8}",
+        "what", "batch rows", "native", "wasm", "wasm rows/s", "ratio"
     );
-    for batch_rows in [1024usize, 16_384, 131_072] {
-        let chunks: Vec<Batch> = (0..ROWS)
-            .step_by(batch_rows)
-            .map(|s| all.slice(s, s + batch_rows))
-            .collect();
-        let mut native = Vec::new();
-        let mut wasm = Vec::new();
-        let mut s_inst = Instance::create(&rt, &place(&scaler_p, &scaler_cfg, 512), None).unwrap();
-        let mut l_inst =
-            Instance::create(&rt, &place(&logistic_p, &logistic_cfg, 512), None).unwrap();
-        let mut check = (0.0, 0.0);
-        for _ in 0..5 {
-            let input = chunks.clone();
-            let t = Instant::now();
-            let mut sum = 0.0;
-            for c in input {
-                let out = logistic.apply(scaler.apply(c).unwrap()).unwrap();
-                sum += out.column("p").unwrap().numeric().unwrap()[0];
+    let quick = std::env::var_os("KEEL_BENCH_QUICK").is_some();
+    let sizes: &[usize] = if quick {
+        &[16_384]
+    } else {
+        &[1024, 16_384, 131_072]
+    };
+    for nan in [true, false] {
+        let rt = Runtime::new(RuntimeOptions {
+            cache_dir: None,
+            nan_canonicalization: nan,
+            ..RuntimeOptions::default()
+        })
+        .unwrap();
+        let load = |name: &str| {
+            Plugin::load_file(&rt, &plugin_dir().join(format!("{name}.wasm"))).unwrap()
+        };
+        let (sp, lp) = (load("standard-scaler"), load("logistic-regression"));
+        let tag = if nan { "" } else { " (NaN canon. off)" };
+        for &rows in sizes {
+            let stages = [place(&sp, &scaler_cfg, 512), place(&lp, &logistic_cfg, 512)];
+            row(
+                &rt,
+                &format!("scaler + logistic{tag}"),
+                &all,
+                rows,
+                &stages,
+                &native_both,
+            );
+            if nan && (quick || rows == 16_384) {
+                row(
+                    &rt,
+                    "scaler alone",
+                    &all,
+                    rows,
+                    &stages[..1],
+                    &native_scaler,
+                );
+                let scaled = native_scaler(all.clone());
+                row(
+                    &rt,
+                    "logistic alone",
+                    &scaled,
+                    rows,
+                    &stages[1..],
+                    &native_logistic,
+                );
+                let echo = Plugin::load_file(
+                    &rt,
+                    &PathBuf::from(std::env::var_os("KEEL_TEST_GUESTS").unwrap_or_default())
+                        .join("hostile.wasm"),
+                )
+                .unwrap();
+                let e = place(&echo, r#"{"mode":"echo"}"#, 512);
+                row(
+                    &rt,
+                    "boundary only (echo, in + out)",
+                    &all,
+                    rows,
+                    std::slice::from_ref(&e),
+                    &|c: Batch| c,
+                );
             }
-            native.push(t.elapsed());
-            check.0 = sum;
-            let input = chunks.clone();
-            let t = Instant::now();
-            let mut sum = 0.0;
-            for (k, c) in input.into_iter().enumerate() {
-                let out = l_inst
-                    .process(s_inst.process(c, k as u64).unwrap(), k as u64)
-                    .unwrap();
-                sum += out.column("p").unwrap().numeric().unwrap()[0];
-            }
-            wasm.push(t.elapsed());
-            check.1 = sum;
         }
-        assert!(
-            (check.0 - check.1).abs() < 1e-9,
-            "wasm and native disagree: {check:?}"
-        );
-        let (n, w) = (median(native), median(wasm));
-        println!(
-            "  {:>10} {:>9.1} ms {:>9.1} ms {:>14.0} {:>10.2}",
-            batch_rows,
-            n.as_secs_f64() * 1e3,
-            w.as_secs_f64() * 1e3,
-            ROWS as f64 / w.as_secs_f64(),
-            w.as_secs_f64() / n.as_secs_f64()
-        );
+        if quick {
+            break;
+        }
     }
 
     // 3. Compile vs precompiled cache.

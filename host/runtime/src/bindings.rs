@@ -6,6 +6,7 @@ pub mod transform {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "keel:plugin/transform-plugin",
+        additional_derives: [PartialEq],
     });
 }
 

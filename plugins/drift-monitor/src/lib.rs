@@ -2,7 +2,6 @@
 //! drift of the observed stream against the reference.
 
 use keel_algos::drift::{self, DriftConfig, DriftMonitor};
-use keel_algos::{AlgoError, ErrorKind};
 use keel_sdk::{Batch, Config, Error, Info, Metric, Monitor, Report, Result};
 
 const SCHEMA: &str = r#"{
@@ -58,11 +57,11 @@ impl Monitor for Plugin {
     fn create(config: Config, reference: Batch) -> Result<Self> {
         DriftMonitor::new(config.parse::<DriftConfig>()?, &reference)
             .map(Plugin)
-            .map_err(sdk_error)
+            .map_err(Error::from)
     }
 
     fn observe(&mut self, input: &Batch) -> Result<()> {
-        self.0.observe(input).map_err(sdk_error)
+        self.0.observe(input).map_err(Error::from)
     }
 
     fn report(&self) -> Result<Report> {
@@ -92,30 +91,15 @@ impl Monitor for Plugin {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>> {
-        self.0.snapshot().map_err(sdk_error)
+        self.0.snapshot().map_err(Error::from)
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<()> {
-        self.0.restore(state).map_err(sdk_error)
+        self.0.restore(state).map_err(Error::from)
     }
 }
 
 const DESCRIPTION: &str = "Watches columns for drift against the reference: PSI over the reference's quantile bins for numeric columns, L-infinity distance of category frequencies for string and bool columns; alerts when the share of drifted columns reaches drift_share.";
-
-/// Maps the algorithm's error onto the contract's error codes.
-fn sdk_error(e: AlgoError) -> Error {
-    let message = e.to_string();
-    let error = match e.kind() {
-        ErrorKind::Config => Error::config(message),
-        ErrorKind::Input => Error::input(message),
-        ErrorKind::Reference => Error::reference(message),
-        ErrorKind::State => Error::state(message),
-    };
-    match e.column() {
-        Some(column) => error.in_column(column),
-        None => error,
-    }
-}
 
 keel_sdk::export_monitor!(Plugin);
 

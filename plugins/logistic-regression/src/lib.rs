@@ -1,9 +1,20 @@
 //! `logistic-regression` plugin: appends the probability of a logistic
 //! regression model and, optionally, its thresholded label.
 
-use keel_algos::linear::{LogisticConfig, LogisticRegression};
-use keel_algos::{AlgoError, ErrorKind};
-use keel_sdk::{Batch, Config, Error, Info, Result, Transform};
+use keel_sdk::{AlgoTransform, PluginDoc};
+
+struct Doc;
+
+impl PluginDoc for Doc {
+    const NAME: &'static str = "logistic-regression";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = DESCRIPTION;
+    const SCHEMA: &'static str = SCHEMA;
+}
+
+keel_sdk::export_transform!(AlgoTransform<keel_algos::linear::LogisticRegression, Doc>);
+
+const DESCRIPTION: &str = "Appends the probability 1 / (1 + exp(-(intercept + sum of coefficient * feature))) as an f64 column and, optionally, the label probability >= threshold as a bool column; both null where any feature is null.";
 
 const SCHEMA: &str = r#"{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -45,58 +56,3 @@ const SCHEMA: &str = r#"{
   "required": ["features", "coefficients", "intercept", "output"],
   "additionalProperties": false
 }"#;
-
-struct Plugin(LogisticRegression);
-
-impl Transform for Plugin {
-    fn info() -> Info {
-        Info::new(
-            "logistic-regression",
-            env!("CARGO_PKG_VERSION"),
-            DESCRIPTION,
-        )
-        .schema(SCHEMA)
-    }
-
-    fn create(config: Config, _reference: Option<Batch>) -> Result<Self> {
-        LogisticRegression::new(config.parse::<LogisticConfig>()?)
-            .map(Plugin)
-            .map_err(sdk_error)
-    }
-
-    fn process(&mut self, input: Batch) -> Result<Batch> {
-        self.0.apply(input).map_err(sdk_error)
-    }
-}
-
-const DESCRIPTION: &str = "Appends the probability 1 / (1 + exp(-(intercept + sum of coefficient * feature))) as an f64 column and, optionally, the label probability >= threshold as a bool column; both null where any feature is null.";
-
-/// Maps the algorithm's error onto the contract's error codes.
-fn sdk_error(e: AlgoError) -> Error {
-    let message = e.to_string();
-    let error = match e.kind() {
-        ErrorKind::Config => Error::config(message),
-        ErrorKind::Input => Error::input(message),
-        ErrorKind::Reference => Error::reference(message),
-        ErrorKind::State => Error::state(message),
-    };
-    match e.column() {
-        Some(column) => error.in_column(column),
-        None => error,
-    }
-}
-
-keel_sdk::export_transform!(Plugin);
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schema_is_a_json_object_schema() {
-        let schema: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
-        assert_eq!(schema["type"], "object");
-        assert_eq!(Plugin::info().name, "logistic-regression");
-    }
-}

@@ -2,7 +2,6 @@
 //! allowed-value rules, one finding per violation.
 
 use keel_algos::rules::{self, RuleValidator, RulesConfig};
-use keel_algos::{AlgoError, ErrorKind};
 use keel_sdk::{Batch, Config, Error, Finding, FindingExt, Info, Result, Severity, Validate};
 
 const SCHEMA: &str = r#"{
@@ -58,7 +57,7 @@ impl Validate for Plugin {
     fn create(config: Config, _reference: Option<Batch>) -> Result<Self> {
         RuleValidator::new(config.parse::<RulesConfig>()?)
             .map(Plugin)
-            .map_err(sdk_error)
+            .map_err(Error::from)
     }
 
     fn validate(&mut self, input: &Batch) -> Result<Vec<Finding>> {
@@ -83,21 +82,6 @@ fn to_sdk(f: rules::Finding) -> Finding {
 }
 
 const DESCRIPTION: &str = "Checks columns against type, min/max, not-null and allowed-value rules and reports each violation as a finding (rules: missing-column, type, not-null, min, max, not-finite, allowed). not-null findings are warnings and the others errors, unless severity is set.";
-
-/// Maps the algorithm's error onto the contract's error codes.
-fn sdk_error(e: AlgoError) -> Error {
-    let message = e.to_string();
-    let error = match e.kind() {
-        ErrorKind::Config => Error::config(message),
-        ErrorKind::Input => Error::input(message),
-        ErrorKind::Reference => Error::reference(message),
-        ErrorKind::State => Error::state(message),
-    };
-    match e.column() {
-        Some(column) => error.in_column(column),
-        None => error,
-    }
-}
 
 keel_sdk::export_validator!(Plugin);
 

@@ -5,7 +5,7 @@
 //! [`Batch`] of typed columns (the same type the host uses), so the
 //! algorithm can be tested natively with `cargo test`.
 //!
-//! ```ignore
+//! ```no_run
 //! use keel_sdk::{Batch, Column, ColumnData, Config, Info, Result, Transform};
 //!
 //! #[derive(serde::Deserialize)]
@@ -29,6 +29,7 @@
 //!     }
 //! }
 //! keel_sdk::export_transform!(Scale);
+//! # fn main() {}
 //! ```
 
 pub use keel_data::{Batch, Column, ColumnData, DataError, DataType, Value};
@@ -144,6 +145,55 @@ impl From<DataError> for Error {
             message: e.to_string(),
             column,
         }
+    }
+}
+
+#[cfg(feature = "algos")]
+impl From<keel_algos::AlgoError> for Error {
+    fn from(e: keel_algos::AlgoError) -> Error {
+        use keel_algos::ErrorKind;
+        let message = e.to_string();
+        let error = match e.kind() {
+            ErrorKind::Config => Error::config(message),
+            ErrorKind::Input => Error::input(message),
+            ErrorKind::Reference => Error::reference(message),
+            ErrorKind::State => Error::state(message),
+        };
+        match e.column() {
+            Some(column) => error.in_column(column),
+            None => error,
+        }
+    }
+}
+
+/// Name, description and config schema of a plugin built from a
+/// [`keel_algos::TransformAlgo`] (see [`AlgoTransform`]).
+#[cfg(feature = "algos")]
+pub trait PluginDoc: 'static {
+    const NAME: &'static str;
+    /// The plugin crate's version: `env!("CARGO_PKG_VERSION")`.
+    const VERSION: &'static str;
+    const DESCRIPTION: &'static str;
+    /// JSON Schema of the configuration.
+    const SCHEMA: &'static str;
+}
+
+/// A [`Transform`] made of any [`keel_algos::TransformAlgo`]; first-party
+/// transform plugins are `export_transform!(AlgoTransform<Algorithm, Doc>)`.
+#[cfg(feature = "algos")]
+pub struct AlgoTransform<A, D>(A, core::marker::PhantomData<D>);
+
+#[cfg(feature = "algos")]
+impl<A: keel_algos::TransformAlgo + 'static, D: PluginDoc> Transform for AlgoTransform<A, D> {
+    fn info() -> Info {
+        Info::new(D::NAME, D::VERSION, D::DESCRIPTION).schema(D::SCHEMA)
+    }
+    fn create(config: Config, reference: Option<Batch>) -> Result<Self> {
+        let algo = A::build(config.parse()?, reference.as_ref())?;
+        Ok(AlgoTransform(algo, core::marker::PhantomData))
+    }
+    fn process(&mut self, input: Batch) -> Result<Batch> {
+        Ok(self.0.transform(input)?)
     }
 }
 
