@@ -776,7 +776,9 @@ impl BatchWriter {
             }
             Some(_) => {}
         }
-        let mut line = String::new();
+        use std::fmt::Write as _;
+        let mut line = String::with_capacity(256);
+        let mut map = serde_json::Map::new();
         for row in 0..batch.rows() {
             line.clear();
             match self.format {
@@ -785,15 +787,29 @@ impl BatchWriter {
                         if i > 0 {
                             line.push(',');
                         }
-                        line.push_str(&csv_cell(&c.value(row).to_string()));
+                        // Written straight into the line: no String per cell.
+                        let _ = match c.value(row) {
+                            crate::Value::Null => Ok(()),
+                            crate::Value::F64(x) => write!(line, "{x}"),
+                            crate::Value::S64(x) => write!(line, "{x}"),
+                            crate::Value::Bool(x) => write!(line, "{x}"),
+                            crate::Value::Str(s) => {
+                                push_csv_str(&mut line, s);
+                                Ok(())
+                            }
+                        };
                     }
                 }
                 Format::JsonLines => {
-                    let mut map = serde_json::Map::with_capacity(batch.columns().len());
+                    map.clear();
                     for c in batch.columns() {
                         map.insert(c.name.clone(), json_value(c.value(row)));
                     }
-                    line = serde_json::Value::Object(map).to_string();
+                    let _ = write!(
+                        line,
+                        "{}",
+                        serde_json::Value::Object(std::mem::take(&mut map))
+                    );
                 }
             }
             line.push('\n');
@@ -811,10 +827,18 @@ impl BatchWriter {
 }
 
 fn csv_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_csv_str(&mut out, s);
+    out
+}
+
+fn push_csv_str(out: &mut String, s: &str) {
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
     } else {
-        s.to_string()
+        out.push_str(s);
     }
 }
 

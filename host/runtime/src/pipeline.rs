@@ -708,7 +708,7 @@ impl Pipeline {
         &self,
         source: Box<dyn BatchSource>,
         options: &RunOptions,
-        sink: &mut dyn FnMut(&Batch) -> Result<(), String>,
+        sink: &mut (dyn FnMut(&Batch) -> Result<(), String> + Send),
         progress: &mut dyn FnMut(Progress),
     ) -> Result<RunSummary, RunError> {
         let started = Instant::now();
@@ -774,15 +774,35 @@ impl Pipeline {
             }
             drop(job_rx);
             drop(res_tx);
-            self.collect(
+            // Output is formatted and written on its own thread, overlapping
+            // with monitors and the workers.
+            let (out_tx, out_rx) = crossbeam_channel::bounded::<Batch>(workers * 2);
+            let writer = s.spawn(move || -> Result<(), String> {
+                for b in out_rx {
+                    sink(&b)?;
+                }
+                Ok(())
+            });
+            let collected = self.collect(
                 res_rx,
                 &file,
                 &mut summary,
                 &mut monitors,
                 &mut monitor_errors,
-                sink,
+                &out_tx,
                 progress,
-            )
+            );
+            drop(out_tx);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err("the output writer panicked".into()));
+            match (collected, written) {
+                (_, Err(message)) => Err(RunError::Sink {
+                    message,
+                    summary: Box::new(summary_stub()),
+                }),
+                (c, Ok(())) => c,
+            }
         });
         // Monitors report even when the run stopped early: what they saw is real.
         for (m, err) in monitors.iter_mut().zip(monitor_errors) {
@@ -831,7 +851,7 @@ impl Pipeline {
         summary: &mut RunSummary,
         monitors: &mut [Monitor],
         monitor_errors: &mut [Option<String>],
-        sink: &mut dyn FnMut(&Batch) -> Result<(), String>,
+        out: &crossbeam_channel::Sender<Batch>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(), RunError> {
         let mut pending: BTreeMap<u64, (SourceBatch, Result<Processed, BatchError>, u64)> =
@@ -897,12 +917,12 @@ impl Pipeline {
                         }
                     }
                 }
-                sink(&p.output).map_err(|message| RunError::Sink {
-                    message,
-                    summary: empty(),
-                })?;
                 summary.rows_in += p.rows_in as u64;
                 summary.rows_out += p.output.rows() as u64;
+                if out.send(p.output).is_err() {
+                    // The writer stopped on an error; `run` reports it.
+                    return Ok(());
+                }
                 summary.rows_rejected += p.rows_rejected as u64;
                 summary.batches += 1;
                 progress(Progress {
