@@ -104,11 +104,12 @@ fn place(p: &Plugin, config: &str, memory_mb: u64) -> Placement {
     }
 }
 
-fn instantiate_and_call(pooling: bool, scaler_cfg: &str) -> (Duration, Duration) {
+fn instantiate_and_call(pooling: bool, scaler_cfg: &str, columns: usize) -> (Duration, Duration) {
     let rt = runtime(pooling, None);
     let scaler = Plugin::load_file(&rt, &plugin_dir().join("standard-scaler.wasm")).unwrap();
     let placement = place(&scaler, scaler_cfg, 64);
-    let one = data(1);
+    let one =
+        Batch::from_columns(data(1).into_columns().into_iter().take(columns).collect()).unwrap();
     // Warm up: first instantiations fault in pages and fill allocator caches.
     for _ in 0..200 {
         Instance::create(&rt, &placement, None)
@@ -220,22 +221,27 @@ fn main() {
     );
 
     // 1. Fresh instance + 1-row call.
-    let (pooled, call) = instantiate_and_call(true, &scaler_cfg);
-    let (on_demand, _) = instantiate_and_call(false, &scaler_cfg);
-    println!("fresh instance from InstancePre + create(config) + 1-row call (standard-scaler):");
+    let one_col = serde_json::json!({"columns": ["f0"], "mean": [0.5], "std": [0.29]}).to_string();
     println!(
-        "  pooling allocator   {:>8.1} µs   (goal <= 20 µs)",
-        pooled.as_secs_f64() * 1e6
+        "fresh instance from InstancePre + create(config) + 1-row call (standard-scaler), goal <= 20 µs:"
     );
     println!(
-        "  on-demand allocator {:>8.1} µs   (pooled/on-demand = {:.2})",
-        on_demand.as_secs_f64() * 1e6,
-        pooled.as_secs_f64() / on_demand.as_secs_f64()
+        "  {:<12} {:>14} {:>14} {:>10} {:>16}",
+        "batch", "pooled", "on-demand", "ratio", "reused instance"
     );
-    println!(
-        "  1-row call on a reused instance {:>6.1} µs\n",
-        call.as_secs_f64() * 1e6
-    );
+    for (cols, cfg) in [(1usize, &one_col), (COLS, &scaler_cfg)] {
+        let (pooled, call) = instantiate_and_call(true, cfg, cols);
+        let (on_demand, _) = instantiate_and_call(false, cfg, cols);
+        println!(
+            "  {:<12} {:>11.1} µs {:>11.1} µs {:>10.2} {:>13.1} µs",
+            format!("1 x {cols} cols"),
+            pooled.as_secs_f64() * 1e6,
+            on_demand.as_secs_f64() * 1e6,
+            pooled.as_secs_f64() / on_demand.as_secs_f64(),
+            call.as_secs_f64() * 1e6
+        );
+    }
+    println!();
 
     // 2. Throughput: wasm vs native, same code.
     let all = data(ROWS);
