@@ -300,9 +300,14 @@ impl CsvSource {
         schema: Option<&Schema>,
         batch_size: usize,
     ) -> Result<CsvSource, ReadError> {
+        // Records end at `\n` only: with the default CRLF terminator the csv
+        // crate ends a record at `\r` and counts its `\n` as part of the
+        // next record, so every line number after a CRLF line is one short.
+        // The `\r` left on the last field is stripped in `field`.
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(false)
+            .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(file);
         let header = reader
             .headers()
@@ -343,6 +348,16 @@ impl CsvSource {
             rows_read: 0,
             done: false,
         })
+    }
+}
+
+/// Field `i` of a record, without the `\r` a CRLF line leaves on its last field.
+fn field(r: &csv::StringRecord, i: usize) -> &str {
+    let cell = r.get(i).unwrap_or("");
+    if i + 1 == r.len() {
+        cell.strip_suffix('\r').unwrap_or(cell)
+    } else {
+        cell
     }
 }
 
@@ -414,9 +429,7 @@ impl BatchSource for CsvSource {
                     self.given
                         .as_ref()
                         .and_then(|s| s.get(name))
-                        .unwrap_or_else(|| {
-                            infer_text_type(records.iter().map(|r| r.get(i).unwrap_or("")))
-                        })
+                        .unwrap_or_else(|| infer_text_type(records.iter().map(|r| field(r, i))))
                 })
                 .collect::<Vec<_>>();
             self.schema = Schema {
@@ -442,7 +455,7 @@ impl BatchSource for CsvSource {
             .collect();
         for (r, line) in records.iter().zip(&lines) {
             for (i, b) in builders.iter_mut().enumerate() {
-                let cell = r.get(i).unwrap_or("");
+                let cell = field(r, i);
                 if NULL_TOKENS.contains(&cell) {
                     b.push_null();
                 } else if let Err(message) = b.push_text(cell) {
@@ -887,6 +900,19 @@ mod tests {
         assert_eq!(second.first_row, 2);
         assert_eq!(second.batch.column("n").unwrap().value(0), Value::Null);
         assert!(src.next_batch().unwrap().is_none());
+    }
+
+    #[test]
+    fn csv_line_numbers_hold_with_crlf_and_quoted_newlines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "crlf.csv", b"x,s\r\n1,a\r\n2,\"b\nc\"\r\n3,d\r\n");
+        let mut src = open(&p, None, 2).unwrap();
+        assert_eq!(src.next_batch().unwrap().unwrap().lines, vec![2, 3]);
+        assert_eq!(src.next_batch().unwrap().unwrap().lines, vec![5]);
+        let all = read_all(&p, None).unwrap();
+        assert_eq!(all.column("s").unwrap().value(1), Value::Str("b\nc"));
+        assert_eq!(all.column("s").unwrap().value(2), Value::Str("d"));
+        assert_eq!(all.column("x").unwrap().data_type(), DataType::S64);
     }
 
     #[test]
