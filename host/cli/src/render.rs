@@ -170,6 +170,10 @@ pub fn summary(p: &Pipeline, s: &RunSummary, input: &Path, output: Option<&Path>
                 let verdict = if r.alert { "ALERT" } else { "ok" };
                 let _ = writeln!(o, "  {} @ {}: {verdict}: {}", m.name, m.at, r.summary);
                 for metric in &r.metrics {
+                    // Informational metrics at zero (e.g. no nulls) are noise.
+                    if metric.threshold.is_none() && metric.value == 0.0 {
+                        continue;
+                    }
                     let col = metric.column.as_deref().unwrap_or("(dataset)");
                     let t = metric
                         .threshold

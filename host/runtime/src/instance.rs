@@ -16,7 +16,7 @@ use std::hash::{Hash, Hasher};
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
 
-/// A finding from a validator, with the validator's name.
+/// A validator finding, as the WIT record defines it.
 pub type Finding = wit::Finding;
 /// A monitor report.
 pub type Report = wit::Report;
