@@ -1,0 +1,66 @@
+//! The on-disk layout: file names, sled tree names and key encodings.
+//!
+//! Public so that tools (and the tamper tests) can open the raw sled database
+//! the same way the store does; nothing else should write to these trees.
+
+use std::path::{Path, PathBuf};
+
+/// Sub-directory of the store directory that holds the sled database.
+pub const DB_DIR: &str = "db";
+/// File in the store directory locked exclusively while a [`crate::Store`] is open.
+pub const LOCK_FILE: &str = "LOCK";
+/// sled's data file inside [`DB_DIR`], synced by the store after each flush.
+pub const SLED_DATA_FILE: &str = "db";
+
+/// Tree `meta`: format version and the audit head.
+pub const META: &str = "meta";
+/// Tree `plugins`: digest → component bytes.
+pub const PLUGINS: &str = "plugins";
+/// Tree `tags`: `name@version` → JSON tag (digest, lifecycle state, metadata).
+pub const TAGS: &str = "tags";
+/// Tree `pipelines`: `name@version` → JSON pipeline record.
+pub const PIPELINES: &str = "pipelines";
+/// Tree `audit`: big-endian u64 seq → `hash (64 hex bytes) || record JSON`.
+pub const AUDIT: &str = "audit";
+/// Tree `audit_ids`: record id → big-endian u64 seq.
+pub const AUDIT_IDS: &str = "audit_ids";
+/// Tree `payloads`: digest → payload bytes.
+pub const PAYLOADS: &str = "payloads";
+/// Tree `payload_info`: digest → JSON size, store and expiry times.
+pub const PAYLOAD_INFO: &str = "payload_info";
+/// Tree `retention`: pipeline name → JSON retention policy.
+pub const RETENTION: &str = "retention";
+/// Tree `monitor_state`: `pipeline \0 monitor` → snapshot bytes.
+pub const MONITOR_STATE: &str = "monitor_state";
+/// Tree `monitor_reports`: `pipeline \0 monitor \0 id(u64 BE)` → JSON report.
+pub const MONITOR_REPORTS: &str = "monitor_reports";
+/// Tree `compiled`: `digest \0 engine key` → precompiled artifact bytes.
+pub const COMPILED: &str = "compiled";
+
+/// Key in [`META`] holding the format version as a big-endian u32.
+pub const FORMAT_VERSION_KEY: &[u8] = b"format_version";
+/// Key in [`META`] holding the audit head (next seq and last hash) as JSON.
+pub const AUDIT_HEAD_KEY: &[u8] = b"audit_head";
+
+/// Length of the hex hash that prefixes every value in [`AUDIT`].
+pub const AUDIT_HASH_LEN: usize = 64;
+
+/// Where the sled database of the store in `store_dir` lives.
+pub fn db_path(store_dir: &Path) -> PathBuf {
+    store_dir.join(DB_DIR)
+}
+
+/// The key of audit record `seq` (big-endian, so sled's order is seq order).
+pub fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// Decodes an [`AUDIT`] key.
+pub fn decode_seq_key(key: &[u8]) -> Option<u64> {
+    key.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// The key of a `name@version` entry in [`TAGS`] or [`PIPELINES`].
+pub(crate) fn ref_key(name: &str, version: &str) -> String {
+    format!("{name}@{version}")
+}

@@ -1,0 +1,359 @@
+//! keel-store: Keel's embedded store on sled — plugins by digest, versioned tags and pipelines,
+//! the tamper-evident audit chain with group commit, payloads under retention, monitor state.
+//!
+//! It knows nothing of wasmtime: the runtime hands it bytes, digests and
+//! records. One [`Store`] handle (cheap to clone, `Send + Sync`) is the only
+//! way in; a store directory can be open in one process at a time.
+//!
+//! Encoding: values are JSON (serde_json). The audit chain hashes the exact
+//! bytes stored, never a re-serialization, so verification does not depend on
+//! JSON being canonical across versions (or on float round-tripping).
+
+mod audit;
+mod digest;
+mod error;
+mod export;
+mod id;
+pub mod layout;
+mod monitor;
+mod payload;
+mod registry;
+mod time;
+
+use std::{
+    fs::{File, OpenOptions},
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+pub use audit::{
+    AuditFilter, AuditIter, AuditRecord, AuditStats, ChainBreak, ChainError, FindingEntry,
+    GENESIS_HASH, MonitorVerdict, Outcome, PipelineRef, Receipt, Severity, StageEntry, StageRole,
+    VerifyReport,
+};
+pub use digest::Digest;
+pub use error::{Result, StoreError};
+pub use export::{OPENLINEAGE_PRODUCER, OPENLINEAGE_SCHEMA_URL, openlineage_event};
+pub use id::{new_record_id, run_uuid};
+pub use monitor::MonitorReport;
+pub use payload::{ExpireReport, PayloadStatus, Retention};
+pub use registry::{
+    PipelinePlugin, PipelineRecord, PluginMeta, PluginTag, Purpose, ResolvedPlugin, State,
+    compare_versions, split_reference,
+};
+pub use time::{format_rfc3339, now_rfc3339, parse_rfc3339};
+
+use error::io_err;
+
+/// The on-disk format this build reads and writes, stamped in the `meta` tree.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Environment variable naming the store directory.
+pub const STORE_ENV: &str = "KEEL_STORE";
+
+/// Knobs for [`Store::open_with`]; [`Default`] is what [`Store::open`] uses.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Upper bound of sled's page cache. Small by default: edge machines are small,
+    /// and the hot data (tags, the audit tail) is tiny.
+    pub cache_capacity_bytes: u64,
+    /// After sled's flush, also `fdatasync` its data file. sled 0.34 makes a
+    /// flush stable with `sync_file_range` on Linux, which does not persist the
+    /// file's size or the drive's write cache; this closes that gap for power
+    /// loss. Group commit pays it once per group.
+    pub sync_data: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_capacity_bytes: 64 << 20,
+            sync_data: true,
+        }
+    }
+}
+
+/// A handle on an open store. Clones share the same database and committer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// The open trees, shared with the committer thread.
+#[derive(Clone)]
+pub(crate) struct Trees {
+    pub(crate) db: sled::Db,
+    pub(crate) meta: sled::Tree,
+    pub(crate) plugins: sled::Tree,
+    pub(crate) tags: sled::Tree,
+    pub(crate) pipelines: sled::Tree,
+    pub(crate) audit: sled::Tree,
+    pub(crate) audit_ids: sled::Tree,
+    pub(crate) payloads: sled::Tree,
+    pub(crate) payload_info: sled::Tree,
+    pub(crate) retention: sled::Tree,
+    pub(crate) monitor_state: sled::Tree,
+    pub(crate) monitor_reports: sled::Tree,
+    pub(crate) compiled: sled::Tree,
+}
+
+/// Makes everything written so far durable: sled's flush, then (optionally) an
+/// `fdatasync` of its data file.
+#[derive(Clone)]
+pub(crate) struct Durability {
+    db: sled::Db,
+    data_file: Option<Arc<File>>,
+    data_path: PathBuf,
+}
+
+impl Durability {
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.db.flush()?;
+        if let Some(f) = &self.data_file {
+            f.sync_data().map_err(io_err(&self.data_path))?;
+        }
+        Ok(())
+    }
+}
+
+struct Inner {
+    // Field order is drop order: the committer is joined first (it holds
+    // clones of the trees), then sled closes, and only then is the lock released.
+    committer: audit::Committer,
+    trees: Trees,
+    durability: Durability,
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating it if absent, with default options.
+    ///
+    /// Fails with [`StoreError::Locked`] at once if another process has it
+    /// open, and with [`StoreError::FormatMismatch`] if it was written in
+    /// another format version.
+    pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_with(dir, StoreOptions::default())
+    }
+
+    /// [`Store::open`] with explicit options.
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock = take_lock(dir)?;
+        let db_path = layout::db_path(dir);
+        let fresh = !db_path.exists();
+        let db = open_sled(dir, &db_path, &options)?;
+        let trees = Trees::open(db)?;
+        check_format(&trees.meta, dir)?;
+
+        let data_path = db_path.join(layout::SLED_DATA_FILE);
+        let data_file = if options.sync_data {
+            Some(Arc::new(
+                File::open(&data_path).map_err(io_err(&data_path))?,
+            ))
+        } else {
+            None
+        };
+        let durability = Durability {
+            db: trees.db.clone(),
+            data_file,
+            data_path,
+        };
+        if fresh {
+            // A new store must survive a crash right after creation: the
+            // directory entries, not only the file contents.
+            durability.sync()?;
+            for d in [dir, db_path.as_path()] {
+                File::open(d)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io_err(d))?;
+            }
+        }
+        let committer = audit::Committer::start(trees.clone(), durability.clone())?;
+        tracing::debug!(dir = %dir.display(), fresh, "store opened");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                committer,
+                trees,
+                durability,
+                dir: dir.to_owned(),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The default store directory: `$KEEL_STORE`, else `<data dir>/keel/store`
+    /// (e.g. `~/.local/share/keel/store` on Linux).
+    pub fn default_dir() -> Result<PathBuf> {
+        default_dir_from(std::env::var_os(STORE_ENV), dirs::data_dir())
+    }
+
+    /// The directory this store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Makes every write so far durable (audit appends already are when they return).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.durability.sync()
+    }
+
+    pub(crate) fn trees(&self) -> &Trees {
+        &self.inner.trees
+    }
+
+    pub(crate) fn committer(&self) -> &audit::Committer {
+        &self.inner.committer
+    }
+
+    pub(crate) fn durability(&self) -> &Durability {
+        &self.inner.durability
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Trees {
+    fn open(db: sled::Db) -> Result<Trees> {
+        let t = |name: &str| db.open_tree(name);
+        Ok(Trees {
+            meta: t(layout::META)?,
+            plugins: t(layout::PLUGINS)?,
+            tags: t(layout::TAGS)?,
+            pipelines: t(layout::PIPELINES)?,
+            audit: t(layout::AUDIT)?,
+            audit_ids: t(layout::AUDIT_IDS)?,
+            payloads: t(layout::PAYLOADS)?,
+            payload_info: t(layout::PAYLOAD_INFO)?,
+            retention: t(layout::RETENTION)?,
+            monitor_state: t(layout::MONITOR_STATE)?,
+            monitor_reports: t(layout::MONITOR_REPORTS)?,
+            compiled: t(layout::COMPILED)?,
+            db,
+        })
+    }
+}
+
+fn default_dir_from(env: Option<std::ffi::OsString>, data_dir: Option<PathBuf>) -> Result<PathBuf> {
+    match env.filter(|v| !v.is_empty()) {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => data_dir
+            .map(|d| d.join("keel").join("store"))
+            .ok_or(StoreError::NoDataDir),
+    }
+}
+
+/// Takes the store's own advisory lock. This, not sled's internal lock, is
+/// what tells "another process has it open" apart from anything else: its
+/// failure mode is a typed `WouldBlock`, not an error message to parse.
+fn take_lock(dir: &Path) -> Result<File> {
+    let path = dir.join(layout::LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: dir.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
+    }
+}
+
+/// Opens sled. sled also flocks its data file; once we hold our own lock, the
+/// only possible holder of sled's is a handle of this process that is still
+/// closing (sled's I/O threads drop their file references a moment after the
+/// `Db`), so a short bounded retry turns that race into success, never a hang.
+fn open_sled(dir: &Path, db_path: &Path, options: &StoreOptions) -> Result<sled::Db> {
+    let config = sled::Config::new()
+        .path(db_path)
+        .cache_capacity(options.cache_capacity_bytes);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if Instant::now() >= deadline {
+                    return Err(StoreError::Locked {
+                        path: dir.to_owned(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn check_format(meta: &sled::Tree, dir: &Path) -> Result<()> {
+    match meta.get(layout::FORMAT_VERSION_KEY)? {
+        None => {
+            meta.insert(layout::FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
+            Ok(())
+        }
+        Some(v) => {
+            let found = <[u8; 4]>::try_from(v.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    tree: layout::META,
+                    reason: format!("format_version has {} bytes, expected 4", v.len()),
+                })?;
+            if found == FORMAT_VERSION {
+                Ok(())
+            } else {
+                Err(StoreError::FormatMismatch {
+                    found,
+                    expected: FORMAT_VERSION,
+                    path: dir.to_owned(),
+                })
+            }
+        }
+    }
+}
+
+/// Decodes a JSON value from a tree, naming the tree on failure.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_dir_prefers_keel_store_then_the_data_dir() {
+        let data = Some(PathBuf::from("/home/u/.local/share"));
+        assert_eq!(
+            default_dir_from(Some("/srv/keel".into()), data.clone()).unwrap(),
+            PathBuf::from("/srv/keel")
+        );
+        assert_eq!(
+            default_dir_from(Some("".into()), data.clone()).unwrap(),
+            PathBuf::from("/home/u/.local/share/keel/store")
+        );
+        assert_eq!(
+            default_dir_from(None, data).unwrap(),
+            PathBuf::from("/home/u/.local/share/keel/store")
+        );
+        assert!(matches!(
+            default_dir_from(None, None),
+            Err(StoreError::NoDataDir)
+        ));
+    }
+}
