@@ -142,28 +142,64 @@ fn demo(root: &Path) -> Result<()> {
     run(cargo().args(["build", "-p", "keel"]))?;
     let keel = target_dir(root).join("debug").join("keel");
     let out = target_dir(root).join("demo");
+    // A fresh store each time, so the demo's audit log starts at seq 0.
+    let store = out.join("store");
+    let _ = std::fs::remove_dir_all(&store);
     std::fs::create_dir_all(&out)?;
+    let keel_cmd = || {
+        let mut c = Command::new(&keel);
+        c.env("KEEL_STORE", &store);
+        c
+    };
     let example = root.join("examples").join("penguins");
     eprintln!("\n== the rule validator, as `keel plugin inspect` shows it ==");
-    run(Command::new(&keel)
+    run(keel_cmd()
         .args(["plugin", "inspect"])
         .arg(plugins.join("rule-validator.wasm")))?;
-    eprintln!("\n== keel run: penguins pipeline on the 2009 season (current.csv) ==");
-    run(Command::new(&keel)
-        .arg("run")
-        .arg(example.join("pipeline.toml"))
-        .arg("--input")
-        .arg(example.join("current.csv"))
-        .arg("--output")
-        .arg(out.join("predictions.csv"))
-        .arg("--summary-json")
-        .arg(out.join("summary.json"))
-        .arg("--plugin-dir")
-        .arg(&plugins))?;
+    for (what, input) in [
+        (
+            "the reference seasons (2007-08): no drift expected",
+            "reference.csv",
+        ),
+        (
+            "the 2009 season (current.csv): drift expected",
+            "current.csv",
+        ),
+    ] {
+        eprintln!("\n== keel run: penguins pipeline on {what} ==");
+        run(keel_cmd()
+            .arg("run")
+            .arg(example.join("pipeline.toml"))
+            .arg("--input")
+            .arg(example.join(input))
+            .arg("--output")
+            .arg(out.join(format!("predictions-{input}")))
+            .arg("--summary-json")
+            .arg(out.join(format!("summary-{input}.json")))
+            .arg("--plugin-dir")
+            .arg(&plugins))?;
+    }
+    eprintln!("\n== keel audit log ==");
+    run(keel_cmd().args(["audit", "log"]))?;
+    let latest = keel_cmd()
+        .args(["audit", "log", "--json", "--limit", "1"])
+        .output()
+        .context("running keel audit log")?;
+    let text = String::from_utf8_lossy(&latest.stdout);
+    let id = text
+        .split("\"id\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("no record id in `keel audit log --json`")?
+        .to_string();
+    eprintln!("\n== keel audit show {id}: the lineage of the last run ==");
+    run(keel_cmd().args(["audit", "show", &id]))?;
+    eprintln!("\n== keel audit verify ==");
+    run(keel_cmd().args(["audit", "verify"]))?;
     eprintln!(
-        "\npredictions: {}\nsummary:     {}",
-        out.join("predictions.csv").display(),
-        out.join("summary.json").display()
+        "\npredictions: {}\nstore:       {}",
+        out.join("predictions-current.csv").display(),
+        store.display()
     );
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! code that tells usage errors, bad data and plugin failures apart.
 
 mod render;
+mod store_cmds;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -19,6 +20,7 @@ mod exit {
     pub const USAGE: u8 = 2;
     pub const BAD_DATA: u8 = 3;
     pub const PLUGIN: u8 = 4;
+    pub const INTEGRITY: u8 = 5;
 }
 
 #[derive(Parser)]
@@ -37,6 +39,9 @@ struct Cli {
     /// Directory of precompiled components [env: KEEL_CACHE_DIR; default: the user cache dir].
     #[arg(long, global = true)]
     cache_dir: Option<PathBuf>,
+    /// The store: plugins, pipelines, audit log [default: the user data dir].
+    #[arg(long, global = true, env = "KEEL_STORE")]
+    store: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,6 +59,44 @@ enum Command {
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Query and check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// List invocations, newest first.
+    Log {
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// RFC 3339 time or a date (2026-11-22).
+        #[arg(long)]
+        since: Option<String>,
+        /// ok, error, trap, timeout or rejected.
+        #[arg(long)]
+        outcome: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON record per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The lineage of one invocation: input, each plugin with version and digest, output, verdicts.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Walk the hash chain; exits 5 naming the first bad record.
+    Verify,
+    /// Export records as JSON Lines or OpenLineage RunEvents.
+    Export {
+        #[arg(long, value_parser = ["jsonl", "openlineage"], default_value = "jsonl")]
+        format: String,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -81,6 +124,9 @@ struct RunArgs {
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
+    /// Do not record this run in the audit log (and do not open the store).
+    #[arg(long)]
+    no_audit: bool,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +138,21 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check a component and store it as NAME@VERSION.
+    Add {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: String,
+        /// Lifecycle state: staged, active, deprecated.
+        #[arg(long, default_value = "active")]
+        state: String,
+    },
+    /// List stored plugins.
+    Ls,
+    /// Retire NAME@VERSION: no new pipeline may use it; its records stay.
+    Retire { reference: String },
 }
 
 /// An error with the exit code it maps to.
@@ -156,10 +217,62 @@ fn runtime(cache_dir: Option<PathBuf>) -> Result<Arc<Runtime>, Failure> {
 }
 
 fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let store_dir = cli.store.clone();
+    let store = || store_cmds::open(store_dir.as_deref()).map_err(|e| fail(exit::USAGE, e));
     match cli.command {
-        Command::Run(args) => run(args, cli.cache_dir),
+        Command::Run(args) => run(args, cli.cache_dir, cli.store),
         Command::Plugin(PluginCommand::Inspect { file, json }) => {
             inspect(&file, json, cli.cache_dir)
+        }
+        Command::Plugin(PluginCommand::Add {
+            file,
+            name,
+            version,
+            state,
+        }) => {
+            let state: keel_store::State = state
+                .parse()
+                .map_err(|e| fail(exit::USAGE, anyhow::anyhow!("--state: {e}")))?;
+            let rt = runtime(cli.cache_dir)?;
+            store_cmds::plugin_add(&store()?, &rt, &file, &name, &version, state)
+                .map_err(|e| fail(exit::PLUGIN, e))
+        }
+        Command::Plugin(PluginCommand::Ls) => Ok(store_cmds::plugin_ls(&store()?)?),
+        Command::Plugin(PluginCommand::Retire { reference }) => Ok(store_cmds::plugin_set_state(
+            &store()?,
+            &reference,
+            keel_store::State::Retired,
+        )?),
+        Command::Audit(AuditCommand::Log {
+            pipeline,
+            since,
+            outcome,
+            limit,
+            json,
+        }) => Ok(store_cmds::audit_log(
+            &store()?,
+            &store_cmds::LogArgs {
+                pipeline,
+                since,
+                outcome,
+                limit,
+                json,
+            },
+        )?),
+        Command::Audit(AuditCommand::Show { id, json }) => {
+            Ok(store_cmds::audit_show(&store()?, &id, json)?)
+        }
+        Command::Audit(AuditCommand::Verify) => match store_cmds::audit_verify(&store()?)? {
+            Ok(message) => {
+                println!("{message}");
+                Ok(())
+            }
+            Err(message) => Err(fail(exit::INTEGRITY, anyhow::anyhow!(message))),
+        },
+        Command::Audit(AuditCommand::Export { format, output }) => {
+            let n = store_cmds::audit_export(&store()?, &format, output.as_ref())?;
+            eprintln!("exported {n} records");
+            Ok(())
         }
     }
 }
@@ -176,9 +289,24 @@ fn inspect(file: &Path, json: bool, cache_dir: Option<PathBuf>) -> Result<(), Fa
     Ok(())
 }
 
-fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> Result<(), Failure> {
+fn run(
+    args: RunArgs,
+    cache_dir: Option<PathBuf>,
+    store_dir: Option<PathBuf>,
+) -> Result<(), Failure> {
     let rt = runtime(cache_dir)?;
-    let resolver = PluginDirs(args.plugin_dirs.clone());
+    // The store is opened first: a locked or unreadable store should stop the
+    // run before any work, not after it, when the record could not be kept.
+    let store = if args.no_audit {
+        None
+    } else {
+        Some(store_cmds::open(store_dir.as_deref()).map_err(|e| fail(exit::USAGE, e))?)
+    };
+    let resolver = store_cmds::Resolver {
+        store: store.as_ref(),
+        dirs: PluginDirs(args.plugin_dirs.clone()),
+    };
+    let spec_text = std::fs::read_to_string(&args.pipeline).unwrap_or_default();
     let pipeline = Pipeline::load(rt, &args.pipeline, &resolver).map_err(|e| match e {
         LoadError::Spec(_) | LoadError::Plugin { .. } => fail(exit::USAGE, e),
         LoadError::Reference(_) => fail(exit::BAD_DATA, e),
@@ -188,19 +316,35 @@ fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> Result<(), Failure> {
     let source = keel_data::io::open(&args.input, pipeline.input_schema(), batch_size)
         .map_err(|e| fail(exit::BAD_DATA, e))?;
     let total_bytes = std::fs::metadata(&args.input).map(|m| m.len()).unwrap_or(0);
-    let mut writer = match &args.output {
-        None => None,
-        Some(p) if p.as_os_str() == "-" => Some(BatchWriter::new(
+    let input_digest = if store.is_some() {
+        Some(store_cmds::file_digest(&args.input).map_err(|e| fail(exit::BAD_DATA, e))?)
+    } else {
+        None
+    };
+    // Everything written passes through a hash: the output digest in the
+    // audit record. Without --output the CSV encoding is hashed and dropped.
+    let (sink, format, name): (Box<dyn std::io::Write + Send>, Format, PathBuf) = match &args.output
+    {
+        None => (
+            Box::new(std::io::sink()),
+            Format::Csv,
+            PathBuf::from("<none>"),
+        ),
+        Some(p) if p.as_os_str() == "-" => (
             Box::new(std::io::stdout()),
             Format::Csv,
-            Path::new("<stdout>"),
-        )),
-        Some(p) => Some(
-            BatchWriter::create(p)
-                .map_err(|e| fail(exit::USAGE, e))
-                .with_context_failure(|| format!("opening output {}", p.display()))?,
+            PathBuf::from("<stdout>"),
         ),
+        Some(p) => {
+            let format = Format::from_path(p).map_err(|e| fail(exit::USAGE, e))?;
+            let file = std::fs::File::create(p)
+                .with_context(|| format!("opening output {}", p.display()))
+                .map_err(|e| fail(exit::USAGE, e))?;
+            (Box::new(file), format, p.clone())
+        }
     };
+    let (hashing, output_hash) = store_cmds::Hashing::new(sink);
+    let mut writer = Some(BatchWriter::new(Box::new(hashing), format, &name));
     let bar = render::progress_bar(total_bytes, args.quiet);
     let options = RunOptions {
         batch_size: Some(batch_size),
@@ -221,6 +365,21 @@ fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> Result<(), Failure> {
     // Whatever was accepted before a failure is kept: flush it first.
     if let Some(w) = writer {
         w.finish().map_err(|e| fail(exit::FAILURE, e))?;
+    }
+    let mut ending = store_cmds::Ending {
+        outcome: keel_runtime::Outcome::Ok,
+        error: None,
+        failed_stage: None,
+    };
+    if let Err(RunError::Stage { error, .. }) = &result {
+        ending = store_cmds::Ending {
+            outcome: error.error.outcome,
+            error: Some(error.error.to_string()),
+            failed_stage: Some(error.error.stage.clone()),
+        };
+    } else if let Err(e) = &result {
+        ending.outcome = keel_runtime::Outcome::Error;
+        ending.error = Some(e.to_string());
     }
     let (summary, failure) = match result {
         Ok(s) => (s, None),
@@ -253,6 +412,30 @@ fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> Result<(), Failure> {
         "{}",
         render::summary(&pipeline, &summary, &args.input, args.output.as_deref())
     );
+    if let (Some(store), Some(input_digest)) = (&store, input_digest) {
+        let mut record = store_cmds::record(
+            &pipeline,
+            &spec_text,
+            &summary,
+            input_digest,
+            store_cmds::finish(&output_hash),
+            &ending,
+        );
+        if store.keeps_payloads(&record.pipeline.name, &record.id)? {
+            let bytes = std::fs::read(&args.input)?;
+            record.input_digest = store.put_payload(&bytes)?;
+        }
+        // Returns once the record is on disk: only then is the run acknowledged.
+        let receipt = store
+            .append(record)
+            .context("recording the run in the audit log")?;
+        eprintln!(
+            "\naudit: record {} (seq {}) in {}",
+            receipt.id,
+            receipt.seq,
+            store.dir().display()
+        );
+    }
     if let Some(path) = &args.summary_json {
         let json = render::summary_json(&pipeline, &summary);
         std::fs::write(path, serde_json::to_string_pretty(&json)?)
@@ -261,18 +444,5 @@ fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> Result<(), Failure> {
     match failure {
         Some(f) => Err(f),
         None => Ok(()),
-    }
-}
-
-trait WithContextFailure<T> {
-    fn with_context_failure(self, f: impl FnOnce() -> String) -> Result<T, Failure>;
-}
-
-impl<T> WithContextFailure<T> for Result<T, Failure> {
-    fn with_context_failure(self, f: impl FnOnce() -> String) -> Result<T, Failure> {
-        self.map_err(|e| Failure {
-            code: e.code,
-            error: e.error.context(f()),
-        })
     }
 }

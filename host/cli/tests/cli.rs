@@ -21,9 +21,16 @@ fn guest_dir(var: &str, default: &str) -> PathBuf {
     d
 }
 
+/// Runs `keel` with a store of its own, so parallel tests never share one.
 fn keel(args: &[&str]) -> Output {
+    let store = tempfile::tempdir().unwrap();
+    keel_in(store.path(), args)
+}
+
+fn keel_in(store: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keel"))
         .args(args)
+        .env("KEEL_STORE", store)
         .env("KEEL_PLUGIN_PATH", guest_dir("KEEL_PLUGIN_DIR", "plugins"))
         .env(
             "KEEL_CACHE_DIR",
@@ -435,4 +442,209 @@ fn inspect_describes_a_plugin() {
         "{}",
         stderr(&o)
     );
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn every_run_is_audited_with_lineage_and_a_verifiable_chain() {
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path();
+    let out = store.path().join("out.csv");
+    for input in ["current.csv", "reference.csv"] {
+        let o = keel_in(
+            s,
+            &[
+                "run",
+                &example("pipeline.toml"),
+                "-i",
+                &example(input),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("audit: record "), "{}", stderr(&o));
+    }
+    // A failing run is recorded too, with its outcome.
+    let bad = corrupt(s, 5, "Gentoo,Biscoe,forty,14.0,210.0,5000.0,male,2009");
+    let o = keel_in(
+        s,
+        &[
+            "run",
+            &example("pipeline.toml"),
+            "-i",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3));
+
+    let o = keel_in(s, &["audit", "log", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[0]["outcome"], "error", "newest first");
+    let current = &records[2];
+    assert_eq!(current["outcome"], "ok");
+    assert_eq!(current["rows_in"], 75);
+    assert_eq!(current["pipeline"]["name"], "penguins");
+    let stages = current["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 7);
+    assert!(
+        stages
+            .iter()
+            .all(|st| st["plugin_digest"].as_str().unwrap().starts_with("sha256:"))
+    );
+    let alerts: Vec<&serde_json::Value> = current["monitor_verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["alert"] == true)
+        .collect();
+    assert_eq!(alerts.len(), 2);
+    // The output digest is the digest of the bytes written.
+    let reference_out = &records[1];
+    let written = std::fs::read(&out).unwrap();
+    let digest = format!("sha256:{}", hex_sha256(&written));
+    assert_eq!(reference_out["output_digest"], digest.as_str());
+    // Same code, same config: the same pipeline digest on every run.
+    assert_eq!(
+        current["pipeline"]["digest"],
+        reference_out["pipeline"]["digest"]
+    );
+
+    let id = current["id"].as_str().unwrap();
+    let o = keel_in(s, &["audit", "show", id]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("payload stored")
+            && text.contains("→ model")
+            && text.contains("logistic-regression@0.1.0"),
+        "{text}"
+    );
+    assert!(text.contains("monitor  input-drift: ALERT"), "{text}");
+
+    let o = keel_in(s, &["audit", "log", "--outcome", "error"]);
+    assert_eq!(
+        stdout(&o).lines().count(),
+        2,
+        "header + one failed run: {}",
+        stdout(&o)
+    );
+
+    let o = keel_in(s, &["audit", "verify"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("audit chain intact: 3 records"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = keel_in(s, &["audit", "export", "--format", "openlineage"]);
+    let events: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 3);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["job"]["name"] == "penguins" && e["run"]["runId"].is_string())
+    );
+    assert_eq!(
+        events.iter().filter(|e| e["eventType"] == "FAIL").count(),
+        1
+    );
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn stored_plugins_resolve_by_name_and_version_until_retired() {
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path();
+    let plugins = guest_dir("KEEL_PLUGIN_DIR", "plugins");
+    let scaler = plugins.join("standard-scaler.wasm");
+    let o = keel_in(
+        s,
+        &[
+            "plugin",
+            "add",
+            scaler.to_str().unwrap(),
+            "--name",
+            "scaler",
+            "--version",
+            "1.0.0",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = keel_in(s, &["plugin", "ls"]);
+    assert!(
+        stdout(&o).contains("scaler") && stdout(&o).contains("active"),
+        "{}",
+        stdout(&o)
+    );
+    // A hostile-world mismatch is refused at add time: junk is not a component.
+    let junk = s.join("junk.wasm");
+    std::fs::write(&junk, b"junk").unwrap();
+    let o = keel_in(
+        s,
+        &[
+            "plugin",
+            "add",
+            junk.to_str().unwrap(),
+            "--name",
+            "junk",
+            "--version",
+            "1.0.0",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(4));
+
+    let spec = write_spec(
+        s,
+        "name = \"x\"\n[[stages]]\nname = \"scale\"\nplugin = \"scaler@1.0.0\"\n[stages.config]\ncolumns = [\"body_mass_g\"]\nmean = [4000.0]\nstd = [800.0]\n",
+    );
+    let o = keel_in(
+        s,
+        &["run", spec.to_str().unwrap(), "-i", &example("current.csv")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = keel_in(s, &["plugin", "retire", "scaler@1.0.0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = keel_in(
+        s,
+        &["run", spec.to_str().unwrap(), "-i", &example("current.csv")],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("retired"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_locked_store_is_a_clear_error() {
+    let store = tempfile::tempdir().unwrap();
+    let _held = keel_store::Store::open(store.path()).unwrap();
+    let o = keel_in(store.path(), &["audit", "log"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).to_lowercase().contains("lock"), "{}", stderr(&o));
+    // --no-audit runs without the store.
+    let o = keel_in(
+        store.path(),
+        &[
+            "run",
+            &example("pipeline.toml"),
+            "-i",
+            &example("current.csv"),
+            "--no-audit",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
 }

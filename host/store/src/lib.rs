@@ -40,7 +40,7 @@ pub use monitor::MonitorReport;
 pub use payload::{ExpireReport, PayloadStatus, Retention};
 pub use registry::{
     PipelinePlugin, PipelineRecord, PluginMeta, PluginTag, Purpose, ResolvedPlugin, State,
-    compare_versions, split_reference,
+    compare_versions, digest_pipeline, split_reference,
 };
 pub use time::{format_rfc3339, now_rfc3339, parse_rfc3339};
 

@@ -239,6 +239,25 @@ pub(crate) fn pipeline_digest(spec_toml: &str, plugins: &[PipelinePlugin]) -> Di
     Digest::from_hash(h.finalize().into())
 }
 
+fn sorted_plugins(plugin_digests: &[(String, Digest)]) -> Vec<PipelinePlugin> {
+    let mut plugins: Vec<PipelinePlugin> = plugin_digests
+        .iter()
+        .map(|(role, digest)| PipelinePlugin {
+            role: role.clone(),
+            digest: digest.clone(),
+        })
+        .collect();
+    plugins.sort();
+    plugins
+}
+
+/// The digest [`Store::put_pipeline`] gives this spec and these plugins; a
+/// pipeline run from a file without being deployed is recorded under it, so
+/// deploying the same spec later names the same version of the code.
+pub fn digest_pipeline(spec_toml: &str, plugin_digests: &[(String, Digest)]) -> Digest {
+    pipeline_digest(spec_toml, &sorted_plugins(plugin_digests))
+}
+
 impl Store {
     /// Stores a component and returns its digest; storing the same bytes again is a no-op.
     pub fn put_plugin(&self, bytes: &[u8]) -> Result<Digest> {
@@ -460,14 +479,7 @@ impl Store {
     ) -> Result<Digest> {
         validate_name("pipeline name", name)?;
         validate_name("pipeline version", version)?;
-        let mut plugins: Vec<PipelinePlugin> = plugin_digests
-            .iter()
-            .map(|(role, digest)| PipelinePlugin {
-                role: role.clone(),
-                digest: digest.clone(),
-            })
-            .collect();
-        plugins.sort();
+        let plugins = sorted_plugins(plugin_digests);
         let digest = pipeline_digest(spec_toml, &plugins);
         let key = ref_key(name, version);
         if let Some(existing) = self.trees().pipelines.get(&key)? {
