@@ -316,10 +316,20 @@ fn run(
     let source = keel_data::io::open(&args.input, pipeline.input_schema(), batch_size)
         .map_err(|e| fail(exit::BAD_DATA, e))?;
     let total_bytes = std::fs::metadata(&args.input).map(|m| m.len()).unwrap_or(0);
-    let input_digest = if store.is_some() {
-        Some(store_cmds::file_digest(&args.input).map_err(|e| fail(exit::BAD_DATA, e))?)
-    } else {
-        None
+    // The input's digest (and, when the retention policy keeps payloads, its
+    // bytes) is computed on a thread of its own while the pipeline runs.
+    let record_id = keel_store::new_record_id();
+    let input_job = match &store {
+        Some(store) => {
+            let keep = store
+                .keeps_payloads(&pipeline.spec().name, &record_id)
+                .map_err(|e| fail(exit::FAILURE, e))?;
+            let path = args.input.clone();
+            Some(std::thread::spawn(move || {
+                store_cmds::read_input(&path, keep)
+            }))
+        }
+        None => None,
     };
     // Everything written passes through a hash: the output digest in the
     // audit record. Without --output the CSV encoding is hashed and dropped.
@@ -412,7 +422,13 @@ fn run(
         "{}",
         render::summary(&pipeline, &summary, &args.input, args.output.as_deref())
     );
-    if let (Some(store), Some(input_digest)) = (&store, input_digest) {
+    if let (Some(store), Some(job)) = (&store, input_job) {
+        let (input_digest, payload) = job
+            .join()
+            .map_err(|_| anyhow::anyhow!("hashing the input panicked"))??;
+        if let Some(bytes) = payload {
+            store.put_payload(&bytes)?;
+        }
         let mut record = store_cmds::record(
             &pipeline,
             &spec_text,
@@ -421,10 +437,7 @@ fn run(
             store_cmds::finish(&output_hash),
             &ending,
         );
-        if store.keeps_payloads(&record.pipeline.name, &record.id)? {
-            let bytes = std::fs::read(&args.input)?;
-            record.input_digest = store.put_payload(&bytes)?;
-        }
+        record.id = record_id;
         // Returns once the record is on disk: only then is the run acknowledged.
         let receipt = store
             .append(record)

@@ -84,12 +84,16 @@ pub fn finish(hash: &Arc<Mutex<Sha256>>) -> Option<Digest> {
     Some(Digest::from_hash(h.finalize().into()))
 }
 
-/// The digest of a file, streamed.
-pub fn file_digest(path: &Path) -> Result<Digest> {
+/// The digest of a file and, with `keep`, its bytes (read once for both).
+pub fn read_input(path: &Path, keep: bool) -> Result<(Digest, Option<Vec<u8>>)> {
+    if keep {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok((Digest::of(&bytes), Some(bytes)));
+    }
     let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let (mut w, hash) = Hashing::new(std::io::sink());
     std::io::copy(&mut f, &mut w).with_context(|| format!("reading {}", path.display()))?;
-    finish(&hash).context("hashing the input")
+    Ok((finish(&hash).context("hashing the input")?, None))
 }
 
 fn outcome(o: RunOutcome) -> Outcome {
