@@ -59,9 +59,27 @@ enum Command {
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Deploy and list pipeline versions.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
     /// Query and check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum PipelineCommand {
+    /// Store a pipeline version: its plugins, reference files and canonical spec.
+    Deploy {
+        file: PathBuf,
+        /// Directories searched for `plugin = "name"` as name.wasm (repeatable).
+        #[arg(long = "plugin-dir", env = "KEEL_PLUGIN_PATH", value_delimiter = ':')]
+        plugin_dirs: Vec<PathBuf>,
+    },
+    /// List deployed pipeline versions.
+    Ls,
+    /// Show a deployed version's plugins and canonical spec.
+    Show { reference: String },
 }
 
 #[derive(Subcommand)]
@@ -101,7 +119,7 @@ enum AuditCommand {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The pipeline spec (TOML).
+    /// The pipeline: a spec file (TOML), or NAME[@VERSION] deployed in the store.
     pipeline: PathBuf,
     /// Input data: .csv, .jsonl or .ndjson.
     #[arg(short, long)]
@@ -238,6 +256,15 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
                 .map_err(|e| fail(exit::PLUGIN, e))
         }
         Command::Plugin(PluginCommand::Ls) => Ok(store_cmds::plugin_ls(&store()?)?),
+        Command::Pipeline(PipelineCommand::Deploy { file, plugin_dirs }) => {
+            let rt = runtime(cli.cache_dir)?;
+            store_cmds::pipeline_deploy(&store()?, &rt, &file, PluginDirs(plugin_dirs))
+                .map_err(|e| fail(exit::USAGE, e))
+        }
+        Command::Pipeline(PipelineCommand::Ls) => Ok(store_cmds::pipeline_ls(&store()?)?),
+        Command::Pipeline(PipelineCommand::Show { reference }) => {
+            Ok(store_cmds::pipeline_show(&store()?, &reference)?)
+        }
         Command::Plugin(PluginCommand::Retire { reference }) => Ok(store_cmds::plugin_set_state(
             &store()?,
             &reference,
@@ -306,8 +333,41 @@ fn run(
         store: store.as_ref(),
         dirs: PluginDirs(args.plugin_dirs.clone()),
     };
-    let spec_text = std::fs::read_to_string(&args.pipeline).unwrap_or_default();
-    let pipeline = Pipeline::load(rt, &args.pipeline, &resolver).map_err(|e| match e {
+    // A spec file, or a version deployed in the store, written out to a
+    // scratch directory with its reference files.
+    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
+    let (spec_path, spec_text) = if args.pipeline.is_file() {
+        let text = std::fs::read_to_string(&args.pipeline)
+            .with_context(|| format!("reading {}", args.pipeline.display()))
+            .map_err(|e| fail(exit::USAGE, e))?;
+        // The digest recorded is the one a deploy of this file would get.
+        let canonical = match &store {
+            Some(_) => store_cmds::canonicalize(&args.pipeline, &text, &resolver)
+                .map(|c| c.text)
+                .unwrap_or_else(|_| text.clone()),
+            None => text,
+        };
+        (args.pipeline.clone(), canonical)
+    } else {
+        let reference = args.pipeline.display().to_string();
+        let store = store.as_ref().ok_or_else(|| {
+            fail(
+                exit::USAGE,
+                anyhow::anyhow!(
+                    "{reference}: no such file, and --no-audit leaves no store to look it up in"
+                ),
+            )
+        })?;
+        store_cmds::materialize(store, &reference, scratch.path()).map_err(|e| {
+            fail(
+                exit::USAGE,
+                e.context(format!(
+                    "{reference}: not a spec file nor a deployed pipeline"
+                )),
+            )
+        })?
+    };
+    let pipeline = Pipeline::load(rt, &spec_path, &resolver).map_err(|e| match e {
         LoadError::Spec(_) | LoadError::Plugin { .. } => fail(exit::USAGE, e),
         LoadError::Reference(_) => fail(exit::BAD_DATA, e),
         LoadError::Runtime { .. } | LoadError::Fit(_) => fail(exit::PLUGIN, e),

@@ -33,6 +33,18 @@ pub struct Resolver<'a> {
 impl PluginResolver for Resolver<'_> {
     fn resolve(&self, reference: &str, spec_dir: &Path) -> Result<(Vec<u8>, String), String> {
         let is_path = reference.ends_with(".wasm") || reference.contains('/');
+        if let Some(hex) = reference.strip_prefix("sha256:") {
+            // A deployed spec names its plugins by digest.
+            let store = self.store.ok_or("a deployed pipeline needs the store")?;
+            let digest: Digest = format!("sha256:{hex}")
+                .parse()
+                .map_err(|e: StoreError| e.to_string())?;
+            return match store.plugin_bytes(&digest) {
+                Ok(Some(bytes)) => Ok((bytes, reference.to_string())),
+                Ok(None) => Err(format!("plugin {reference} is not in the store")),
+                Err(e) => Err(e.to_string()),
+            };
+        }
         match (self.store, reference.contains('@') && !is_path) {
             (Some(store), true) => store
                 .resolve_for_new_pipeline(reference)
@@ -479,4 +491,221 @@ pub fn audit_export(store: &Store, format: &str, output: Option<&PathBuf>) -> Re
     };
     out.flush()?;
     Ok(n)
+}
+
+/// A spec made self-contained: plugins named by digest, reference files by
+/// payload digest, grant paths absolute. Its digest is the pipeline's digest
+/// whether it is deployed or run from its file.
+pub struct Canonical {
+    pub text: String,
+    pub plugins: Vec<(String, Digest)>,
+    /// (file name in the canonical spec, bytes) of every reference file.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Plugin bytes by digest.
+    pub plugin_bytes: Vec<(Digest, Vec<u8>)>,
+}
+
+fn file_entry(dir: &Path, value: &str) -> Result<(String, Vec<u8>)> {
+    if value.starts_with("sha256:") {
+        bail!("`{value}` is already a stored file");
+    }
+    let path = dir.join(value);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("csv");
+    Ok((format!("{}.{ext}", Digest::of(&bytes)), bytes))
+}
+
+/// Canonicalises the spec at `spec_path` (resolving plugins with `resolver`).
+pub fn canonicalize(
+    spec_path: &Path,
+    text: &str,
+    resolver: &dyn PluginResolver,
+) -> Result<Canonical> {
+    let dir = spec_path.parent().unwrap_or(Path::new("."));
+    let mut table: toml::Table =
+        toml::from_str(text).with_context(|| format!("parsing {}", spec_path.display()))?;
+    let mut out = Canonical {
+        text: String::new(),
+        plugins: Vec::new(),
+        files: Vec::new(),
+        plugin_bytes: Vec::new(),
+    };
+    if let Some(toml::Value::String(r)) = table.get("reference").cloned() {
+        let (name, bytes) = file_entry(dir, &r)?;
+        table.insert("reference".into(), toml::Value::String(name.clone()));
+        out.files.push((name, bytes));
+    }
+    for (section, role) in [
+        ("validators", "validator"),
+        ("stages", "stage"),
+        ("monitors", "monitor"),
+    ] {
+        let Some(toml::Value::Array(items)) = table.get_mut(section) else {
+            continue;
+        };
+        for item in items.iter_mut() {
+            let Some(t) = item.as_table_mut() else {
+                continue;
+            };
+            let name = t
+                .get("name")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let reference = t
+                .get("plugin")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let (bytes, _) = resolver
+                .resolve(&reference, dir)
+                .map_err(|e| anyhow::anyhow!("{section} `{name}`: {e}"))?;
+            let digest = Digest::of(&bytes);
+            t.insert("plugin".into(), toml::Value::String(digest.to_string()));
+            out.plugins.push((format!("{role}:{name}"), digest.clone()));
+            out.plugin_bytes.push((digest, bytes));
+            if let Some(toml::Value::String(r)) = t.get("reference").cloned() {
+                let (file, bytes) = file_entry(dir, &r)?;
+                t.insert("reference".into(), toml::Value::String(file.clone()));
+                out.files.push((file, bytes));
+            }
+            if let Some(toml::Value::Array(grants)) = t.get_mut("grants") {
+                for g in grants.iter_mut().filter_map(|g| g.as_table_mut()) {
+                    if let Some(toml::Value::String(h)) = g.get("host").cloned() {
+                        let abs =
+                            std::path::absolute(dir.join(&h)).unwrap_or_else(|_| dir.join(&h));
+                        g.insert(
+                            "host".into(),
+                            toml::Value::String(abs.display().to_string()),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    out.text = toml::to_string(&table).context("writing the canonical spec")?;
+    Ok(out)
+}
+
+/// `keel pipeline deploy`: stores plugins, reference files and the canonical spec.
+pub fn pipeline_deploy(
+    store: &Store,
+    rt: &Runtime,
+    spec_path: &Path,
+    dirs: PluginDirs,
+) -> Result<()> {
+    let text = std::fs::read_to_string(spec_path)
+        .with_context(|| format!("reading {}", spec_path.display()))?;
+    let spec = keel_runtime::spec::PipelineSpec::parse(&text, spec_path)?;
+    let resolver = Resolver {
+        store: Some(store),
+        dirs,
+    };
+    let canonical = canonicalize(spec_path, &text, &resolver)?;
+    for (digest, bytes) in &canonical.plugin_bytes {
+        // Only components that load here are stored.
+        Plugin::load(rt, bytes, digest.as_str())
+            .with_context(|| format!("checking plugin {digest}"))?;
+        store.put_plugin(bytes)?;
+    }
+    for (_, bytes) in &canonical.files {
+        store.put_payload(bytes)?;
+    }
+    let digest = store.put_pipeline(
+        &spec.name,
+        &spec.version,
+        &canonical.text,
+        &canonical.plugins,
+    )?;
+    store.flush()?;
+    println!(
+        "{}@{} {digest} ({} plugins, {} reference files)",
+        spec.name,
+        spec.version,
+        canonical.plugins.len(),
+        canonical.files.len()
+    );
+    Ok(())
+}
+
+/// `keel pipeline ls`.
+pub fn pipeline_ls(store: &Store) -> Result<()> {
+    let list = store.list_pipelines()?;
+    if list.is_empty() {
+        println!("no pipelines deployed (deploy one with `keel pipeline deploy FILE.toml`)");
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<10} {:<20} {:>7}  added",
+        "pipeline", "version", "digest", "plugins"
+    );
+    for p in list {
+        println!(
+            "{:<24} {:<10} {:<20} {:>7}  {}",
+            p.name,
+            p.version,
+            p.digest.short(),
+            p.plugins.len(),
+            p.added_at
+        );
+    }
+    Ok(())
+}
+
+/// `keel pipeline show NAME[@VERSION]`.
+pub fn pipeline_show(store: &Store, reference: &str) -> Result<()> {
+    let p = get_deployed(store, reference)?;
+    println!(
+        "# {}@{} {} (deployed {})",
+        p.name, p.version, p.digest, p.added_at
+    );
+    for pl in &p.plugins {
+        let tags: Vec<String> = store
+            .list_plugins()?
+            .into_iter()
+            .filter(|t| t.digest == pl.digest)
+            .map(|t| format!("{}@{} ({})", t.name, t.version, t.state))
+            .collect();
+        println!("# {:<28} {} {}", pl.role, pl.digest, tags.join(", "));
+    }
+    println!("{}", p.spec_toml);
+    Ok(())
+}
+
+fn get_deployed(store: &Store, reference: &str) -> Result<keel_store::PipelineRecord> {
+    let (name, version) = match reference.split_once('@') {
+        Some((n, v)) => (n, Some(v)),
+        None => (reference, None),
+    };
+    store
+        .get_pipeline(name, version)?
+        .with_context(|| format!("no deployed pipeline `{reference}` (see `keel pipeline ls`)"))
+}
+
+/// Writes a deployed pipeline's spec and reference files into `dir`, ready
+/// for `Pipeline::load`; returns the spec's path and its canonical text.
+pub fn materialize(store: &Store, reference: &str, dir: &Path) -> Result<(PathBuf, String)> {
+    let p = get_deployed(store, reference)?;
+    let table: toml::Table = toml::from_str(&p.spec_toml)?;
+    let mut files: Vec<String> = Vec::new();
+    if let Some(r) = table.get("reference").and_then(|v| v.as_str()) {
+        files.push(r.to_string());
+    }
+    if let Some(toml::Value::Array(ms)) = table.get("monitors") {
+        files.extend(ms.iter().filter_map(|m| {
+            m.get("reference")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        }));
+    }
+    for f in files {
+        let digest: Digest = f.rsplit_once('.').map_or(f.as_str(), |(d, _)| d).parse()?;
+        let bytes = store.payload(&digest)?.with_context(|| {
+            format!("reference file {f} of {reference} is no longer in the store")
+        })?;
+        std::fs::write(dir.join(&f), bytes)?;
+    }
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, &p.spec_toml)?;
+    Ok((path, p.spec_toml))
 }

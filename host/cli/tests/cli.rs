@@ -648,3 +648,91 @@ fn a_locked_store_is_a_clear_error() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn deployed_pipelines_are_immutable_and_run_by_name() {
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path();
+    let plugins = guest_dir("KEEL_PLUGIN_DIR", "plugins");
+    let deploy = |spec: &str| {
+        keel_in(
+            s,
+            &[
+                "pipeline",
+                "deploy",
+                spec,
+                "--plugin-dir",
+                plugins.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = deploy(&example("pipeline.toml"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = stdout(&o);
+    assert!(
+        first.starts_with("penguins@1.0.0 sha256:")
+            && first.contains("7 plugins, 1 reference files"),
+        "{first}"
+    );
+    // Deploying the same spec again is a no-op with the same digest.
+    assert_eq!(stdout(&deploy(&example("pipeline.toml"))), first);
+
+    // Changing the spec without a new version is refused.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        workspace().join("examples/penguins/reference.csv"),
+        dir.path().join("reference.csv"),
+    )
+    .unwrap();
+    let text =
+        std::fs::read_to_string(workspace().join("examples/penguins/pipeline.toml")).unwrap();
+    let edited = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &edited,
+        text.replace("psi_threshold = 0.2", "psi_threshold = 0.3"),
+    )
+    .unwrap();
+    let o = deploy(edited.to_str().unwrap());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("penguins@1.0.0"), "{}", stderr(&o));
+
+    let o = keel_in(s, &["pipeline", "ls"]);
+    assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+
+    // Run the deployed version by name, then the same spec from its file:
+    // both are recorded under one pipeline digest with one output digest.
+    let o = keel_in(s, &["run", "penguins@1.0.0", "-i", &example("current.csv")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = keel_in(
+        s,
+        &[
+            "run",
+            &example("pipeline.toml"),
+            "-i",
+            &example("current.csv"),
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = keel_in(s, &["audit", "log", "--json"]);
+    let records: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        records[0]["pipeline"]["digest"],
+        records[1]["pipeline"]["digest"]
+    );
+    assert_eq!(records[0]["output_digest"], records[1]["output_digest"]);
+    assert!(first.contains(records[0]["pipeline"]["digest"].as_str().unwrap()));
+
+    let o = keel_in(s, &["run", "nosuch@1.0.0", "-i", &example("current.csv")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no deployed pipeline `nosuch@1.0.0`"),
+        "{}",
+        stderr(&o)
+    );
+}
