@@ -3,6 +3,7 @@
 //! code that tells usage errors, bad data and plugin failures apart.
 
 mod render;
+mod replay;
 mod store_cmds;
 
 use anyhow::{Context, Result};
@@ -65,6 +66,20 @@ enum Command {
     /// Query and check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Re-run recorded inputs; check outputs are identical, or see what a candidate changes.
+    Replay {
+        /// Pipeline NAME or NAME@VERSION (only versions deployed with `keel pipeline deploy`).
+        #[arg(long)]
+        pipeline: String,
+        /// Only records since (RFC 3339 time or a date).
+        #[arg(long)]
+        since: Option<String>,
+        /// Substitute a stage's plugin: STAGE=PLUGIN@VERSION (repeatable).
+        #[arg(long = "with")]
+        with: Vec<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -260,6 +275,28 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             let rt = runtime(cli.cache_dir)?;
             store_cmds::pipeline_deploy(&store()?, &rt, &file, PluginDirs(plugin_dirs))
                 .map_err(|e| fail(exit::USAGE, e))
+        }
+        Command::Replay {
+            pipeline,
+            since,
+            with,
+            limit,
+        } => {
+            let rt = runtime(cli.cache_dir)?;
+            let args = replay::ReplayArgs {
+                pipeline,
+                since,
+                with,
+                limit,
+            };
+            match replay::replay(&store()?, rt, &args) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(fail(
+                    exit::INTEGRITY,
+                    anyhow::anyhow!("replay produced different outputs (see DIFF lines)"),
+                )),
+                Err(e) => Err(fail(exit::PLUGIN, e)),
+            }
         }
         Command::Pipeline(PipelineCommand::Ls) => Ok(store_cmds::pipeline_ls(&store()?)?),
         Command::Pipeline(PipelineCommand::Show { reference }) => {

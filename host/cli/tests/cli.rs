@@ -736,3 +736,113 @@ fn deployed_pipelines_are_immutable_and_run_by_name() {
         stderr(&o)
     );
 }
+
+#[test]
+fn replay_reproduces_outputs_and_reports_what_a_candidate_changes() {
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path();
+    let plugins = guest_dir("KEEL_PLUGIN_DIR", "plugins");
+    let o = keel_in(
+        s,
+        &[
+            "pipeline",
+            "deploy",
+            &example("pipeline.toml"),
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for input in ["current.csv", "reference.csv"] {
+        let o = keel_in(s, &["run", "penguins@1.0.0", "-i", &example(input)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    // A run of an edited spec under the same name and version was never deployed: skipped.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        workspace().join("examples/penguins/reference.csv"),
+        dir.path().join("reference.csv"),
+    )
+    .unwrap();
+    let text =
+        std::fs::read_to_string(workspace().join("examples/penguins/pipeline.toml")).unwrap();
+    let edited = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &edited,
+        text.replace("psi_threshold = 0.2", "psi_threshold = 0.3"),
+    )
+    .unwrap();
+    let o = keel_in(
+        s,
+        &[
+            "run",
+            edited.to_str().unwrap(),
+            "-i",
+            &example("current.csv"),
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = keel_in(s, &["replay", "--pipeline", "penguins"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("replayed 2 records: 2 identical, 0 different, 1 skipped"),
+        "{out}"
+    );
+    assert!(out.contains("never deployed"), "{out}");
+
+    let v2 = guest_dir("KEEL_TEST_GUESTS", "test-guests").join("scaler-v2.wasm");
+    let o = keel_in(
+        s,
+        &[
+            "plugin",
+            "add",
+            v2.to_str().unwrap(),
+            "--name",
+            "standard-scaler",
+            "--version",
+            "0.2.0",
+            "--state",
+            "staged",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = keel_in(
+        s,
+        &[
+            "replay",
+            "--pipeline",
+            "penguins@1.0.0",
+            "--with",
+            "scale=standard-scaler@0.2.0",
+        ],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    // Clipping z-scores to [-1, 1] moves every prediction.
+    assert!(out.contains("rows changed: 299 of 299"), "{out}");
+    assert!(
+        out.contains("prob_gentoo              299 cells changed, max |Δ|"),
+        "{out}"
+    );
+
+    let o = keel_in(
+        s,
+        &[
+            "replay",
+            "--pipeline",
+            "penguins",
+            "--with",
+            "nosuch=standard-scaler@0.2.0",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(4));
+    assert!(
+        stderr(&o).contains("no stage, validator or monitor `nosuch`"),
+        "{}",
+        stderr(&o)
+    );
+}

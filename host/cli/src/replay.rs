@@ -1,0 +1,268 @@
+//! `keel replay`: re-runs recorded inputs through the deployed pipeline
+//! version that produced them and checks the output digests match (runs are
+//! deterministic: virtual clocks, seeded randomness, canonical NaNs); with
+//! `--with STAGE=PLUGIN@VERSION`, also runs a candidate version on the same
+//! inputs and reports what would change: rows, per-column max difference,
+//! monitor verdicts. This is how a candidate is tried on production traffic.
+
+use crate::store_cmds::{Hashing, Resolver, finish, materialize};
+use anyhow::{Context, Result, bail};
+use keel_data::io::{BatchWriter, Format};
+use keel_data::{Batch, Value};
+use keel_runtime::Runtime;
+use keel_runtime::pipeline::{Pipeline, PluginDirs, RunOptions};
+use keel_store::{AuditFilter, AuditRecord, Digest, Outcome, Store};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What to replay.
+pub struct ReplayArgs {
+    pub pipeline: String,
+    pub since: Option<String>,
+    pub with: Vec<String>,
+    pub limit: usize,
+}
+
+/// One run's outputs and verdicts.
+struct Outcomes {
+    batch: Batch,
+    digests: [Digest; 2],
+    alerts: BTreeMap<String, bool>,
+}
+
+fn run_once(rt: &Arc<Runtime>, store: &Store, spec: &Path, input: &Path) -> Result<Outcomes> {
+    let resolver = Resolver {
+        store: Some(store),
+        dirs: PluginDirs::default(),
+    };
+    let pipeline = Pipeline::load(rt.clone(), spec, &resolver)?;
+    let source = keel_data::io::open(input, pipeline.input_schema(), pipeline.batch_size())?;
+    let mut outputs: Vec<Batch> = Vec::new();
+    let mut sink = |b: &Batch| -> Result<(), String> {
+        outputs.push(b.clone());
+        Ok(())
+    };
+    let summary = pipeline
+        .run(source, &RunOptions::default(), &mut sink, &mut |_| {})
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The recorded digest is of the bytes `keel run` wrote: CSV (also when
+    // nothing was written) or JSON Lines, so both encodings are hashed.
+    let mut digests = Vec::new();
+    for format in [Format::Csv, Format::JsonLines] {
+        let (w, hash) = Hashing::new(std::io::sink());
+        let mut writer = BatchWriter::new(Box::new(w), format, Path::new("<replay>"));
+        for b in &outputs {
+            writer.write(b)?;
+        }
+        writer.finish()?;
+        digests.push(finish(&hash).context("hashing replay output")?);
+    }
+    let mut batch = Batch::default();
+    for b in outputs {
+        batch.append(b).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let alerts = summary
+        .monitors
+        .iter()
+        .map(|m| (m.name.clone(), m.report.as_ref().is_some_and(|r| r.alert)))
+        .collect();
+    let [csv, jsonl]: [Digest; 2] = digests
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("two digests expected"))?;
+    Ok(Outcomes {
+        batch,
+        digests: [csv, jsonl],
+        alerts,
+    })
+}
+
+/// What a candidate changed against the released version, over all records.
+#[derive(Default)]
+struct Diff {
+    rows: u64,
+    rows_changed: u64,
+    max_abs: BTreeMap<String, f64>,
+    changed_cells: BTreeMap<String, u64>,
+    flips: Vec<String>,
+}
+
+fn compare(a: &Outcomes, b: &Outcomes, diff: &mut Diff, record: &AuditRecord) {
+    let rows = a.batch.rows().min(b.batch.rows());
+    diff.rows += a.batch.rows() as u64;
+    let mut changed = vec![a.batch.rows() != b.batch.rows(); a.batch.rows()];
+    for col in a.batch.columns() {
+        let Some(other) = b.batch.column(&col.name) else {
+            changed.iter_mut().for_each(|c| *c = true);
+            continue;
+        };
+        for (i, flag) in changed.iter_mut().enumerate().take(rows) {
+            let (x, y) = (col.value(i), other.value(i));
+            if x == y {
+                continue;
+            }
+            *flag = true;
+            *diff.changed_cells.entry(col.name.clone()).or_default() += 1;
+            if let (Value::F64(x), Value::F64(y)) = (x, y) {
+                let d = (x - y).abs();
+                let m = diff.max_abs.entry(col.name.clone()).or_insert(0.0);
+                if d > *m {
+                    *m = d;
+                }
+            }
+        }
+    }
+    diff.rows_changed += changed.iter().filter(|c| **c).count() as u64;
+    for (monitor, alert) in &a.alerts {
+        let theirs = b.alerts.get(monitor).copied().unwrap_or(false);
+        if *alert != theirs {
+            diff.flips.push(format!(
+                "record {}: monitor `{monitor}` {} → {}",
+                record.id,
+                if *alert { "ALERT" } else { "ok" },
+                if theirs { "ALERT" } else { "ok" }
+            ));
+        }
+    }
+}
+
+/// Writes a candidate spec: the deployed one with `--with` substitutions.
+fn candidate_spec(store: &Store, spec_text: &str, with: &[String], path: &Path) -> Result<()> {
+    let mut table: toml::Table = toml::from_str(spec_text)?;
+    for w in with {
+        let (stage, reference) = w
+            .split_once('=')
+            .with_context(|| format!("--with {w}: expected STAGE=PLUGIN@VERSION"))?;
+        let resolved = store
+            .resolve_for_replay(reference)
+            .with_context(|| format!("--with {w}"))?;
+        let digest = Digest::of(&resolved.bytes);
+        let mut found = false;
+        for section in ["stages", "validators", "monitors"] {
+            if let Some(toml::Value::Array(items)) = table.get_mut(section) {
+                for t in items.iter_mut().filter_map(|i| i.as_table_mut()) {
+                    if t.get("name").and_then(|n| n.as_str()) == Some(stage) {
+                        t.insert("plugin".into(), toml::Value::String(digest.to_string()));
+                        found = true;
+                    }
+                }
+            }
+        }
+        if !found {
+            bail!("--with {w}: the pipeline has no stage, validator or monitor `{stage}`");
+        }
+    }
+    std::fs::write(path, toml::to_string(&table)?)?;
+    Ok(())
+}
+
+/// Replays; returns `Ok(false)` when some output digest did not match.
+pub fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
+    let (name, version) = match args.pipeline.split_once('@') {
+        Some((n, v)) => (n.to_string(), Some(v.to_string())),
+        None => (args.pipeline.clone(), None),
+    };
+    let filter = AuditFilter {
+        pipeline: Some(name.clone()),
+        since: args
+            .since
+            .as_deref()
+            .map(|s| keel_store::parse_rfc3339(s).with_context(|| format!("--since {s}")))
+            .transpose()?,
+        outcome: Some(Outcome::Ok),
+        limit: Some(args.limit),
+    };
+    let mut records = store.audit_log(&filter)?;
+    records.reverse();
+    if let Some(v) = &version {
+        records.retain(|r| &r.pipeline.version == v);
+    }
+    if records.is_empty() {
+        bail!("no successful records of `{}` to replay", args.pipeline);
+    }
+    let (mut matched, mut mismatched, mut skipped) = (0, 0, 0);
+    let mut diff = Diff::default();
+    for r in &records {
+        let reference = format!("{}@{}", r.pipeline.name, r.pipeline.version);
+        let deployed = store.get_pipeline(&r.pipeline.name, Some(&r.pipeline.version))?;
+        if deployed.as_ref().map(|p| &p.digest) != Some(&r.pipeline.digest) {
+            println!(
+                "skip  {} {reference}: that exact version was never deployed",
+                r.id
+            );
+            skipped += 1;
+            continue;
+        }
+        let Some(input) = store.payload(&r.input_digest)? else {
+            println!(
+                "skip  {} {reference}: input payload not kept ({})",
+                r.id,
+                r.input_digest.short()
+            );
+            skipped += 1;
+            continue;
+        };
+        let dir = tempfile::tempdir()?;
+        let (spec, spec_text) = materialize(store, &reference, dir.path())?;
+        let is_jsonl = input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let input_path = dir
+            .path()
+            .join(if is_jsonl { "input.jsonl" } else { "input.csv" });
+        std::fs::write(&input_path, &input)?;
+        let original = run_once(&rt, store, &spec, &input_path)
+            .with_context(|| format!("replaying record {}", r.id))?;
+        let ok = r
+            .output_digest
+            .as_ref()
+            .is_some_and(|d| original.digests.contains(d));
+        if ok {
+            matched += 1;
+            println!(
+                "same  {} {reference}: {} rows, output {}",
+                r.id,
+                original.batch.rows(),
+                original.digests[0].short()
+            );
+        } else {
+            mismatched += 1;
+            println!(
+                "DIFF  {} {reference}: recorded output {} but replay gives {}",
+                r.id,
+                r.output_digest.as_ref().map_or("none", |d| d.short()),
+                original.digests[0].short()
+            );
+        }
+        if !args.with.is_empty() {
+            let cand = dir.path().join("candidate.toml");
+            candidate_spec(store, &spec_text, &args.with, &cand)?;
+            let candidate = run_once(&rt, store, &cand, &input_path)
+                .with_context(|| format!("running the candidate on record {}", r.id))?;
+            compare(&original, &candidate, &mut diff, r);
+        }
+    }
+    println!(
+        "\nreplayed {} records: {matched} identical, {mismatched} different, {skipped} skipped",
+        matched + mismatched
+    );
+    if !args.with.is_empty() {
+        println!(
+            "\ncandidate ({}) against the recorded version:",
+            args.with.join(", ")
+        );
+        println!("  rows changed: {} of {}", diff.rows_changed, diff.rows);
+        for (col, n) in &diff.changed_cells {
+            let m = diff
+                .max_abs
+                .get(col)
+                .map_or_else(String::new, |m| format!(", max |Δ| {m:.6}"));
+            println!("  {col:<24} {n} cells changed{m}");
+        }
+        if diff.flips.is_empty() {
+            println!("  verdicts flipped: none");
+        }
+        for f in &diff.flips {
+            println!("  verdict flipped: {f}");
+        }
+    }
+    Ok(mismatched == 0)
+}
