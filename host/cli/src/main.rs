@@ -95,6 +95,8 @@ enum PipelineCommand {
     Ls,
     /// Show a deployed version's plugins and canonical spec.
     Show { reference: String },
+    /// Which runs keep their input payloads: all, digests-only, or sample=RATE.
+    Retention { pipeline: String, policy: String },
 }
 
 #[derive(Subcommand)]
@@ -123,6 +125,12 @@ enum AuditCommand {
     },
     /// Walk the hash chain; exits 5 naming the first bad record.
     Verify,
+    /// Remove payloads stored before a time; records and the chain stay intact.
+    Expire {
+        /// RFC 3339 time or a date.
+        #[arg(long)]
+        before: String,
+    },
     /// Export records as JSON Lines or OpenLineage RunEvents.
     Export {
         #[arg(long, value_parser = ["jsonl", "openlineage"], default_value = "jsonl")]
@@ -297,6 +305,13 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
                 )),
                 Err(e) => Err(fail(exit::PLUGIN, e)),
             }
+        }
+        Command::Pipeline(PipelineCommand::Retention { pipeline, policy }) => {
+            store_cmds::set_retention(&store()?, &pipeline, &policy)
+                .map_err(|e| fail(exit::USAGE, e))
+        }
+        Command::Audit(AuditCommand::Expire { before }) => {
+            store_cmds::expire(&store()?, &before).map_err(|e| fail(exit::USAGE, e))
         }
         Command::Pipeline(PipelineCommand::Ls) => Ok(store_cmds::pipeline_ls(&store()?)?),
         Command::Pipeline(PipelineCommand::Show { reference }) => {

@@ -159,11 +159,15 @@ pub fn record(
     r.rows_in = summary.rows_in;
     r.rows_out = summary.rows_out;
     for u in &uses {
-        let duration = summary
+        let at = summary
             .stage_time
             .iter()
-            .find(|(name, _, _)| *name == u.name)
-            .map_or(0, |(_, _, t)| t.as_micros() as u64);
+            .position(|(name, _, _)| *name == u.name);
+        let duration = at.map_or(0, |i| summary.stage_time[i].2.as_micros() as u64);
+        let peak = at
+            .and_then(|i| summary.stage_peak.get(i))
+            .filter(|p| **p > 0)
+            .map(|p| *p as u64);
         let failed = ending.failed_stage.as_deref() == Some(u.name.as_str());
         r.stages.push(StageEntry {
             name: u.name.clone(),
@@ -178,7 +182,7 @@ pub fn record(
             config_digest: digest_of(&u.config_digest),
             duration_us: duration,
             fuel_used: None,
-            peak_memory_bytes: None,
+            peak_memory_bytes: if u.role == "stage" { peak } else { None },
             outcome: if failed {
                 outcome(ending.outcome)
             } else {
@@ -410,8 +414,11 @@ pub fn audit_show(store: &Store, id: &str, json: bool) -> Result<()> {
         (StageRole::Monitor, "watch"),
     ] {
         for s in r.stages.iter().filter(|s| s.role == role) {
+            let mem = s
+                .peak_memory_bytes
+                .map_or_else(String::new, |b| format!(" {:.1} MiB", b as f64 / 1048576.0));
             println!(
-                "  {arrow} {:<16} {}@{} {} config {} {:>9.1} ms {}",
+                "  {arrow} {:<16} {}@{} {} config {} {:>9.1} ms{mem} {}",
                 s.name,
                 s.plugin,
                 s.plugin_version,
@@ -708,4 +715,34 @@ pub fn materialize(store: &Store, reference: &str, dir: &Path) -> Result<(PathBu
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, &p.spec_toml)?;
     Ok((path, p.spec_toml))
+}
+
+/// `keel pipeline retention NAME POLICY`: `all`, `digests-only` or `sample=RATE`.
+pub fn set_retention(store: &Store, pipeline: &str, policy: &str) -> Result<()> {
+    let retention = match policy {
+        "all" => keel_store::Retention::All,
+        "digests-only" => keel_store::Retention::DigestsOnly,
+        other => match other.strip_prefix("sample=").map(str::parse::<f64>) {
+            Some(Ok(rate)) if (0.0..=1.0).contains(&rate) => keel_store::Retention::Sample { rate },
+            _ => bail!(
+                "retention `{other}`: expected all, digests-only or sample=RATE with RATE in 0..=1"
+            ),
+        },
+    };
+    store.set_retention(pipeline, retention)?;
+    store.flush()?;
+    println!("{pipeline}: payloads {policy}");
+    Ok(())
+}
+
+/// `keel audit expire --before T`: drops payload bytes, keeps every record.
+pub fn expire(store: &Store, before: &str) -> Result<()> {
+    let cutoff = keel_store::parse_rfc3339(before).with_context(|| format!("--before {before}"))?;
+    let r = store.expire_payloads(cutoff)?;
+    store.flush()?;
+    println!(
+        "expired {} payloads ({} bytes); audit records untouched",
+        r.payloads, r.bytes
+    );
+    Ok(())
 }

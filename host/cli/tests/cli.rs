@@ -846,3 +846,72 @@ fn replay_reproduces_outputs_and_reports_what_a_candidate_changes() {
         stderr(&o)
     );
 }
+
+#[test]
+fn retention_and_expiry_drop_payloads_but_keep_the_chain() {
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path();
+    let run = || {
+        let o = keel_in(
+            s,
+            &[
+                "run",
+                &example("pipeline.toml"),
+                "-i",
+                &example("current.csv"),
+                "--plugin-dir",
+                guest_dir("KEEL_PLUGIN_DIR", "plugins").to_str().unwrap(),
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    run();
+    let o = keel_in(s, &["pipeline", "retention", "penguins", "digests-only"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = keel_in(s, &["pipeline", "retention", "penguins", "sample=2"]);
+    assert_eq!(o.status.code(), Some(2));
+    // A different input, so it is not the payload already stored by the first run.
+    let o = keel_in(
+        s,
+        &[
+            "run",
+            &example("pipeline.toml"),
+            "-i",
+            &example("reference.csv"),
+            "--plugin-dir",
+            guest_dir("KEEL_PLUGIN_DIR", "plugins").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records: Vec<serde_json::Value> = stdout(&keel_in(s, &["audit", "log", "--json"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let show = |id: &str| stdout(&keel_in(s, &["audit", "show", id]));
+    assert!(show(records[0]["id"].as_str().unwrap()).contains("digest only"));
+    let first = show(records[1]["id"].as_str().unwrap());
+    assert!(first.contains("payload stored"), "{first}");
+    // Peak memory of each stage is recorded.
+    assert!(
+        records[0]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|st| st["peak_memory_bytes"].as_u64().unwrap_or(0) > 0)
+    );
+
+    let o = keel_in(s, &["audit", "expire", "--before", "2999-01-01"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("expired 1 payloads"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(show(records[1]["id"].as_str().unwrap()).contains("payload expired"));
+    let o = keel_in(s, &["audit", "verify"]);
+    assert!(
+        o.status.success() && stdout(&o).contains("2 records"),
+        "{}",
+        stdout(&o)
+    );
+}

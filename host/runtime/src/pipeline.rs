@@ -426,6 +426,8 @@ pub struct Processed {
     pub taps: Vec<(usize, Batch)>,
     /// Time spent in each stage, in stage order.
     pub stage_time: Vec<Duration>,
+    /// Peak linear memory of each stage's instance so far, in bytes.
+    pub stage_peak: Vec<usize>,
 }
 
 /// A failure processing one batch.
@@ -533,6 +535,7 @@ impl Worker<'_> {
         let mut row_map: Option<Vec<u64>> = None;
         let mut taps = Vec::new();
         let mut stage_time = Vec::with_capacity(self.pipeline.stages.len());
+        let mut stage_peak = Vec::with_capacity(self.pipeline.stages.len());
         let tap = |at: usize, b: &Batch, taps: &mut Vec<(usize, Batch)>| {
             if self.pipeline.monitors.iter().any(|m| m.at == at) {
                 taps.push((at, b.clone()));
@@ -560,7 +563,9 @@ impl Worker<'_> {
             )
             .map_err(fail)?;
             let rows_before = batch.rows();
-            match inst.process(batch, call_seed(&placement.stage, first_row)) {
+            let result = inst.process(batch, call_seed(&placement.stage, first_row));
+            stage_peak.push(inst.peak_memory());
+            match result {
                 Ok(out) => {
                     if out.rows() != rows_before {
                         // Row identity is lost once a stage changes the row count.
@@ -595,6 +600,7 @@ impl Worker<'_> {
             rows_rejected: rejected,
             taps,
             stage_time,
+            stage_peak,
         })
     }
 }
@@ -660,6 +666,8 @@ pub struct RunSummary {
     pub monitors: Vec<MonitorResult>,
     /// Time spent in each stage across all workers: (stage, plugin, time).
     pub stage_time: Vec<(String, String, Duration)>,
+    /// Largest linear memory any instance of each stage reached, in bytes (stage order).
+    pub stage_peak: Vec<usize>,
     pub workers: usize,
 }
 
@@ -734,6 +742,7 @@ impl Pipeline {
                 .iter()
                 .map(|s| (s.stage.clone(), s.plugin.name().to_string(), Duration::ZERO))
                 .collect(),
+            stage_peak: vec![0; self.stages.len()],
             workers,
         };
         let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, SourceBatch, u64)>(workers * 2);
@@ -889,6 +898,9 @@ impl Pipeline {
                 for (stage, t) in summary.stage_time.iter_mut().zip(&p.stage_time) {
                     stage.2 += *t;
                 }
+                for (peak, p) in summary.stage_peak.iter_mut().zip(&p.stage_peak) {
+                    *peak = (*peak).max(*p);
+                }
                 for f in p.findings {
                     let key = (
                         f.validator.clone(),
@@ -958,6 +970,7 @@ fn summary_stub() -> RunSummary {
         examples: Vec::new(),
         monitors: Vec::new(),
         stage_time: Vec::new(),
+        stage_peak: Vec::new(),
         workers: 0,
     }
 }
