@@ -915,3 +915,47 @@ fn retention_and_expiry_drop_payloads_but_keep_the_chain() {
         stdout(&o)
     );
 }
+
+#[test]
+fn verify_names_the_first_edited_record_and_exits_5() {
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path();
+    for _ in 0..3 {
+        let o = keel_in(
+            s,
+            &[
+                "run",
+                &example("pipeline.toml"),
+                "-i",
+                &example("current.csv"),
+                "--plugin-dir",
+                guest_dir("KEEL_PLUGIN_DIR", "plugins").to_str().unwrap(),
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    {
+        // Edit record 1 behind the store's back: claim it processed 76 rows.
+        use keel_store::layout;
+        let db = sled::open(s.join(layout::DB_DIR)).unwrap();
+        let audit = db.open_tree(layout::AUDIT).unwrap();
+        let key = 1u64.to_be_bytes();
+        let value = audit.get(key).unwrap().unwrap().to_vec();
+        let text = String::from_utf8(value).unwrap();
+        assert!(text.contains("\"rows_in\":75"));
+        audit
+            .insert(
+                key,
+                text.replace("\"rows_in\":75", "\"rows_in\":76").as_bytes(),
+            )
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let o = keel_in(s, &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(5), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("audit chain broken at record seq 1"),
+        "{}",
+        stderr(&o)
+    );
+}
