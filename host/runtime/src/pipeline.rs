@@ -707,6 +707,16 @@ enum Msg {
     ReadFailed(u64, ReadError),
 }
 
+/// Why a run stopped early; becomes a [`RunError`] once the summary is final.
+enum Stop {
+    Read(ReadError),
+    Stage {
+        lines: (u64, u64),
+        error: BatchError,
+    },
+    Sink(String),
+}
+
 const EXAMPLES: usize = 20;
 
 impl Pipeline {
@@ -747,7 +757,7 @@ impl Pipeline {
         };
         let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, SourceBatch, u64)>(workers * 2);
         let (res_tx, res_rx) = crossbeam_channel::bounded::<Msg>(workers * 2);
-        let outcome: Result<(), RunError> = std::thread::scope(|s| {
+        let outcome: Result<(), Stop> = std::thread::scope(|s| {
             let reader_tx = res_tx.clone();
             let mut source = source;
             s.spawn(move || {
@@ -794,7 +804,6 @@ impl Pipeline {
             });
             let collected = self.collect(
                 res_rx,
-                &file,
                 &mut summary,
                 &mut monitors,
                 &mut monitor_errors,
@@ -805,13 +814,7 @@ impl Pipeline {
             let written = writer
                 .join()
                 .unwrap_or_else(|_| Err("the output writer panicked".into()));
-            match (collected, written) {
-                (_, Err(message)) => Err(RunError::Sink {
-                    message,
-                    summary: Box::new(summary_stub()),
-                }),
-                (c, Ok(())) => c,
-            }
+            written.map_err(Stop::Sink).and(collected)
         });
         // Monitors report even when the run stopped early: what they saw is real.
         for (m, err) in monitors.iter_mut().zip(monitor_errors) {
@@ -830,25 +833,17 @@ impl Pipeline {
             });
         }
         summary.elapsed = started.elapsed();
+        let summary = Box::new(summary);
         match outcome {
-            Ok(()) => Ok(summary),
-            Err(RunError::Read { error, .. }) => Err(RunError::Read {
-                error,
-                summary: Box::new(summary),
-            }),
-            Err(RunError::Stage {
-                file, lines, error, ..
-            }) => Err(RunError::Stage {
+            Ok(()) => Ok(*summary),
+            Err(Stop::Read(error)) => Err(RunError::Read { error, summary }),
+            Err(Stop::Stage { lines, error }) => Err(RunError::Stage {
                 file,
                 lines,
                 error,
-                summary: Box::new(summary),
+                summary,
             }),
-            Err(RunError::Sink { message, .. }) => Err(RunError::Sink {
-                message,
-                summary: Box::new(summary),
-            }),
-            Err(e) => Err(e),
+            Err(Stop::Sink(message)) => Err(RunError::Sink { message, summary }),
         }
     }
 
@@ -856,23 +851,16 @@ impl Pipeline {
     fn collect(
         &self,
         res_rx: crossbeam_channel::Receiver<Msg>,
-        file: &Path,
         summary: &mut RunSummary,
         monitors: &mut [Monitor],
         monitor_errors: &mut [Option<String>],
         out: &crossbeam_channel::Sender<Batch>,
         progress: &mut dyn FnMut(Progress),
-    ) -> Result<(), RunError> {
+    ) -> Result<(), Stop> {
         let mut pending: BTreeMap<u64, (SourceBatch, Result<Processed, BatchError>, u64)> =
             BTreeMap::new();
         let mut next = 0u64;
         let mut read_error: Option<(u64, ReadError)> = None;
-        let empty = || {
-            Box::new(RunSummary {
-                monitors: Vec::new(),
-                ..summary_stub()
-            })
-        };
         for msg in res_rx.iter() {
             match msg {
                 Msg::Done(seq, sb, r, bytes) => {
@@ -887,11 +875,9 @@ impl Pipeline {
                     Err(error) => {
                         let first = sb.lines.first().copied().unwrap_or(0);
                         let last = sb.lines.last().copied().unwrap_or(first);
-                        return Err(RunError::Stage {
-                            file: file.to_path_buf(),
+                        return Err(Stop::Stage {
                             lines: (first, last),
                             error,
-                            summary: empty(),
                         });
                     }
                 };
@@ -949,29 +935,10 @@ impl Pipeline {
                 break;
             }
         }
-        if let Some((_, error)) = read_error {
-            return Err(RunError::Read {
-                error,
-                summary: empty(),
-            });
+        match read_error {
+            Some((_, error)) => Err(Stop::Read(error)),
+            None => Ok(()),
         }
-        Ok(())
-    }
-}
-
-fn summary_stub() -> RunSummary {
-    RunSummary {
-        rows_in: 0,
-        rows_out: 0,
-        rows_rejected: 0,
-        batches: 0,
-        elapsed: Duration::ZERO,
-        findings: BTreeMap::new(),
-        examples: Vec::new(),
-        monitors: Vec::new(),
-        stage_time: Vec::new(),
-        stage_peak: Vec::new(),
-        workers: 0,
     }
 }
 
