@@ -684,12 +684,6 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
-    fn strings(name: &str, values: &[Option<&str>]) -> Column {
-        let data = values.iter().map(|v| v.unwrap_or("").to_owned()).collect();
-        let validity = values.iter().map(Option::is_some).collect();
-        Column::with_validity(name, ColumnData::String(data), validity)
-    }
-
     /// x = 1..=10 (plus a null and an infinity), c = 6 a / 4 b.
     fn reference() -> Batch {
         let mut x: Vec<Option<f64>> = (1..=10).map(|i| Some(f64::from(i))).collect();
@@ -700,7 +694,11 @@ mod tests {
             .map(Some)
             .chain([None, Some("a")])
             .collect();
-        Batch::from_columns(vec![Column::from_opt_f64("x", &x), strings("c", &c)]).unwrap()
+        Batch::from_columns(vec![
+            Column::from_opt_f64("x", &x),
+            Column::from_opt_str("c", &c),
+        ])
+        .unwrap()
     }
 
     fn current() -> Batch {
@@ -718,7 +716,7 @@ mod tests {
                     Some(2.0),
                 ],
             ),
-            strings(
+            Column::from_opt_str(
                 "c",
                 &[
                     Some("a"),

@@ -297,15 +297,9 @@ mod tests {
     use super::*;
     use crate::ErrorKind;
 
-    fn strings(name: &str, values: &[Option<&str>]) -> Column {
-        let data = values.iter().map(|v| v.unwrap_or("").to_owned()).collect();
-        let validity = values.iter().map(Option::is_some).collect();
-        Column::with_validity(name, ColumnData::String(data), validity)
-    }
-
     fn batch() -> Batch {
         Batch::from_columns(vec![
-            strings(
+            Column::from_opt_str(
                 "island",
                 &[
                     Some("Dream"),
@@ -322,7 +316,7 @@ mod tests {
 
     fn reference() -> Batch {
         Batch::from_columns(vec![
-            strings(
+            Column::from_opt_str(
                 "island",
                 &[
                     Some("Torgersen"),
@@ -491,7 +485,7 @@ mod tests {
         )
         .unwrap();
         let b = Batch::from_columns(vec![
-            strings("island", &[Some("a")]),
+            Column::from_opt_str("island", &[Some("a")]),
             Column::new("islanda", ColumnData::F64(vec![1.0])),
         ])
         .unwrap();

@@ -304,12 +304,6 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
-    fn strings(name: &str, values: &[Option<&str>]) -> Column {
-        let data = values.iter().map(|v| v.unwrap_or("").to_owned()).collect();
-        let validity = values.iter().map(Option::is_some).collect();
-        Column::with_validity(name, ColumnData::String(data), validity)
-    }
-
     fn reference() -> Batch {
         Batch::from_columns(vec![
             Column::from_opt_f64(
@@ -328,7 +322,7 @@ mod tests {
                 ColumnData::S64(vec![3, 5, 0, 5, 3, 1]),
                 vec![true, true, false, true, true, true],
             ),
-            strings(
+            Column::from_opt_str(
                 "s",
                 &[Some("b"), Some("a"), None, Some("b"), Some("a"), Some("c")],
             ),
@@ -344,7 +338,7 @@ mod tests {
         Batch::from_columns(vec![
             Column::from_opt_f64("x", &[None, Some(7.0), Some(f64::NAN)]),
             Column::with_validity("n", ColumnData::S64(vec![0, 2, 3]), vec![false, true, true]),
-            strings("s", &[None, Some("z"), None]),
+            Column::from_opt_str("s", &[None, Some("z"), None]),
             Column::with_validity(
                 "b",
                 ColumnData::Bool(vec![false, false, true]),

@@ -385,19 +385,13 @@ mod tests {
         RuleValidator::new(serde_json::from_str(json).unwrap()).unwrap()
     }
 
-    fn strings(name: &str, values: &[Option<&str>]) -> Column {
-        let data = values.iter().map(|v| v.unwrap_or("").to_owned()).collect();
-        let validity = values.iter().map(Option::is_some).collect();
-        Column::with_validity(name, ColumnData::String(data), validity)
-    }
-
     fn batch() -> Batch {
         Batch::from_columns(vec![
             Column::from_opt_f64(
                 "len",
                 &[Some(30.0), Some(12.5), None, Some(f64::NAN), Some(71.0)],
             ),
-            strings(
+            Column::from_opt_str(
                 "island",
                 &[
                     Some("Dream"),

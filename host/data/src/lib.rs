@@ -197,6 +197,13 @@ impl Column {
         Column::with_validity(name, ColumnData::F64(data), validity)
     }
 
+    /// A string column where `None` is null.
+    pub fn from_opt_str(name: impl Into<String>, values: &[Option<&str>]) -> Column {
+        let data = values.iter().map(|v| v.unwrap_or("").to_owned()).collect();
+        let validity = values.iter().map(Option::is_some).collect();
+        Column::with_validity(name, ColumnData::String(data), validity)
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.data.len()
