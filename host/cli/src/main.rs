@@ -388,18 +388,8 @@ fn run(
     // A spec file, or a version deployed in the store, written out to a
     // scratch directory with its reference files.
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
-    let (spec_path, spec_text) = if args.pipeline.is_file() {
-        let text = std::fs::read_to_string(&args.pipeline)
-            .with_context(|| format!("reading {}", args.pipeline.display()))
-            .map_err(|e| fail(exit::USAGE, e))?;
-        // The digest recorded is the one a deploy of this file would get.
-        let canonical = match &store {
-            Some(_) => store_cmds::canonicalize(&args.pipeline, &text, &resolver)
-                .map(|c| c.text)
-                .unwrap_or_else(|_| text.clone()),
-            None => text,
-        };
-        (args.pipeline.clone(), canonical)
+    let (spec_path, deployed_text) = if args.pipeline.is_file() {
+        (args.pipeline.clone(), None)
     } else {
         let reference = args.pipeline.display().to_string();
         let store = store.as_ref().ok_or_else(|| {
@@ -410,20 +400,36 @@ fn run(
                 ),
             )
         })?;
-        store_cmds::materialize(store, &reference, scratch.path()).map_err(|e| {
-            fail(
-                exit::USAGE,
-                e.context(format!(
-                    "{reference}: not a spec file nor a deployed pipeline"
-                )),
-            )
-        })?
+        let (path, text) =
+            store_cmds::materialize(store, &reference, scratch.path()).map_err(|e| {
+                fail(
+                    exit::USAGE,
+                    e.context(format!(
+                        "{reference}: not a spec file nor a deployed pipeline"
+                    )),
+                )
+            })?;
+        (path, Some(text))
     };
     let pipeline = Pipeline::load(rt, &spec_path, &resolver).map_err(|e| match e {
         LoadError::Spec(_) | LoadError::Plugin { .. } => fail(exit::USAGE, e),
         LoadError::Reference(_) => fail(exit::BAD_DATA, e),
         LoadError::Runtime { .. } | LoadError::Fit(_) => fail(exit::PLUGIN, e),
     })?;
+    // The digest recorded is the one a deploy of this spec gets. Computed
+    // after loading, which has already resolved (and named any failure in)
+    // every plugin and file it reads.
+    let spec_text = match (deployed_text, &store) {
+        (Some(text), _) => text,
+        (None, Some(_)) => {
+            let text = std::fs::read_to_string(&spec_path)
+                .with_context(|| format!("reading {}", spec_path.display()))?;
+            store_cmds::canonicalize(&spec_path, &text, &resolver)
+                .map_err(|e| fail(exit::USAGE, e))?
+                .text
+        }
+        (None, None) => String::new(),
+    };
     let batch_size = args.batch_size.unwrap_or(pipeline.batch_size());
     let source = keel_data::io::open(&args.input, pipeline.input_schema(), batch_size)
         .map_err(|e| fail(exit::BAD_DATA, e))?;
