@@ -40,6 +40,12 @@ fn keel_in(store: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Asserts a failed run: its exit code, and that stderr says `needle`.
+fn fails_with(o: &Output, code: i32, needle: &str) {
+    assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
+    assert!(stderr(o).contains(needle), "{}", stderr(o));
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -263,23 +269,17 @@ fn bad_data_names_file_line_and_column_and_keeps_earlier_output() {
         "-i",
         bad.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(3));
-    assert!(
-        stderr(&o).contains("bad.csv:5: column `bill_length_mm`: expected f64, found `forty`"),
-        "{}",
-        stderr(&o)
+    fails_with(
+        &o,
+        3,
+        "bad.csv:5: column `bill_length_mm`: expected f64, found `forty`",
     );
 
     // A missing column the pipeline needs.
     let p = dir.path().join("noisland.csv");
     std::fs::write(&p, "species,bill_length_mm\nAdelie,39.1\n").unwrap();
     let o = keel(&["run", &example("pipeline.toml"), "-i", p.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(3));
-    assert!(
-        stderr(&o).contains("column `island` is missing"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, 3, "column `island` is missing");
 
     // Invalid UTF-8 and an empty file.
     let p = dir.path().join("latin1.csv");
@@ -307,24 +307,14 @@ fn bad_specs_are_usage_errors_naming_the_key() {
         "name = \"x\"\n[[stages]]\nname = \"s\"\nplugin = \"imputer\"\ncolour = \"red\"\n",
     );
     let o = keel(&["run", spec.to_str().unwrap(), "-i", &data]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("line 5: unknown field `colour`"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, 2, "line 5: unknown field `colour`");
 
     let spec = write_spec(
         dir.path(),
         "name = \"x\"\n[[stages]]\nname = \"s\"\nplugin = \"no-such-plugin\"\n",
     );
     let o = keel(&["run", spec.to_str().unwrap(), "-i", &data]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("`stages[0].plugin`: no plugin `no-such-plugin`"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, 2, "`stages[0].plugin`: no plugin `no-such-plugin`");
 
     // A validator where a transform belongs.
     let spec = write_spec(
@@ -332,12 +322,7 @@ fn bad_specs_are_usage_errors_naming_the_key() {
         "name = \"x\"\n[[stages]]\nname = \"s\"\nplugin = \"rule-validator\"\n",
     );
     let o = keel(&["run", spec.to_str().unwrap(), "-i", &data]);
-    assert_eq!(o.status.code(), Some(4));
-    assert!(
-        stderr(&o).contains("is a validator, but this entry needs a transform"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, 4, "is a validator, but this entry needs a transform");
 }
 
 #[test]
@@ -378,8 +363,7 @@ fn plugin_failures_name_stage_limit_and_lines() {
         "name = \"x\"\n[[stages]]\nname = \"scale\"\nplugin = \"standard-scaler\"\n[stages.config]\ncolumns = [\"wingspan\"]\nmean = [1.0]\nstd = [1.0]\n",
     );
     let o = keel(&["run", spec.to_str().unwrap(), "-i", &example("current.csv")]);
-    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
-    assert!(stderr(&o).contains("wingspan"), "{}", stderr(&o));
+    fails_with(&o, 4, "wingspan");
 }
 
 #[test]
@@ -436,12 +420,7 @@ fn inspect_describes_a_plugin() {
     assert!(j["config_schema"].is_object());
 
     let o = keel(&["plugin", "inspect", "/nonexistent.wasm"]);
-    assert_eq!(o.status.code(), Some(4));
-    assert!(
-        stderr(&o).contains("/nonexistent.wasm: cannot read plugin"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, 4, "/nonexistent.wasm: cannot read plugin");
 }
 
 fn stdout(o: &Output) -> String {
@@ -624,8 +603,7 @@ fn stored_plugins_resolve_by_name_and_version_until_retired() {
         s,
         &["run", spec.to_str().unwrap(), "-i", &example("current.csv")],
     );
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("retired"), "{}", stderr(&o));
+    fails_with(&o, 2, "retired");
 }
 
 #[test]
@@ -693,8 +671,7 @@ fn deployed_pipelines_are_immutable_and_run_by_name() {
     )
     .unwrap();
     let o = deploy(edited.to_str().unwrap());
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("penguins@1.0.0"), "{}", stderr(&o));
+    fails_with(&o, 2, "penguins@1.0.0");
 
     let o = keel_in(s, &["pipeline", "ls"]);
     assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
@@ -729,12 +706,7 @@ fn deployed_pipelines_are_immutable_and_run_by_name() {
     assert!(first.contains(records[0]["pipeline"]["digest"].as_str().unwrap()));
 
     let o = keel_in(s, &["run", "nosuch@1.0.0", "-i", &example("current.csv")]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("no deployed pipeline `nosuch@1.0.0`"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, 2, "no deployed pipeline `nosuch@1.0.0`");
 }
 
 #[test]
@@ -839,12 +811,7 @@ fn replay_reproduces_outputs_and_reports_what_a_candidate_changes() {
             "nosuch=standard-scaler@0.2.0",
         ],
     );
-    assert_eq!(o.status.code(), Some(4));
-    assert!(
-        stderr(&o).contains("no stage, validator or monitor `nosuch`"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, 4, "no stage, validator or monitor `nosuch`");
 }
 
 #[test]
@@ -859,8 +826,6 @@ fn retention_and_expiry_drop_payloads_but_keep_the_chain() {
                 &example("pipeline.toml"),
                 "-i",
                 &example("current.csv"),
-                "--plugin-dir",
-                guest_dir("KEEL_PLUGIN_DIR", "plugins").to_str().unwrap(),
             ],
         );
         assert!(o.status.success(), "{}", stderr(&o));
@@ -878,8 +843,6 @@ fn retention_and_expiry_drop_payloads_but_keep_the_chain() {
             &example("pipeline.toml"),
             "-i",
             &example("reference.csv"),
-            "--plugin-dir",
-            guest_dir("KEEL_PLUGIN_DIR", "plugins").to_str().unwrap(),
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -928,8 +891,6 @@ fn verify_names_the_first_edited_record_and_exits_5() {
                 &example("pipeline.toml"),
                 "-i",
                 &example("current.csv"),
-                "--plugin-dir",
-                guest_dir("KEEL_PLUGIN_DIR", "plugins").to_str().unwrap(),
             ],
         );
         assert!(o.status.success(), "{}", stderr(&o));

@@ -138,7 +138,7 @@ impl Transform for Hostile {
                     .map(|d| d.as_nanos() as i64)
                     .unwrap_or(-1);
                 let mut rnd = [0u8; 8];
-                getrandom_via_hashmap(&mut rnd);
+                random_bytes(&mut rnd);
                 Ok(Batch::from_columns(vec![
                     Column::new("now", ColumnData::S64(vec![now])),
                     Column::new("rand", ColumnData::S64(vec![i64::from_le_bytes(rnd)])),
@@ -161,7 +161,7 @@ impl Transform for Hostile {
 }
 
 /// Reads `wasi:random/random`, the source the host reseeds per call.
-fn getrandom_via_hashmap(out: &mut [u8; 8]) {
+fn random_bytes(out: &mut [u8; 8]) {
     let _ = getrandom::fill(out);
 }
 
