@@ -18,6 +18,7 @@
 //! | [`linear`] | linear and logistic regression scoring |
 //! | [`rules`] | per-column rules (type, range, not-null, allowed values) producing findings |
 //! | [`drift`] | a drift monitor: PSI for numeric columns, L∞ for categorical ones |
+//! | [`quality`] | a data-quality validator (type, range, null rate, domain) whose schema is inferred from reference data |
 //!
 //! # Conventions
 //!
@@ -70,6 +71,7 @@ pub mod encoders;
 mod error;
 pub mod imputer;
 pub mod linear;
+pub mod quality;
 pub mod rules;
 pub mod scaler;
 mod util;
