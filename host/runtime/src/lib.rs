@@ -10,11 +10,14 @@
 //! - [`instance`] wraps a live plugin instance and turns traps, timeouts and
 //!   limit breaches into [`CallError`]s that name plugin, stage and limit.
 //! - [`spec`] parses pipeline specs (TOML); [`pipeline`] executes them.
+//! - [`window`] cuts a monitor's stream into windows; [`alert`] turns window
+//!   reports into alerts (hysteresis, cooldown) and delivers them.
 
 // Errors here carry plugin, stage, limit and message for the operator; they
 // are on the failure path only, so their size costs nothing where it matters.
 #![allow(clippy::result_large_err)]
 
+pub mod alert;
 pub mod bindings;
 mod cache;
 mod convert;
@@ -25,6 +28,7 @@ pub mod pipeline;
 mod plugin;
 pub mod sandbox;
 pub mod spec;
+pub mod window;
 
 pub use engine::{Runtime, RuntimeOptions};
 pub use error::{CallError, Outcome, RuntimeError};

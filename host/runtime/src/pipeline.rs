@@ -3,11 +3,13 @@
 //! per instance, instances reused across the batches of a run), outputs and
 //! monitor observations put back in input order.
 
+use crate::alert::{self, Alert, AlertSpec, AlertState};
 use crate::engine::Runtime;
 use crate::error::{CallError, Outcome, RuntimeError};
 use crate::instance::{Finding, Instance, Placement, Report, Severity, call_seed};
 use crate::plugin::{Plugin, PluginKind};
 use crate::spec::{INPUT, PipelineSpec, Policy, SpecError, config_json};
+use crate::window::{self, Watch, WindowKind, WindowReport, WindowState};
 use keel_data::Batch;
 use keel_data::io::{BatchSource, ReadError, Schema, SourceBatch};
 use std::collections::{BTreeMap, HashMap};
@@ -87,6 +89,8 @@ struct MonitorSlot {
     at: usize,
     placement: Placement,
     reference: Batch,
+    window: Option<WindowKind>,
+    alerts: AlertSpec,
 }
 
 /// A loaded pipeline: plugins compiled, references fitted, ready to run.
@@ -271,6 +275,9 @@ impl Pipeline {
                     config: config_json(&m.config),
                 },
                 reference,
+                // Checked when the spec was parsed.
+                window: m.window.as_ref().and_then(|w| w.kind().ok()),
+                alerts: m.alerts.clone().unwrap_or_default(),
             });
         }
         Ok(pipeline)
@@ -338,10 +345,26 @@ impl Pipeline {
         self.monitors
             .iter()
             .map(|m| {
+                let mut instance = Instance::create(&self.rt, &m.placement, Some(&m.reference))?;
+                let watch = Watch::new(&m.placement.stage, m.window.clone(), &mut instance)
+                    .map_err(|message| CallError {
+                        plugin: m.placement.plugin.name().to_string(),
+                        stage: m.placement.stage.clone(),
+                        call: "snapshot",
+                        outcome: Outcome::Error,
+                        limit: None,
+                        column: None,
+                        message,
+                    })?;
                 Ok(Monitor {
                     name: m.placement.stage.clone(),
                     at: m.at,
-                    instance: Instance::create(&self.rt, &m.placement, Some(&m.reference))?,
+                    instance,
+                    watch,
+                    alert_spec: m.alerts.clone(),
+                    alert_state: AlertState::default(),
+                    windows: Vec::new(),
+                    alerts: Vec::new(),
                 })
             })
             .collect()
@@ -630,6 +653,23 @@ pub struct Monitor {
     pub name: String,
     at: usize,
     pub instance: Instance,
+    watch: Watch,
+    alert_spec: AlertSpec,
+    alert_state: AlertState,
+    windows: Vec<WindowReport>,
+    alerts: Vec<Alert>,
+}
+
+/// A monitor's state between runs: its open window and its alerts.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorState {
+    /// Identifies what the state belongs to (the caller's choice, e.g. the
+    /// pipeline digest); state saved under another identity is not resumed.
+    pub identity: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowState>,
+    #[serde(default)]
+    pub alerts: AlertState,
 }
 
 /// What a monitor concluded over a run.
@@ -637,8 +677,17 @@ pub struct Monitor {
 pub struct MonitorResult {
     pub name: String,
     pub at: String,
+    /// The report on the open window (windowed) or on the whole run.
     pub report: Option<Report>,
+    /// Where that report's window lies (`partial` when it is still open).
+    pub window: Option<window::WindowInfo>,
     pub error: Option<String>,
+    /// Windows closed during the run, in order.
+    pub windows: Vec<WindowReport>,
+    /// Alerts raised during the run.
+    pub alerts: Vec<Alert>,
+    /// State to save so the next run carries on (without `identity`).
+    pub state: Option<MonitorState>,
 }
 
 /// Progress of a run, reported after each batch.
@@ -700,6 +749,8 @@ pub enum RunError {
 pub struct RunOptions {
     pub batch_size: Option<usize>,
     pub workers: Option<usize>,
+    /// Saved monitor states by monitor name, to carry on from.
+    pub resume: HashMap<String, MonitorState>,
 }
 
 enum Msg {
@@ -738,6 +789,17 @@ impl Pipeline {
         let file = source.path().to_path_buf();
         let mut monitors = self.monitors().map_err(RunError::Monitor)?;
         let mut monitor_errors: Vec<Option<String>> = vec![None; monitors.len()];
+        for (m, err) in monitors.iter_mut().zip(monitor_errors.iter_mut()) {
+            if let Some(saved) = options.resume.get(&m.name) {
+                m.alert_state = saved.alerts.clone();
+                if let Some(w) = &saved.window
+                    && let Err(e) = m.watch.resume(&mut m.instance, w)
+                {
+                    tracing::error!(monitor = %m.name, error = %e, "cannot resume the saved window; monitor disabled for this run");
+                    *err = Some(format!("resuming the saved window: {e}"));
+                }
+            }
+        }
         let mut summary = RunSummary {
             rows_in: 0,
             rows_out: 0,
@@ -818,18 +880,44 @@ impl Pipeline {
         });
         // Monitors report even when the run stopped early: what they saw is real.
         for (m, err) in monitors.iter_mut().zip(monitor_errors) {
-            let (report, error) = match err {
+            let (open, error) = match err {
                 Some(e) => (None, Some(e)),
-                None => match m.instance.report() {
+                None => match m.watch.report_open(&mut m.instance) {
                     Ok(r) => (Some(r), None),
-                    Err(e) => (None, Some(e.to_string())),
+                    Err(e) => (None, Some(e)),
                 },
+            };
+            // Unwindowed, the run is the window; windowed, a partial window
+            // raises nothing (too few rows to judge).
+            if let Some(wr) = &open
+                && !m.watch.windowed()
+            {
+                let wr = wr.clone();
+                self.raise(m, &wr);
+            }
+            let state = if error.is_none() {
+                let window = if m.watch.windowed() {
+                    m.watch.save(&mut m.instance).ok()
+                } else {
+                    None
+                };
+                Some(MonitorState {
+                    identity: String::new(),
+                    window,
+                    alerts: m.alert_state.clone(),
+                })
+            } else {
+                None
             };
             summary.monitors.push(MonitorResult {
                 name: m.name.clone(),
                 at: self.point_name(m.at),
-                report,
+                window: open.as_ref().map(|w| w.window.clone()),
+                report: open.map(|w| w.report),
                 error,
+                windows: std::mem::take(&mut m.windows),
+                alerts: std::mem::take(&mut m.alerts),
+                state,
             });
         }
         summary.elapsed = started.elapsed();
@@ -907,11 +995,18 @@ impl Pipeline {
                         continue;
                     }
                     if let Some((_, b)) = p.taps.iter().find(|(at, _)| *at == m.at) {
-                        let seed = call_seed(&m.name, sb.first_row);
-                        if let Err(e) = m.instance.observe(b.clone(), seed) {
-                            // A monitor is an observer: its failure is recorded, the data flows on.
-                            tracing::error!(monitor = %m.name, error = %e, "monitor failed; disabled for the rest of the run");
-                            monitor_errors[mi] = Some(e.to_string());
+                        match m.watch.feed(&mut m.instance, b, window::now_ms()) {
+                            Ok(closed) => {
+                                for wr in closed {
+                                    self.raise(m, &wr);
+                                    m.windows.push(wr);
+                                }
+                            }
+                            Err(e) => {
+                                // A monitor is an observer: its failure is recorded, the data flows on.
+                                tracing::error!(monitor = %m.name, error = %e, "monitor failed; disabled for the rest of the run");
+                                monitor_errors[mi] = Some(e);
+                            }
                         }
                     }
                 }
@@ -939,6 +1034,42 @@ impl Pipeline {
             Some((_, error)) => Err(Stop::Read(error)),
             None => Ok(()),
         }
+    }
+}
+
+impl Pipeline {
+    /// Evaluates one window's report for alerts; logs and delivers what it raises.
+    fn raise(&self, m: &mut Monitor, wr: &WindowReport) {
+        let now = window::now_ms();
+        let ev = m
+            .alert_state
+            .evaluate(&m.alert_spec, &wr.report, wr.window.index, now);
+        for k in &ev.cleared {
+            tracing::info!(monitor = %m.name, alert = %k, window = wr.window.index, "alert cleared");
+        }
+        if ev.raised.is_empty() {
+            return;
+        }
+        let mut a = Alert {
+            pipeline: self.spec.name.clone(),
+            version: self.spec.version.clone(),
+            monitor: m.name.clone(),
+            time: window::rfc3339(now),
+            window: wr.window.clone(),
+            summary: wr.report.summary.clone(),
+            raised: ev.raised,
+            active: m.alert_state.active.keys().cloned().collect(),
+            deliveries: Vec::new(),
+        };
+        tracing::warn!(
+            monitor = %m.name,
+            window = wr.window.index,
+            raised = %a.raised.iter().map(|r| r.key.as_str()).collect::<Vec<_>>().join(", "),
+            summary = %a.summary,
+            "alert raised"
+        );
+        a.deliveries = alert::deliver(&m.alert_spec, &a);
+        m.alerts.push(a);
     }
 }
 

@@ -3,7 +3,9 @@
 //! rejects unknown keys and dangling references with errors that name the file
 //! and the offending key.
 
+use crate::alert::AlertSpec;
 use crate::sandbox::{Grant, Limits};
+use crate::window::WindowSpec;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -74,6 +76,10 @@ pub struct StageSpec {
     pub plugin: String,
     #[serde(default)]
     pub config: toml::Table,
+    /// A TOML file (relative to the spec) whose table is the config; keys
+    /// in `config` override it. Inlined when the spec is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<PathBuf>,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -104,6 +110,9 @@ pub struct ValidatorSpec {
     pub policy: Policy,
     #[serde(default)]
     pub config: toml::Table,
+    /// As for stages: a TOML file whose table is the config (e.g. `keel profile` output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<PathBuf>,
     #[serde(default)]
     pub limits: Limits,
 }
@@ -126,8 +135,17 @@ pub struct MonitorSpec {
     pub reference: Option<PathBuf>,
     #[serde(default)]
     pub config: toml::Table,
+    /// As for stages: a TOML file whose table is the config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<PathBuf>,
     #[serde(default)]
     pub limits: Limits,
+    /// Report per window instead of once per run; see [`WindowSpec`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowSpec>,
+    /// Alert policy and sinks; alerts are logged and recorded even without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertSpec>,
 }
 
 /// A spec that cannot be used: names the file and the key.
@@ -173,8 +191,48 @@ impl PipelineSpec {
                 message,
             }
         })?;
+        let mut spec = spec;
+        spec.inline_config_files(file)?;
         spec.check(file)?;
         Ok(spec)
+    }
+
+    /// Replaces each `config_file` by its table, under the inline `config` keys.
+    fn inline_config_files(&mut self, file: &Path) -> Result<(), SpecError> {
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let load =
+            |key: String, path: &Path, inline: &toml::Table| -> Result<toml::Table, SpecError> {
+                let full = dir.join(path);
+                let bad = |message: String| SpecError::Invalid {
+                    file: file.to_path_buf(),
+                    key: key.clone(),
+                    message,
+                };
+                let text = std::fs::read_to_string(&full)
+                    .map_err(|e| bad(format!("cannot read {}: {e}", full.display())))?;
+                let mut table: toml::Table = toml::from_str(&text)
+                    .map_err(|e| bad(format!("{}: {}", full.display(), e.message())))?;
+                for (k, v) in inline {
+                    table.insert(k.clone(), v.clone());
+                }
+                Ok(table)
+            };
+        for (i, s) in self.stages.iter_mut().enumerate() {
+            if let Some(p) = s.config_file.take() {
+                s.config = load(format!("stages[{i}].config_file"), &p, &s.config)?;
+            }
+        }
+        for (i, v) in self.validators.iter_mut().enumerate() {
+            if let Some(p) = v.config_file.take() {
+                v.config = load(format!("validators[{i}].config_file"), &p, &v.config)?;
+            }
+        }
+        for (i, m) in self.monitors.iter_mut().enumerate() {
+            if let Some(p) = m.config_file.take() {
+                m.config = load(format!("monitors[{i}].config_file"), &p, &m.config)?;
+            }
+        }
+        Ok(())
     }
 
     fn check(&self, file: &Path) -> Result<(), SpecError> {
@@ -291,6 +349,14 @@ impl PipelineSpec {
         for (i, m) in self.monitors.iter().enumerate() {
             if let Some(at) = &m.at {
                 check_at(at, format!("monitors[{i}].at"))?;
+            }
+            if let Some(w) = &m.window {
+                w.kind()
+                    .map_err(|(k, msg)| bad(format!("monitors[{i}].window.{k}"), msg))?;
+            }
+            if let Some(a) = &m.alerts {
+                a.check()
+                    .map_err(|(k, msg)| bad(format!("monitors[{i}].alerts.{k}"), msg))?;
             }
             if m.reference.is_none() && self.reference.is_none() {
                 return Err(bad(

@@ -190,6 +190,9 @@ pub struct MonitorVerdict {
     /// Its metrics, as reported.
     #[serde(default)]
     pub metrics: serde_json::Value,
+    /// The window the verdict is about (windowed monitors), as the host describes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<serde_json::Value>,
 }
 
 /// One pipeline invocation. `seq`, `prev_hash` and `hash` are assigned by the
@@ -232,6 +235,9 @@ pub struct AuditRecord {
     /// Monitor verdicts.
     #[serde(default)]
     pub monitor_verdicts: Vec<MonitorVerdict>,
+    /// Alerts raised by monitors during the invocation, with their deliveries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<serde_json::Value>,
     /// Hash of the previous record ([`GENESIS_HASH`] for the first).
     #[serde(default)]
     pub prev_hash: String,
@@ -258,6 +264,7 @@ impl AuditRecord {
             rows_out: 0,
             findings: Vec::new(),
             monitor_verdicts: Vec::new(),
+            alerts: Vec::new(),
             prev_hash: String::new(),
             hash: String::new(),
         }

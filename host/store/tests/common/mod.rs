@@ -67,6 +67,7 @@ pub fn record(pipeline: &str, i: u64) -> AuditRecord {
         alert: i.is_multiple_of(3),
         summary: "psi ok".into(),
         metrics: serde_json::json!({ "psi": 0.1 + i as f64 / 3.0, "ks": [0.333_333_333_333_333_3, 1e-300] }),
+        window: None,
     }];
     r
 }
