@@ -18,6 +18,7 @@
 //! | [`linear`] | linear and logistic regression scoring |
 //! | [`rules`] | per-column rules (type, range, not-null, allowed values) producing findings |
 //! | [`drift`] | a drift monitor: PSI for numeric columns, L∞ for categorical ones |
+//! | [`bias`] | a bias monitor: group representation, disparate impact and parity of positive predictions |
 //! | [`quality`] | a data-quality validator (type, range, null rate, domain) whose schema is inferred from reference data |
 //!
 //! # Conventions
@@ -66,6 +67,7 @@
 //! - **Errors** never panic: every failure is an [`AlgoError`] whose message
 //!   names the column, row or config key at fault.
 
+pub mod bias;
 pub mod drift;
 pub mod encoders;
 mod error;

@@ -17,6 +17,7 @@ use keel_runtime::sandbox::Limits;
 use keel_runtime::{Outcome, Plugin, PluginKind};
 
 const PLUGINS: &[(&str, PluginKind, bool)] = &[
+    ("bias-monitor", PluginKind::Monitor, true),
     ("drift-monitor", PluginKind::Monitor, true),
     ("imputer", PluginKind::Transform, true),
     ("linear-regression", PluginKind::Transform, false),
