@@ -36,8 +36,8 @@
 //! | --- | --- | --- | --- |
 //! | `missing-column` | batch | error | a `required` column is absent |
 //! | `wrong-type` | batch | error | the column has another type (its values are then not checked) |
-//! | `null-rate` | batch | warning | the batch's null share is above `max_null_rate` (> 0) |
-//! | `domain-share` | batch | warning | the share of non-null values inside `domain` is below `min_domain_share` |
+//! | `null-rate` | batch | warning | the batch has significantly more nulls than `max_null_rate` (> 0) allows (below) |
+//! | `domain-share` | batch | warning | the batch has significantly more values outside `domain` than `min_domain_share` allows (below) |
 //! | `unexpected-null` | row | error | a null where `max_null_rate` is 0 |
 //! | `out-of-range` | row | warning / error | a value outside `[min, max]` widened by `range_slack`; an error when it is NaN or ±∞, or *far* outside (below) |
 //! | `unseen-category` | row | warning | a value not in `domain` |
@@ -55,9 +55,16 @@
 //! than the column's observed span `max − min` (for a zero span, or with only
 //! one bound, by more than the bound's magnitude, at least 1).
 //!
-//! `null-rate` and `domain-share` are computed per batch, as the host hands
-//! batches to the validator, so a small batch (the tail of a file) can cross
-//! `max_null_rate` by a single null.
+//! `null-rate` and `domain-share` judge one batch, as the host hands batches
+//! to the validator, and a batch is a sample: 1 null in the 11-row tail batch
+//! of the penguins example is a share of 9%, above the 5.45% its reference
+//! allows, by chance alone. So a batch is flagged only when its share is above
+//! the limit *and* a one-sided binomial test says the limit does not explain
+//! it: the chance that `n` rows at exactly the allowed share (`max_null_rate`,
+//! or `1 − min_domain_share` for values outside the domain) show `k` or more
+//! is below [`SIGNIFICANCE`] (1%). The message gives the counts, the shares
+//! and that chance. With `min_domain_share = 1` (the default) any value
+//! outside the domain is significant.
 //!
 //! Findings come in a fixed order: batch-level ones first in schema order,
 //! then row findings by row, and within a row in schema order.
@@ -83,6 +90,10 @@ pub const UNEXPECTED_NULL: &str = "unexpected-null";
 pub const OUT_OF_RANGE: &str = "out-of-range";
 /// A value outside the domain.
 pub const UNSEEN_CATEGORY: &str = "unseen-category";
+
+/// Chance below which a batch's share of nulls (or of values outside the
+/// domain) is judged too large for its limit to explain.
+pub const SIGNIFICANCE: f64 = 0.01;
 
 /// `max_null_rate` above `null_rate` when the schema leaves it out, and the
 /// least tolerance [`infer`] gives.
@@ -505,16 +516,21 @@ impl Check {
             return;
         }
         let share = nulls as f64 / rows as f64;
-        if share > self.max_null_rate {
+        if share <= self.max_null_rate {
+            return;
+        }
+        let chance = binomial_tail(rows, nulls, self.max_null_rate);
+        if chance < SIGNIFICANCE {
             batch_level.push(self.finding(
                 NULL_RATE,
                 None,
                 Severity::Warning,
                 format!(
-                    "`{}` is null in {nulls} of {rows} rows ({}), above max_null_rate {} (reference {})",
+                    "`{}` is null in {nulls} of {rows} rows ({}), more than max_null_rate {} explains (chance {}; reference {})",
                     self.column,
                     percent(share),
                     percent(self.max_null_rate),
+                    chance_text(chance),
                     percent(self.null_rate),
                 ),
             ));
@@ -586,13 +602,22 @@ impl Check {
             return;
         }
         let share = (valid - outside) as f64 / valid as f64;
-        if share < self.min_domain_share {
+        if share >= self.min_domain_share {
+            return;
+        }
+        let chance = binomial_tail(valid, outside, 1.0 - self.min_domain_share);
+        if chance < SIGNIFICANCE {
+            let why = if self.min_domain_share < 1.0 {
+                format!(", more than chance explains ({})", chance_text(chance))
+            } else {
+                String::new()
+            };
             batch_level.push(self.finding(
                 DOMAIN_SHARE,
                 None,
                 Severity::Warning,
                 format!(
-                    "{outside} of {valid} values of `{}` are outside the domain: {} inside, below min_domain_share {}",
+                    "{outside} of {valid} values of `{}` are outside the domain: {} inside, below min_domain_share {}{why}",
                     self.column,
                     percent(share),
                     percent(self.min_domain_share),
@@ -607,6 +632,43 @@ fn severity_of(far: bool) -> Severity {
         Severity::Error
     } else {
         Severity::Warning
+    }
+}
+
+/// `P(X >= k)` for `X ~ Binomial(n, q)`: the chance that `n` rows, each
+/// with probability `q`, show `k` or more hits. Summed from the `k` term up
+/// (terms fall past the mode, and callers only ask for `k > n·q`), the first
+/// term computed in logarithms so that large batches neither overflow nor
+/// underflow before it is needed.
+fn binomial_tail(n: usize, k: usize, q: f64) -> f64 {
+    if k == 0 || q >= 1.0 {
+        return 1.0;
+    }
+    if k > n || q <= 0.0 {
+        return 0.0;
+    }
+    let mut ln_first = k as f64 * q.ln() + (n - k) as f64 * (1.0 - q).ln();
+    for i in 1..=k {
+        ln_first += ((n - k + i) as f64 / i as f64).ln();
+    }
+    let ratio = q / (1.0 - q);
+    let (mut term, mut sum) = (ln_first.exp(), 0.0);
+    for j in k..=n {
+        sum += term;
+        if term <= sum * 1e-17 {
+            break;
+        }
+        term *= (n - j) as f64 / (j + 1) as f64 * ratio;
+    }
+    sum.min(1.0)
+}
+
+/// A chance for messages: `0.31%`, or `< 0.01%`.
+fn chance_text(p: f64) -> String {
+    if p < 1e-4 {
+        "< 0.01%".into()
+    } else {
+        percent(p)
     }
 }
 
@@ -1092,9 +1154,36 @@ mod tests {
         );
     }
 
+    /// A batch of `rows` values of `x`, the first `nulls` of them null.
+    fn with_nulls(rows: usize, nulls: usize) -> Batch {
+        let values: Vec<Option<f64>> = (0..rows).map(|i| (i >= nulls).then_some(1.0)).collect();
+        Batch::from_columns(vec![Column::from_opt_f64("x", &values)]).unwrap()
+    }
+
     #[test]
     fn null_rate_jump_is_a_batch_warning_with_the_numbers() {
-        let v = validator();
+        let s: Schema = toml::from_str(
+            "[[columns]]\nname = \"x\"\ntype = \"f64\"\nnull_rate = 0.02\nmax_null_rate = 0.05\n",
+        )
+        .unwrap();
+        let v = DataQuality::new(Some(s), None).unwrap();
+        let f = v.validate(&with_nulls(40, 10));
+        assert_eq!(short(&f), [(NULL_RATE, Some("x"), None, Severity::Warning)]);
+        assert_eq!(
+            f[0].message,
+            "`x` is null in 10 of 40 rows (25%), more than max_null_rate 5% explains (chance < 0.01%; reference 2%)"
+        );
+        // Above the limit but within chance: 4 of 40 (P = 13.8%), and the
+        // single null of a small tail batch.
+        assert!(v.validate(&with_nulls(40, 4)).is_empty());
+        assert!(v.validate(&with_nulls(11, 1)).is_empty());
+        // 6 of 40 is 1.39% likely at 5%, not significant; 7 of 40 (0.34%) is.
+        assert!(v.validate(&with_nulls(40, 6)).is_empty());
+        let f = v.validate(&with_nulls(40, 7));
+        assert_eq!(f.len(), 1);
+        assert!(f[0].message.contains("(chance 0.34%;"), "{}", f[0].message);
+        // The inferred default: 1/6 of `len` null in the reference allows
+        // 62.32%; 3 of 4 nulls (75%) is well within chance of that.
         let b = Batch::from_columns(vec![
             Column::from_opt_f64("len", &[None, None, Some(31.0), None]),
             Column::from_opt_str(
@@ -1105,23 +1194,44 @@ mod tests {
             Column::new("flag", ColumnData::Bool(vec![true; 4])),
         ])
         .unwrap();
-        let f = v.validate(&b);
-        assert_eq!(
-            short(&f),
-            [(NULL_RATE, Some("len"), None, Severity::Warning)]
-        );
-        assert_eq!(
-            f[0].message,
-            "`len` is null in 3 of 4 rows (75%), above max_null_rate 62.32% (reference 16.67%)"
-        );
-        // 2 of 4 (50%) is within max_null_rate.
-        let mut b = b;
-        b.set(Column::from_opt_f64(
-            "len",
-            &[None, None, Some(31.0), Some(32.0)],
-        ))
-        .unwrap();
-        assert!(v.validate(&b).is_empty(), "{:?}", v.validate(&b));
+        assert!(validator().validate(&b).is_empty());
+    }
+
+    #[test]
+    fn binomial_tail_matches_direct_sums() {
+        let direct = |n: u64, k: u64, q: f64| -> f64 {
+            let choose = |n: u64, j: u64| {
+                (1..=j)
+                    .map(|i| (n - j + i) as f64 / i as f64)
+                    .product::<f64>()
+            };
+            (k..=n)
+                .map(|j| choose(n, j) * q.powi(j as i32) * (1.0 - q).powi((n - j) as i32))
+                .sum()
+        };
+        for (n, k, q) in [
+            (11, 1, 0.0545),
+            (40, 7, 0.05),
+            (64, 12, 0.0858),
+            (10, 10, 0.5),
+            (30, 2, 0.01),
+        ] {
+            let got = binomial_tail(n, k, q);
+            let want = direct(n as u64, k as u64, q);
+            assert!(
+                (got - want).abs() < 1e-12 * want.max(1e-300),
+                "{n} {k} {q}: {got} vs {want}"
+            );
+        }
+        assert!((binomial_tail(11, 1, 0.0545) - (1.0 - 0.9455f64.powi(11))).abs() < 1e-12);
+        assert_eq!(binomial_tail(5, 0, 0.3), 1.0);
+        assert_eq!(binomial_tail(5, 6, 0.3), 0.0);
+        assert_eq!(binomial_tail(5, 1, 0.0), 0.0);
+        // Large batches: no overflow, a vanishing but finite chance.
+        let p = binomial_tail(1_000_000, 200_000, 0.1);
+        assert!((0.0..1e-100).contains(&p), "{p}");
+        let p = binomial_tail(1_000_000, 100_300, 0.1);
+        assert!((0.1..0.2).contains(&p), "{p}"); // 1 sd above the mean: about 16%
     }
 
     #[test]

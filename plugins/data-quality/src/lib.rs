@@ -27,7 +27,7 @@ const SCHEMA: &str = r#"{
           "required": {"description": "A missing column is a missing-column error.", "type": "boolean", "default": true},
           "null_rate": {"description": "Share of nulls in the reference.", "type": "number", "minimum": 0, "maximum": 1, "default": 0},
           "max_null_rate": {
-            "description": "Largest share of nulls a batch may have (null-rate warning above it); 0 makes every null an unexpected-null error. Default: 0 when null_rate is 0, else null_rate + 0.05.",
+            "description": "Largest share of nulls the data may have: a batch significantly above it (one-sided binomial test, p < 0.01) is a null-rate warning; 0 makes every null an unexpected-null error. Default: 0 when null_rate is 0, else null_rate + 0.05.",
             "type": "number", "minimum": 0, "maximum": 1
           },
           "min": {"description": "Smallest value in the reference (numeric columns).", "type": "number"},
@@ -41,7 +41,7 @@ const SCHEMA: &str = r#"{
             "type": "array", "items": {"type": "string"}, "minItems": 1
           },
           "min_domain_share": {
-            "description": "Share of a batch's non-null values that must be in the domain (domain-share warning below it).",
+            "description": "Share of non-null values that must be in the domain: a batch significantly below it is a domain-share warning (with 1, any value outside).",
             "type": "number", "minimum": 0, "maximum": 1, "default": 1
           }
         },
