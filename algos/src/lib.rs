@@ -76,6 +76,7 @@ pub mod linear;
 pub mod quality;
 pub mod rules;
 pub mod scaler;
+pub mod stats;
 mod util;
 
 pub use error::{AlgoError, ErrorKind};

@@ -146,28 +146,62 @@ fn input_drift_matches_prepare_py() {
         monitor.observe(&current.slice(start, start + 64)).unwrap();
     }
     let report = monitor.report();
-    // Printed by the same PSI / L∞ definitions in Python (prepare.py).
+    // scipy 1.17: ks_2samp (exact) on the measurements, chi2_contingency on
+    // island; NaNs dropped. Z for sex: pooled two-proportion test of `female`.
     let expected = [
-        ("bill_length_mm", "psi", 0.3577483929640563),
-        ("bill_depth_mm", "psi", 0.3409378081466255),
-        ("flipper_length_mm", "psi", 0.5502396906008858),
-        ("body_mass_g", "psi", 0.5833837753718485),
-        ("island", "linf", 0.3178571428571429),
-        ("sex", "linf", 0.07407407407407407),
+        (
+            "bill_length_mm",
+            "ks",
+            0.20397527572415464,
+            0.016990173505211863,
+        ),
+        (
+            "bill_depth_mm",
+            "ks",
+            0.25893831050781724,
+            0.0008460044678138958,
+        ),
+        (
+            "flipper_length_mm",
+            "ks",
+            0.2669373409283723,
+            0.000582175421921807,
+        ),
+        (
+            "body_mass_g",
+            "ks",
+            0.30317537268209915,
+            5.328933425670996e-05,
+        ),
+        (
+            "island",
+            "chisquare",
+            23.12470068027211,
+            9.517766575143048e-06,
+        ),
     ];
-    for (column, name, value) in expected {
+    for (column, name, value, p) in expected {
         let m = report
             .metrics
             .iter()
             .find(|m| m.column.as_deref() == Some(column) && m.name == name)
-            .unwrap();
+            .unwrap_or_else(|| panic!("{column}: no {name} metric"));
         assert!(
-            (m.value - value).abs() < 1e-12,
+            (m.value - value).abs() < 1e-9,
             "{column}: {} vs {value}",
             m.value
         );
-        assert_eq!(m.alert, column != "sex");
+        let got = m.p_value.unwrap();
+        assert!((got - p).abs() < 1e-6, "{column}: p {got} vs {p}");
+        assert!(m.alert, "{column}");
     }
+    let sex = report
+        .metrics
+        .iter()
+        .find(|m| m.column.as_deref() == Some("sex"))
+        .unwrap();
+    assert_eq!(sex.name, "z");
+    assert!(!sex.alert, "sex ratio is stable: p = {:?}", sex.p_value);
     assert_eq!(report.rows, 75);
     assert!(report.alert);
     assert_eq!(
@@ -175,16 +209,16 @@ fn input_drift_matches_prepare_py() {
         "5 of 6 columns drifted (share 0.83 >= 0.5): bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g, island"
     );
     // row 64 has no measurements and no sex; rows 49 and 61 no sex
-    let null_share = |c: &str| {
+    let missing = |c: &str| {
         report
             .metrics
             .iter()
-            .find(|m| m.column.as_deref() == Some(c) && m.name == "null-share")
+            .find(|m| m.column.as_deref() == Some(c) && m.name == "missing-share")
             .unwrap()
             .value
     };
     assert_eq!(
-        (null_share("body_mass_g"), null_share("sex")),
+        (missing("body_mass_g"), missing("sex")),
         (1.0 / 75.0, 3.0 / 75.0)
     );
 }

@@ -2,6 +2,8 @@
 //! hands work to `keel-runtime`; errors are reported with context and an exit
 //! code that tells usage errors, bad data and plugin failures apart.
 
+mod drift;
+mod profile;
 mod render;
 mod replay;
 mod store_cmds;
@@ -15,6 +17,38 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// `keel drift`: prints or writes the report; exit 6 on drift with `--fail-on-drift`.
+fn drift_cmd(args: drift::DriftArgs) -> Result<(), Failure> {
+    let out = drift::run(&args).map_err(|e| match e {
+        drift::DriftError::Usage(e) => fail(exit::USAGE, e),
+        drift::DriftError::Data(e) => fail(exit::BAD_DATA, e),
+        drift::DriftError::Other(e) => fail(exit::FAILURE, e),
+    })?;
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &out.text)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "{}: {}",
+                path.display(),
+                if out.dataset_drift {
+                    "dataset drift"
+                } else {
+                    "no dataset drift"
+                }
+            );
+        }
+        None => print!("{}", out.text),
+    }
+    if args.fail_on_drift && out.dataset_drift {
+        return Err(fail(
+            exit::DRIFT,
+            anyhow::anyhow!("dataset drift detected (--fail-on-drift)"),
+        ));
+    }
+    Ok(())
+}
+
 /// Exit codes, documented in the README.
 mod exit {
     pub const FAILURE: u8 = 1;
@@ -22,6 +56,7 @@ mod exit {
     pub const BAD_DATA: u8 = 3;
     pub const PLUGIN: u8 = 4;
     pub const INTEGRITY: u8 = 5;
+    pub const DRIFT: u8 = 6;
 }
 
 #[derive(Parser)]
@@ -57,6 +92,10 @@ enum LogFormat {
 enum Command {
     /// Run a pipeline over a data file (CSV or JSON Lines).
     Run(RunArgs),
+    /// Compare two data files column by column for drift (table, JSON or HTML).
+    Drift(drift::DriftArgs),
+    /// Write a self-contained HTML drift report (same as `drift --format html`).
+    Report(drift::DriftArgs),
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -66,6 +105,9 @@ enum Command {
     /// Query and check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Infer a data-quality schema (types, ranges, null rates, domains) from a data file and
+    /// print it: the config of the `data-quality` validator.
+    Profile(profile::ProfileArgs),
     /// Re-run recorded inputs; check outputs are identical, or see what a candidate changes.
     Replay {
         /// Pipeline NAME or NAME@VERSION (only versions deployed with `keel pipeline deploy`).
@@ -168,6 +210,10 @@ struct RunArgs {
     /// Do not record this run in the audit log (and do not open the store).
     #[arg(long)]
     no_audit: bool,
+    /// Start windowed monitors afresh instead of carrying on the window and
+    /// alerts saved in the store by the previous run of this pipeline version.
+    #[arg(long)]
+    fresh_monitors: bool,
 }
 
 #[derive(Subcommand)]
@@ -262,6 +308,15 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
     let store = || store_cmds::open(store_dir.as_deref()).map_err(|e| fail(exit::USAGE, e));
     match cli.command {
         Command::Run(args) => run(args, cli.cache_dir, cli.store),
+        Command::Drift(args) => drift_cmd(args),
+        Command::Report(mut args) => {
+            args.format = drift::Format::Html;
+            if args.output.is_none() {
+                args.output = Some(PathBuf::from("drift-report.html"));
+            }
+            drift_cmd(args)
+        }
+        Command::Profile(args) => profile::run(&args),
         Command::Plugin(PluginCommand::Inspect { file, json }) => {
             inspect(&file, json, cli.cache_dir)
         }
@@ -474,9 +529,18 @@ fn run(
     let (hashing, output_hash) = store_cmds::Hashing::new(sink);
     let mut writer = Some(BatchWriter::new(Box::new(hashing), format, &name));
     let bar = render::progress_bar(total_bytes, args.quiet);
+    // Monitor state (open windows, active alerts) carries over between runs
+    // of the same pipeline version; a changed spec starts afresh.
+    let identity = keel_store::Digest::of(spec_text.as_bytes()).to_string();
+    let resume = match (&store, args.fresh_monitors) {
+        (Some(store), false) => store_cmds::load_monitor_states(store, &pipeline, &identity)
+            .map_err(|e| fail(exit::FAILURE, e))?,
+        _ => Default::default(),
+    };
     let options = RunOptions {
         batch_size: Some(batch_size),
         workers: args.workers,
+        resume,
     };
     let mut sink = |b: &keel_data::Batch| -> Result<(), String> {
         match writer.as_mut() {
@@ -547,6 +611,8 @@ fn run(
         if let Some(bytes) = payload {
             store.put_payload(&bytes)?;
         }
+        store_cmds::save_monitor_states(store, &pipeline, &summary, &identity)
+            .context("saving monitor state")?;
         let mut record = store_cmds::record(
             &pipeline,
             &spec_text,

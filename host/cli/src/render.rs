@@ -4,7 +4,9 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use keel_runtime::PluginSummary;
+use keel_runtime::instance::Report;
 use keel_runtime::pipeline::{Pipeline, RunSummary, severity_name};
+use keel_runtime::window::WindowReport;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -39,7 +41,7 @@ pub fn progress_bar(total_bytes: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
-fn thousands(n: u64) -> String {
+pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
@@ -64,6 +66,18 @@ fn duration(d: std::time::Duration) -> String {
 
 /// A bar of `value` on a scale where the threshold sits at 20 cells; cells
 /// past the threshold are drawn heavy so drift stands out without colour.
+/// A metric's bar against its threshold. Tests are drawn as the evidence
+/// `-log10 p` against `-log10 threshold`, so a longer bar is always worse; a
+/// metric that alerts below its threshold (e.g. a disparate-impact ratio) gets
+/// no bar rather than a misleading one.
+fn metric_bar(m: &keel_runtime::instance::Metric) -> String {
+    match (m.p_value, m.threshold) {
+        (Some(p), Some(t)) if t > 0.0 && t < 1.0 => bar(-p.max(1e-300).log10(), Some(-t.log10())),
+        (None, Some(t)) if (m.value >= t) == m.alert => bar(m.value, Some(t)),
+        _ => String::new(),
+    }
+}
+
 fn bar(value: f64, threshold: Option<f64>) -> String {
     const AT: f64 = 20.0;
     const MAX: usize = 40;
@@ -169,6 +183,7 @@ pub fn summary(p: &Pipeline, s: &RunSummary, input: &Path, output: Option<&Path>
             (Some(r), None) => {
                 let verdict = if r.alert { "ALERT" } else { "ok" };
                 let _ = writeln!(o, "  {} @ {}: {verdict}: {}", m.name, m.at, r.summary);
+                windows(&mut o, m);
                 for metric in &r.metrics {
                     // Informational metrics at zero (e.g. no nulls) are noise.
                     if metric.threshold.is_none() && metric.value == 0.0 {
@@ -181,14 +196,14 @@ pub fn summary(p: &Pipeline, s: &RunSummary, input: &Path, output: Option<&Path>
                     let p = metric
                         .p_value
                         .map_or_else(String::new, |p| format!(" p={p:.3}"));
-                    let flag = if metric.alert { "drift" } else { "" };
+                    let flag = if metric.alert { "ALERT" } else { "" };
                     let _ = writeln!(
                         o,
                         "    {col:<20} {:<13} {:>8.4} / {t:<6}{p} {:<5} {}",
                         metric.name,
                         metric.value,
                         flag,
-                        bar(metric.value, metric.threshold)
+                        metric_bar(metric)
                     );
                 }
             }
@@ -196,6 +211,79 @@ pub fn summary(p: &Pipeline, s: &RunSummary, input: &Path, output: Option<&Path>
         }
     }
     o.trim_end().to_string()
+}
+
+/// A windowed monitor's closed windows (the last few) and the alerts it raised.
+fn windows(o: &mut String, m: &keel_runtime::pipeline::MonitorResult) {
+    const SHOWN: usize = 8;
+    if let Some(w) = m.window.as_ref().filter(|w| w.partial) {
+        let _ = writeln!(
+            o,
+            "    open window #{}: {} rows from row {} (reported above; no alerts on a partial window)",
+            w.index,
+            thousands(w.rows),
+            thousands(w.start_row)
+        );
+    }
+    if !m.windows.is_empty() {
+        let alerting = m.windows.iter().filter(|w| w.report.alert).count();
+        let _ = writeln!(
+            o,
+            "    {} windows closed, {alerting} with an alert verdict{}",
+            m.windows.len(),
+            if m.windows.len() > SHOWN {
+                " (last shown)"
+            } else {
+                ""
+            }
+        );
+        for w in m.windows.iter().skip(m.windows.len().saturating_sub(SHOWN)) {
+            let when = match (&w.window.start_time, &w.window.end_time) {
+                (Some(a), Some(b)) => format!("{a} .. {b}"),
+                _ => format!(
+                    "rows {}..{}",
+                    thousands(w.window.start_row),
+                    thousands(w.window.start_row + w.window.rows)
+                ),
+            };
+            let _ = writeln!(
+                o,
+                "      #{:<4} {when:<28} {:<5} {}",
+                w.window.index,
+                if w.report.alert { "ALERT" } else { "ok" },
+                w.report.summary
+            );
+        }
+    }
+    for a in &m.alerts {
+        let what: Vec<String> = a
+            .raised
+            .iter()
+            .map(|r| {
+                let v = r.p_value.map_or_else(
+                    || format!("{:.4}", r.value),
+                    |p| format!("{:.4} (p={p:.4})", r.value),
+                );
+                format!("{} {v}", r.key)
+            })
+            .collect();
+        let sent: Vec<String> = a
+            .deliveries
+            .iter()
+            .map(|d| format!("{} {}", d.sink, if d.ok { "ok" } else { "FAILED" }))
+            .collect();
+        let _ = writeln!(
+            o,
+            "    ⚑ alert (window #{}): {}{}",
+            a.window.index,
+            what.join(", "),
+            if sent.is_empty() {
+                String::new()
+            } else {
+                format!(" → {}", sent.join(", "))
+            }
+        );
+    }
 }
 
 /// The summary as JSON (`--summary-json`).
@@ -209,18 +297,15 @@ pub fn summary_json(p: &Pipeline, s: &RunSummary) -> serde_json::Value {
         .monitors
         .iter()
         .map(|m| {
-            let report = m.report.as_ref().map(|r| {
-                serde_json::json!({
-                    "rows": r.rows,
-                    "alert": r.alert,
-                    "summary": r.summary,
-                    "metrics": r.metrics.iter().map(|x| serde_json::json!({
-                        "column": x.column, "name": x.name, "value": finite(x.value),
-                        "threshold": x.threshold, "p_value": x.p_value, "alert": x.alert,
-                    })).collect::<Vec<_>>(),
-                })
-            });
-            serde_json::json!({"name": m.name, "at": m.at, "report": report, "error": m.error})
+            serde_json::json!({
+                "name": m.name,
+                "at": m.at,
+                "report": m.report.as_ref().map(report_json),
+                "window": m.window,
+                "error": m.error,
+                "windows": m.windows.iter().map(window_report_json).collect::<Vec<_>>(),
+                "alerts": m.alerts,
+            })
         })
         .collect();
     serde_json::json!({
@@ -239,6 +324,34 @@ pub fn summary_json(p: &Pipeline, s: &RunSummary) -> serde_json::Value {
 
 fn finite(x: f64) -> serde_json::Value {
     serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into)
+}
+
+/// A report's metrics as JSON (NaN and ±∞ become null).
+pub fn metrics_json(r: &Report) -> serde_json::Value {
+    r.metrics
+        .iter()
+        .map(|x| {
+            serde_json::json!({
+                "column": x.column, "name": x.name, "value": finite(x.value),
+                "threshold": x.threshold, "p_value": x.p_value, "alert": x.alert,
+            })
+        })
+        .collect()
+}
+
+/// A monitor report as JSON.
+pub fn report_json(r: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "rows": r.rows,
+        "alert": r.alert,
+        "summary": r.summary,
+        "metrics": metrics_json(r),
+    })
+}
+
+/// A window's report as JSON: the window, then the report.
+pub fn window_report_json(w: &WindowReport) -> serde_json::Value {
+    serde_json::json!({"window": w.window, "report": report_json(&w.report)})
 }
 
 #[cfg(test)]

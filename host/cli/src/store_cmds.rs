@@ -2,14 +2,18 @@
 //! resolving `plugin = "name@version"` through the registry, and the
 //! `plugin add|ls|retire` and `audit log|show|verify|export` commands.
 
+use crate::render;
 use anyhow::{Context, Result, bail};
-use keel_runtime::pipeline::{Pipeline, PluginDirs, PluginResolver, RunSummary, severity_name};
+use keel_runtime::pipeline::{
+    MonitorState, Pipeline, PluginDirs, PluginResolver, RunSummary, severity_name,
+};
 use keel_runtime::{Outcome as RunOutcome, Plugin, Runtime};
 use keel_store::{
     AuditFilter, AuditRecord, Digest, FindingEntry, MonitorVerdict, Outcome, PayloadStatus,
     PipelineRef, PluginMeta, Severity, StageEntry, StageRole, State, Store, StoreError,
 };
 use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -206,21 +210,25 @@ pub fn record(
         });
     }
     for m in &summary.monitors {
+        // One verdict per window closed during the run, then the open window's
+        // (or, unwindowed, the whole run's).
+        for w in &m.windows {
+            r.monitor_verdicts.push(MonitorVerdict {
+                monitor: m.name.clone(),
+                alert: w.report.alert,
+                summary: w.report.summary.clone(),
+                metrics: render::metrics_json(&w.report),
+                window: serde_json::to_value(&w.window).ok(),
+            });
+        }
+        r.alerts
+            .extend(m.alerts.iter().filter_map(|a| serde_json::to_value(a).ok()));
+        // An open window with no rows yet has nothing to say.
+        if m.error.is_none() && m.window.as_ref().is_some_and(|w| w.partial && w.rows == 0) {
+            continue;
+        }
         let (alert, text, metrics) = match (&m.report, &m.error) {
-            (Some(rep), _) => (
-                rep.alert,
-                rep.summary.clone(),
-                serde_json::Value::Array(
-                    rep.metrics
-                        .iter()
-                        .map(|x| {
-                            serde_json::json!({"column": x.column, "name": x.name,
-                                "value": finite(x.value), "threshold": x.threshold,
-                                "p_value": x.p_value, "alert": x.alert})
-                        })
-                        .collect(),
-                ),
-            ),
+            (Some(rep), _) => (rep.alert, rep.summary.clone(), render::metrics_json(rep)),
             (None, e) => (
                 false,
                 format!("monitor failed: {}", e.clone().unwrap_or_default()),
@@ -232,13 +240,60 @@ pub fn record(
             alert,
             summary: text,
             metrics,
+            window: m
+                .window
+                .as_ref()
+                .filter(|w| w.partial)
+                .and_then(|w| serde_json::to_value(w).ok()),
         });
     }
     r
 }
 
-fn finite(x: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into)
+/// Saved monitor states of `pipeline` that belong to `identity` (others are
+/// from another pipeline version and are ignored, with a note).
+pub fn load_monitor_states(
+    store: &Store,
+    pipeline: &Pipeline,
+    identity: &str,
+) -> Result<HashMap<String, MonitorState>> {
+    let mut out = HashMap::new();
+    for m in &pipeline.spec().monitors {
+        let Some(bytes) = store.monitor_state(&pipeline.spec().name, &m.name)? else {
+            continue;
+        };
+        let state: MonitorState = serde_json::from_slice(&bytes)
+            .with_context(|| format!("monitor `{}`: the saved state is not readable", m.name))?;
+        if state.identity == identity {
+            out.insert(m.name.clone(), state);
+        } else {
+            tracing::info!(monitor = %m.name, "saved monitor state is from another version of the pipeline; starting afresh");
+        }
+    }
+    Ok(out)
+}
+
+/// Saves each monitor's state and appends its window reports to its history.
+pub fn save_monitor_states(
+    store: &Store,
+    pipeline: &Pipeline,
+    summary: &RunSummary,
+    identity: &str,
+) -> Result<()> {
+    let name = &pipeline.spec().name;
+    for m in &summary.monitors {
+        for w in &m.windows {
+            store.append_monitor_report(name, &m.name, &render::window_report_json(w))?;
+        }
+        if let Some(state) = &m.state {
+            let state = MonitorState {
+                identity: identity.to_string(),
+                ..state.clone()
+            };
+            store.put_monitor_state(name, &m.name, &serde_json::to_vec(&state)?)?;
+        }
+    }
+    Ok(())
 }
 
 /// `keel plugin add`: validates the component, stores it, tags it.

@@ -3,60 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn guest_dir(var: &str, default: &str) -> PathBuf {
-    let d = std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target").join(default));
-    assert!(
-        d.is_dir(),
-        "{} missing: run `cargo xtask build-guests`",
-        d.display()
-    );
-    d
-}
-
-/// Runs `keel` with a store of its own, so parallel tests never share one.
-fn keel(args: &[&str]) -> Output {
-    let store = tempfile::tempdir().unwrap();
-    keel_in(store.path(), args)
-}
-
-fn keel_in(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .env("KEEL_STORE", store)
-        .env("KEEL_PLUGIN_PATH", guest_dir("KEEL_PLUGIN_DIR", "plugins"))
-        .env(
-            "KEEL_CACHE_DIR",
-            workspace().join("target").join("keel-test-cache"),
-        )
-        .output()
-        .unwrap()
-}
-
-/// Asserts a failed run: its exit code, and that stderr says `needle`.
-fn fails_with(o: &Output, code: i32, needle: &str) {
-    assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
-    assert!(stderr(o).contains(needle), "{}", stderr(o));
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn example(file: &str) -> String {
-    workspace()
-        .join("examples/penguins")
-        .join(file)
-        .display()
-        .to_string()
-}
+mod common;
+use common::*;
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(path).unwrap();
@@ -665,11 +615,7 @@ fn deployed_pipelines_are_immutable_and_run_by_name() {
     let text =
         std::fs::read_to_string(workspace().join("examples/penguins/pipeline.toml")).unwrap();
     let edited = dir.path().join("pipeline.toml");
-    std::fs::write(
-        &edited,
-        text.replace("psi_threshold = 0.2", "psi_threshold = 0.3"),
-    )
-    .unwrap();
+    std::fs::write(&edited, text.replace("threshold = 0.2", "threshold = 0.3")).unwrap();
     let o = deploy(edited.to_str().unwrap());
     fails_with(&o, 2, "penguins@1.0.0");
 
@@ -739,11 +685,7 @@ fn replay_reproduces_outputs_and_reports_what_a_candidate_changes() {
     let text =
         std::fs::read_to_string(workspace().join("examples/penguins/pipeline.toml")).unwrap();
     let edited = dir.path().join("pipeline.toml");
-    std::fs::write(
-        &edited,
-        text.replace("psi_threshold = 0.2", "psi_threshold = 0.3"),
-    )
-    .unwrap();
+    std::fs::write(&edited, text.replace("threshold = 0.2", "threshold = 0.3")).unwrap();
     let o = keel_in(
         s,
         &[

@@ -430,7 +430,7 @@ fn event_times(batch: &Batch, column: &str, unit: TimeUnit) -> Result<Vec<Option
         ColumnData::S64(v) => v
             .iter()
             .enumerate()
-            .map(|(i, x)| valid(i).then(|| (*x as f64 * scale) as i64))
+            .map(|(i, x)| valid(i).then_some((*x as f64 * scale) as i64))
             .collect(),
         ColumnData::F64(v) => v
             .iter()

@@ -1,13 +1,19 @@
-//! `drift-monitor` plugin: PSI (numeric columns) and L∞ (categorical columns)
-//! drift of the observed stream against the reference.
+//! `drift-monitor` plugin: per-column drift of the observed stream against the
+//! reference (KS, chi-square, Z, PSI, Jensen–Shannon, Wasserstein, Hellinger,
+//! L∞; chosen automatically or by config) and the dataset verdict.
 
 use keel_algos::drift::{self, DriftConfig, DriftMonitor};
 use keel_sdk::{Batch, Config, Error, Info, Metric, Monitor, Report, Result};
 
-const SCHEMA: &str = r#"{
+const SCHEMA: &str = r##"{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "title": "drift-monitor config",
   "type": "object",
+  "$defs": {
+    "method": {
+      "enum": ["auto", "psi", "ks", "chisquare", "z", "jensenshannon", "wasserstein", "hellinger", "linf"]
+    }
+  },
   "properties": {
     "columns": {
       "description": "Columns to watch. Default: every column of the reference.",
@@ -16,17 +22,27 @@ const SCHEMA: &str = r#"{
       "minItems": 1,
       "uniqueItems": true
     },
-    "psi_threshold": {
-      "description": "PSI at or above which a numeric column drifts.",
-      "type": "number",
-      "minimum": 0,
-      "default": 0.2
+    "method": {
+      "description": "Method for every column. auto: KS (numeric) / chi-square or Z (categorical) for references up to 1000 rows, normalised Wasserstein (numeric) / Jensen-Shannon otherwise.",
+      "$ref": "#/$defs/method",
+      "default": "auto"
     },
-    "linf_threshold": {
-      "description": "L-infinity distance at or above which a categorical column drifts.",
+    "threshold": {
+      "description": "Threshold for every column: a p-value (tests drift when p <= threshold) or a distance (drifts when >= threshold). Default: 0.05 for tests, 0.1 for distances.",
       "type": "number",
-      "minimum": 0,
-      "default": 0.1
+      "minimum": 0
+    },
+    "column": {
+      "description": "Per-column overrides of method and threshold.",
+      "type": "object",
+      "additionalProperties": {
+        "type": "object",
+        "properties": {
+          "method": {"$ref": "#/$defs/method"},
+          "threshold": {"type": "number", "minimum": 0}
+        },
+        "additionalProperties": false
+      }
     },
     "drift_share": {
       "description": "Share of drifted columns at or above which the dataset drifts.",
@@ -36,16 +52,36 @@ const SCHEMA: &str = r#"{
       "default": 0.5
     },
     "bins": {
-      "description": "Number of quantile bins of numeric columns.",
+      "description": "Quantile bins of continuous numeric columns for binned methods (psi, chisquare, jensenshannon, hellinger, linf).",
       "type": "integer",
       "minimum": 2,
       "maximum": 1000,
       "default": 10
+    },
+    "js_base": {
+      "description": "Logarithm base of the Jensen-Shannon distance (2 keeps it in 0-1).",
+      "type": "number",
+      "exclusiveMinimum": 1,
+      "default": 2
+    },
+    "psi_epsilon": {
+      "description": "Smallest bin proportion in PSI, so empty bins give a large but finite term.",
+      "type": "number",
+      "exclusiveMinimum": 0,
+      "exclusiveMaximum": 1,
+      "default": 0.0001
+    },
+    "histogram_bins": {
+      "description": "Equal-width bins of numeric histograms in reports.",
+      "type": "integer",
+      "minimum": 2,
+      "maximum": 1000,
+      "default": 20
     }
   },
   "required": [],
   "additionalProperties": false
-}"#;
+}"##;
 
 struct Plugin(DriftMonitor);
 
@@ -99,7 +135,7 @@ impl Monitor for Plugin {
     }
 }
 
-const DESCRIPTION: &str = "Watches columns for drift against the reference: PSI over the reference's quantile bins for numeric columns, L-infinity distance of category frequencies for string and bool columns; alerts when the share of drifted columns reaches drift_share.";
+const DESCRIPTION: &str = "Watches columns for drift against the reference with a statistic per column (KS, chi-square, Z, PSI, Jensen-Shannon, normalised Wasserstein, Hellinger, L-infinity), chosen automatically from the column type, distinct values and reference size, or by config; alerts when the share of drifted columns reaches drift_share.";
 
 keel_sdk::export_monitor!(Plugin);
 

@@ -1,0 +1,393 @@
+//! `keel drift` and `keel report`: an ad-hoc drift check between two data
+//! files, through the same drift monitor as the `drift-monitor` plugin,
+//! compiled natively. Columns are split across threads (one monitor per
+//! share of the columns), fed by one reader; the report is a table with
+//! histograms in the terminal, JSON, or a self-contained HTML page.
+
+use crate::render::{progress_bar, thousands};
+use anyhow::{Context, Result};
+use keel_algos::drift::{ColumnDrift, DriftConfig, DriftMonitor, Histogram, report_of};
+use keel_data::Batch;
+use keel_data::io::Schema;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Output formats.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Html,
+}
+
+/// Arguments of `keel drift`.
+#[derive(clap::Args)]
+pub struct DriftArgs {
+    /// Reference data: .csv, .jsonl/.ndjson or .parquet.
+    pub reference: PathBuf,
+    /// Current data, same formats; read with the reference's column types.
+    pub current: PathBuf,
+    /// Columns to compare (default: every column of the reference).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Method for every column (default: chosen per column).
+    #[arg(long, value_parser = ["auto", "psi", "ks", "chisquare", "z", "jensenshannon", "wasserstein", "hellinger", "linf"])]
+    pub method: Option<String>,
+    /// Threshold for every column (default: 0.05 for p-values, 0.1 for distances).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Share of drifted columns at which the dataset drifts.
+    #[arg(long, default_value_t = 0.5)]
+    pub drift_share: f64,
+    /// Per-column overrides as a JSON or TOML file of the monitor's config
+    /// (`[column.NAME] method = …, threshold = …`); flags win over it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report here instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Exit with code 6 when the dataset drifted.
+    #[arg(long)]
+    pub fail_on_drift: bool,
+    /// Rows per batch read.
+    #[arg(long, default_value_t = 65_536)]
+    pub batch_size: usize,
+    /// Threads comparing columns (default: the number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// What the check found, ready to print.
+pub struct Outcome {
+    pub text: String,
+    pub dataset_drift: bool,
+}
+
+/// Runs the check. Errors are tagged for exit codes by the caller.
+pub fn run(args: &DriftArgs) -> Result<Outcome, DriftError> {
+    let mut config = match &args.config {
+        Some(path) => read_config(path).map_err(DriftError::Usage)?,
+        None => DriftConfig::default(),
+    };
+    if !args.columns.is_empty() {
+        config.columns = Some(args.columns.clone());
+    }
+    if args.method.is_some() {
+        config.method = args.method.clone();
+    }
+    if args.threshold.is_some() {
+        config.threshold = args.threshold;
+    }
+    config.drift_share = args.drift_share;
+
+    let reference =
+        keel_data::io::read_all(&args.reference, None).map_err(|e| DriftError::Data(e.into()))?;
+    let names: Vec<String> = match &config.columns {
+        Some(c) => c.clone(),
+        None => reference.columns().iter().map(|c| c.name.clone()).collect(),
+    };
+    // The current file is read with the reference's types, restricted to the
+    // compared columns so a column the reference lacks is not an error here.
+    let schema = Schema::of(&reference);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, names.len().max(1));
+    let shards = shard(&reference, &names, threads);
+    let monitors: Vec<DriftMonitor> = std::thread::scope(|s| {
+        let handles: Vec<_> = shards
+            .iter()
+            .map(|cols| {
+                let mut c = config.clone();
+                c.columns = Some(cols.clone());
+                c.column.retain(|k, _| cols.contains(k));
+                let reference = &reference;
+                s.spawn(move || DriftMonitor::new(c, reference))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(panicked())))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(|e| match e.kind() {
+        keel_algos::ErrorKind::Config => DriftError::Usage(anyhow::anyhow!("{e}")),
+        _ => DriftError::Data(anyhow::anyhow!("{}: {e}", args.reference.display())),
+    })?;
+    // Unknown per-column keys are caught by the shard that would own them;
+    // a key for a column no shard watches is a config error too.
+    for key in config.column.keys() {
+        if !names.contains(key) {
+            return Err(DriftError::Usage(anyhow::anyhow!(
+                "invalid config `column.{key}`: `{key}` is not a compared column"
+            )));
+        }
+    }
+    drop(reference);
+
+    let mut source = keel_data::io::open(&args.current, Some(&schema), args.batch_size)
+        .map_err(|e| DriftError::Data(e.into()))?;
+    let total = std::fs::metadata(&args.current).map_or(0, |m| m.len());
+    let bar = progress_bar(total, args.quiet);
+    let mut rows = 0u64;
+    let current = &args.current;
+    let monitors = std::thread::scope(|s| -> Result<Vec<DriftMonitor>, DriftError> {
+        let mut txs = Vec::new();
+        let mut handles = Vec::new();
+        for mut m in monitors {
+            let (tx, rx) = crossbeam_channel::bounded::<Arc<Batch>>(2);
+            txs.push(tx);
+            handles.push(s.spawn(move || -> Result<DriftMonitor, String> {
+                for b in rx {
+                    m.observe(&b).map_err(|e| e.to_string())?;
+                }
+                Ok(m)
+            }));
+        }
+        let mut read_error = None;
+        loop {
+            match source.next_batch() {
+                Ok(Some(sb)) => {
+                    rows += sb.batch.rows() as u64;
+                    let b = Arc::new(sb.batch);
+                    if txs.iter().any(|tx| tx.send(Arc::clone(&b)).is_err()) {
+                        break;
+                    }
+                    bar.set_position(source.bytes_read());
+                    bar.set_message(format!("{} rows", thousands(rows)));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(txs);
+        let done: Vec<_> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a drift thread panicked".into()))
+            })
+            .collect();
+        if let Some(e) = read_error {
+            return Err(DriftError::Data(e.into()));
+        }
+        done.into_iter()
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|e| DriftError::Data(anyhow::anyhow!("{}: {e}", current.display())))
+    })?;
+    bar.finish_and_clear();
+
+    let mut columns: Vec<ColumnDrift> = monitors.iter().flat_map(DriftMonitor::columns).collect();
+    // Shards hold interleaved columns; restore the order asked for.
+    columns.sort_by_key(|c| names.iter().position(|n| *n == c.column));
+    let report = report_of(&columns, rows, config.drift_share);
+    let json = serde_json::json!({
+        "reference": {"source": args.reference.display().to_string(), "rows": reference_rows(&monitors)},
+        "current": {"source": args.current.display().to_string(), "rows": rows},
+        "drift_share": config.drift_share,
+        "share_drifted": report.metrics.last().map_or(0.0, |m| m.value),
+        "dataset_drift": report.alert,
+        "summary": report.summary,
+        "columns": columns,
+    });
+    let text = match args.format {
+        Format::Json => {
+            serde_json::to_string_pretty(&json).map_err(|e| DriftError::Other(e.into()))? + "\n"
+        }
+        Format::Html => keel_report::render_drift_html(&json)
+            .map_err(|e| DriftError::Other(anyhow::anyhow!("rendering the report: {e}")))?,
+        Format::Table => table(
+            &args.reference,
+            &args.current,
+            &json,
+            &columns,
+            &report.summary,
+        ),
+    };
+    Ok(Outcome {
+        text,
+        dataset_drift: report.alert,
+    })
+}
+
+/// Why the check failed, for the exit code.
+#[derive(Debug)]
+pub enum DriftError {
+    Usage(anyhow::Error),
+    Data(anyhow::Error),
+    Other(anyhow::Error),
+}
+
+fn panicked() -> keel_algos::AlgoError {
+    keel_algos::AlgoError::State {
+        message: "a drift thread panicked".into(),
+    }
+}
+
+fn reference_rows(monitors: &[DriftMonitor]) -> u64 {
+    monitors.first().map_or(0, DriftMonitor::reference_rows)
+}
+
+/// Splits `names` into `n` shards of similar cost (round robin keeps wide
+/// runs of one type from landing on one thread).
+fn shard(_reference: &Batch, names: &[String], n: usize) -> Vec<Vec<String>> {
+    let mut shards = vec![Vec::new(); n];
+    for (i, name) in names.iter().enumerate() {
+        shards[i % n].push(name.clone());
+    }
+    shards.retain(|s| !s.is_empty());
+    shards
+}
+
+fn read_config(path: &Path) -> Result<DriftConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let is_json = path.extension().is_some_and(|e| e == "json");
+    let value: serde_json::Value = if is_json {
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?
+    } else {
+        let t: toml::Table =
+            toml::from_str(&text).with_context(|| format!("{}: not TOML", path.display()))?;
+        serde_json::to_value(t)?
+    };
+    serde_json::from_value(value).with_context(|| format!("{}: not a drift config", path.display()))
+}
+
+/// A terminal table, then one histogram per column (reference above, current below).
+fn table(
+    reference: &Path,
+    current: &Path,
+    json: &serde_json::Value,
+    columns: &[ColumnDrift],
+    summary: &str,
+) -> String {
+    let mut o = String::new();
+    let rows = |k: &str| json[k]["rows"].as_u64().unwrap_or(0);
+    let _ = writeln!(
+        o,
+        "reference {} ({} rows) vs current {} ({} rows)\n",
+        reference.display(),
+        thousands(rows("reference")),
+        current.display(),
+        thousands(rows("current"))
+    );
+    let _ = writeln!(
+        o,
+        "  {:<22} {:<12} {:<14} {:>10} {:>10} {:>9}  {:<8} {:>8}",
+        "column", "kind", "method", "statistic", "p-value", "threshold", "verdict", "missing"
+    );
+    for c in columns {
+        let stat = c
+            .statistic
+            .map_or_else(|| "-".into(), |v| format!("{v:.4}"));
+        let p = c.p_value.map_or_else(|| "-".into(), |v| format!("{v:.4}"));
+        let verdict = match (c.statistic, c.drift) {
+            (None, _) => "no data",
+            (_, true) => "DRIFT",
+            _ => "ok",
+        };
+        let _ = writeln!(
+            o,
+            "  {:<22} {:<12} {:<14} {stat:>10} {p:>10} {:>9}  {verdict:<8} {:>7.1}%",
+            truncate(&c.column, 22),
+            c.kind,
+            c.method.name(),
+            c.threshold,
+            c.current_missing_share * 100.0
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n{}: {summary}",
+        if json["dataset_drift"].as_bool() == Some(true) {
+            "DATASET DRIFT"
+        } else {
+            "no dataset drift"
+        }
+    );
+    let _ = writeln!(
+        o,
+        "\nhistograms (share of rows per bin; ref above, cur below)"
+    );
+    for c in columns {
+        let (labels, r, k) = match &c.histogram {
+            Histogram::Numeric {
+                edges,
+                reference,
+                current,
+                ..
+            } => (
+                format!(
+                    "{} .. {}",
+                    edges.first().map_or(String::new(), |e| short(*e)),
+                    edges.last().map_or(String::new(), |e| short(*e))
+                ),
+                reference.clone(),
+                current.clone(),
+            ),
+            Histogram::Categorical {
+                categories,
+                reference,
+                current,
+            } => (
+                categories
+                    .iter()
+                    .take(6)
+                    .map(|s| truncate(s, 10))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    + if categories.len() > 6 { " …" } else { "" },
+                reference.clone(),
+                current.clone(),
+            ),
+        };
+        let flag = if c.drift { " DRIFT" } else { "" };
+        let _ = writeln!(o, "  {}{flag}  [{labels}]", c.column);
+        let _ = writeln!(o, "    ref {}", spark(&r));
+        let _ = writeln!(o, "    cur {}", spark(&k));
+    }
+    o
+}
+
+/// Bars of each bucket's share, scaled to the largest share of either side
+/// would be better; per side keeps the shape readable at a glance.
+fn spark(counts: &[u64]) -> String {
+    const BARS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = counts.iter().copied().max().unwrap_or(0);
+    if max == 0 {
+        return "(no values)".into();
+    }
+    counts
+        .iter()
+        .take(60)
+        .map(|c| {
+            let level = (*c as f64 / max as f64 * 8.0).round() as usize;
+            BARS[if *c > 0 { level.max(1) } else { 0 }]
+        })
+        .collect()
+}
+
+fn short(x: f64) -> String {
+    if x.abs() >= 1e5 || (x != 0.0 && x.abs() < 1e-3) {
+        format!("{x:.3e}")
+    } else {
+        format!("{}", (x * 1000.0).round() / 1000.0)
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
+}
