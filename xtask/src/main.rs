@@ -14,6 +14,7 @@ tasks:
   test          build guests, then run every test in the workspace
   build-guests  build first-party plugins and test guests for wasm32-wasip2
   bench         run the benchmarks (criterion) and print the figures
+  bench-drift   keel drift vs Evidently on 1M x 50 Parquet files (installs the Python side)
   ci            what .ci/run does: fmt check, clippy -D warnings, test";
 
 fn main() -> Result<()> {
@@ -25,6 +26,7 @@ fn main() -> Result<()> {
         "test" => test(&root),
         "build-guests" => build_guests(&root).map(|_| ()),
         "bench" => bench(&root),
+        "bench-drift" => bench_drift(&root),
         "ci" => {
             run(cargo().args(["fmt", "--all", "--check"]))?;
             build_guests(&root)?;
@@ -179,6 +181,21 @@ fn demo(root: &Path) -> Result<()> {
             .arg("--plugin-dir")
             .arg(&plugins))?;
     }
+    eprintln!("\n== keel drift: 2009 against 2007-08, column by column, with histograms ==");
+    // Exit 6 (drift found, with --fail-on-drift) is not asked for here: drift is the point.
+    run(keel_cmd()
+        .arg("drift")
+        .arg(example.join("reference.csv"))
+        .arg(example.join("current.csv"))
+        .arg("--quiet"))?;
+    let report = out.join("drift-report.html");
+    run(keel_cmd()
+        .arg("report")
+        .arg(example.join("reference.csv"))
+        .arg(example.join("current.csv"))
+        .arg("--quiet")
+        .arg("--output")
+        .arg(&report))?;
     eprintln!("\n== keel audit log ==");
     run(keel_cmd().args(["audit", "log"]))?;
     let latest = keel_cmd()
@@ -197,8 +214,9 @@ fn demo(root: &Path) -> Result<()> {
     eprintln!("\n== keel audit verify ==");
     run(keel_cmd().args(["audit", "verify"]))?;
     eprintln!(
-        "\npredictions: {}\nstore:       {}",
+        "\npredictions:  {}\ndrift report: {}\nstore:        {}",
         out.join("predictions-current.csv").display(),
+        report.display(),
         store.display()
     );
     Ok(())
@@ -211,6 +229,25 @@ fn test(root: &Path) -> Result<()> {
         .args(["test", "--workspace"])
         .env("KEEL_PLUGIN_DIR", &plugins)
         .env("KEEL_TEST_GUESTS", &guests))
+}
+
+/// `keel drift` against Evidently on the same files, in one run (only
+/// ratios mean anything on a shared 2-core machine).
+fn bench_drift(root: &Path) -> Result<()> {
+    run(cargo().args(["build", "--release", "-p", "keel"]))?;
+    run(Command::new("python3").args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "-r",
+        "benches/drift/requirements.txt",
+    ]))?;
+    let keel = target_dir(root).join("release").join("keel");
+    let mut cmd = Command::new("python3");
+    cmd.arg("benches/drift/bench.py").arg("--keel").arg(keel);
+    cmd.args(std::env::args().skip(2));
+    run(&mut cmd)
 }
 
 fn bench(root: &Path) -> Result<()> {
