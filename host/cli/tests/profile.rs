@@ -163,8 +163,9 @@ fn profile_prints_the_penguins_schema() {
     );
 }
 
-/// A spec using `data-quality` at the input; `config` is TOML for the
-/// validator's config table (without its header), or empty.
+/// A spec using `data-quality` at the input; `config` is the profile (its
+/// tables are moved under the validator's config), other keys of the
+/// validator (`config_file = …`), or empty.
 fn write_spec(dir: &Path, config: &str, policy: &str) -> PathBuf {
     let mut text = format!(
         r#"name = "quality"
@@ -297,6 +298,23 @@ fn profile_is_the_data_quality_config() {
         (s["rows_out"].as_u64(), s["rows_rejected"].as_u64()),
         (Some(74), Some(1)),
         "{text}"
+    );
+
+    // A profile saved as a file and named by `config_file`; with
+    // --max-domain 2 island (3 values) has no domain, so only the null and
+    // the body mass remain.
+    let narrow = profile(&[&example("reference.csv"), "--max-domain", "2"]);
+    std::fs::write(dir.path().join("schema.toml"), &narrow).unwrap();
+    let from_file = write_spec(dir.path(), "config_file = \"schema.toml\"\n", "warn");
+    let (got, s, _) = run(&from_file, &bad);
+    assert_eq!(
+        got,
+        [
+            finding("out-of-range", "error", 1),
+            finding("out-of-range", "warning", 75),
+            finding("unexpected-null", "error", 1),
+        ],
+        "{s}"
     );
 
     // With no config the validator infers the same schema from the
