@@ -92,7 +92,23 @@ fn penguins_pipeline_matches_sklearn_and_reports_drift() {
     assert!(!drifted.contains(&"sex"), "sex should not drift");
     // Every plugin is named with its digest.
     let plugins = s["plugins"].as_array().unwrap();
-    assert_eq!(plugins.len(), 7);
+    assert_eq!(plugins.len(), 8);
+    // The bias monitor: the model flags Gentoo (all on Biscoe) less often
+    // among females in 2009, below the four-fifths rule.
+    let bias = s["monitors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "prediction-bias")
+        .unwrap();
+    assert_eq!(bias["report"]["alert"], true, "{bias}");
+    let di = bias["report"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "disparate-impact" && m["column"] == "sex=female")
+        .unwrap();
+    assert!(di["value"].as_f64().unwrap() < 0.8, "{di}");
     assert!(
         plugins
             .iter()
@@ -423,7 +439,7 @@ fn every_run_is_audited_with_lineage_and_a_verifiable_chain() {
     assert_eq!(current["rows_in"], 75);
     assert_eq!(current["pipeline"]["name"], "penguins");
     let stages = current["stages"].as_array().unwrap();
-    assert_eq!(stages.len(), 7);
+    assert_eq!(stages.len(), 8);
     assert!(
         stages
             .iter()
@@ -435,7 +451,10 @@ fn every_run_is_audited_with_lineage_and_a_verifiable_chain() {
         .iter()
         .filter(|m| m["alert"] == true)
         .collect();
-    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts.len(), 3, "input drift, prediction drift, bias");
+    // Unwindowed monitors judge the run: their alerts are raised and recorded.
+    let raised = current["alerts"].as_array().unwrap();
+    assert_eq!(raised.len(), 3, "{raised:?}");
     // The output digest is the digest of the bytes written.
     let reference_out = &records[1];
     let written = std::fs::read(&out).unwrap();
@@ -599,7 +618,7 @@ fn deployed_pipelines_are_immutable_and_run_by_name() {
     let first = stdout(&o);
     assert!(
         first.starts_with("penguins@1.0.0 sha256:")
-            && first.contains("7 plugins, 1 reference files"),
+            && first.contains("8 plugins, 1 reference files"),
         "{first}"
     );
     // Deploying the same spec again is a no-op with the same digest.
