@@ -33,8 +33,9 @@ use crate::stats::{self, ColumnKind, KsMode, Method};
 use crate::util::{bool_text, check_names};
 use crate::{AlgoError, Result};
 use keel_data::{Batch, Column, ColumnData, DataError, DataType};
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Default smallest proportion a bin takes in PSI (empty bins would make it infinite).
 pub const EPSILON: f64 = 1e-4;
@@ -205,7 +206,7 @@ enum Layout {
     Categories {
         bool: bool,
         categories: Vec<String>,
-        index: HashMap<String, usize>,
+        index: FxHashMap<String, usize>,
     },
 }
 
@@ -721,14 +722,15 @@ fn watch(
     };
     let (kind, layout_for): (ColumnKind, Layout) = match &col.data {
         ColumnData::String(v) => {
-            let mut c: Vec<String> = v
+            // Distinct values first: sorting a million strings to dedup them is slow.
+            let distinct: FxHashSet<&str> = v
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| col.is_valid(*i))
-                .map(|(_, s)| s.clone())
+                .map(|(_, s)| s.as_str())
                 .collect();
+            let mut c: Vec<String> = distinct.into_iter().map(str::to_owned).collect();
             c.sort_unstable();
-            c.dedup();
             (ColumnKind::Categorical, categories(false, c))
         }
         ColumnData::Bool(v) => {
@@ -997,7 +999,7 @@ fn number_key(x: f64) -> String {
     format!("{x}")
 }
 
-fn add_category(index: &HashMap<String, usize>, key: &str, counts: &mut Counts) {
+fn add_category(index: &FxHashMap<String, usize>, key: &str, counts: &mut Counts) {
     match index.get(key).and_then(|k| counts.bins.get_mut(*k)) {
         Some(n) => *n += 1,
         None => *counts.unseen.entry(key.to_owned()).or_default() += 1,

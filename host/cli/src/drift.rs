@@ -86,6 +86,7 @@ pub fn run(args: &DriftArgs) -> Result<Outcome, DriftError> {
     }
     config.drift_share = args.drift_share;
 
+    let started = std::time::Instant::now();
     let reference =
         keel_data::io::read_all(&args.reference, None).map_err(|e| DriftError::Data(e.into()))?;
     let names: Vec<String> = match &config.columns {
@@ -99,27 +100,6 @@ pub fn run(args: &DriftArgs) -> Result<Outcome, DriftError> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, names.len().max(1));
-    let shards = shard(&reference, &names, threads);
-    let monitors: Vec<DriftMonitor> = std::thread::scope(|s| {
-        let handles: Vec<_> = shards
-            .iter()
-            .map(|cols| {
-                let mut c = config.clone();
-                c.columns = Some(cols.clone());
-                c.column.retain(|k, _| cols.contains(k));
-                let reference = &reference;
-                s.spawn(move || DriftMonitor::new(c, reference))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(panicked())))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .map_err(|e| match e.kind() {
-        keel_algos::ErrorKind::Config => DriftError::Usage(anyhow::anyhow!("{e}")),
-        _ => DriftError::Data(anyhow::anyhow!("{}: {e}", args.reference.display())),
-    })?;
     // Unknown per-column keys are caught by the shard that would own them;
     // a key for a column no shard watches is a config error too.
     for key in config.column.keys() {
@@ -129,69 +109,98 @@ pub fn run(args: &DriftArgs) -> Result<Outcome, DriftError> {
             )));
         }
     }
-    drop(reference);
-
+    tracing::info!(elapsed = ?started.elapsed(), rows = reference.rows(), "reference read");
+    let shards = shard(&reference, &names, threads);
     let mut source = keel_data::io::open(&args.current, Some(&schema), args.batch_size)
         .map_err(|e| DriftError::Data(e.into()))?;
     let total = std::fs::metadata(&args.current).map_or(0, |m| m.len());
     let bar = progress_bar(total, args.quiet);
     let mut rows = 0u64;
     let current = &args.current;
-    let monitors = std::thread::scope(|s| -> Result<Vec<DriftMonitor>, DriftError> {
-        let mut txs = Vec::new();
-        let mut handles = Vec::new();
-        for mut m in monitors {
-            let (tx, rx) = crossbeam_channel::bounded::<Arc<Batch>>(2);
-            txs.push(tx);
-            handles.push(s.spawn(move || -> Result<DriftMonitor, String> {
-                for b in rx {
-                    m.observe(&b).map_err(|e| e.to_string())?;
-                }
-                Ok(m)
-            }));
-        }
-        let mut read_error = None;
-        loop {
-            match source.next_batch() {
-                Ok(Some(sb)) => {
-                    rows += sb.batch.rows() as u64;
-                    let b = Arc::new(sb.batch);
-                    if txs.iter().any(|tx| tx.send(Arc::clone(&b)).is_err()) {
+    let reference_path = &args.reference;
+    // One thread per shard profiles the reference, then counts the current
+    // batches and computes its columns' statistics; meanwhile this thread
+    // reads the current file, so reading overlaps with profiling (the channel
+    // holds batches read before the monitors are ready).
+    let shards_done =
+        std::thread::scope(|s| -> Result<Vec<(u64, Vec<ColumnDrift>)>, DriftError> {
+            let mut txs = Vec::new();
+            let mut handles = Vec::new();
+            for cols in &shards {
+                let mut c = config.clone();
+                c.columns = Some(cols.clone());
+                c.column.retain(|k, _| cols.contains(k));
+                let reference = &reference;
+                let (tx, rx) = crossbeam_channel::bounded::<Arc<Batch>>(64);
+                txs.push(tx);
+                handles.push(
+                    s.spawn(move || -> Result<(u64, Vec<ColumnDrift>), DriftError> {
+                        let mut m =
+                            DriftMonitor::new(c, reference).map_err(|e| match e.kind() {
+                                keel_algos::ErrorKind::Config => {
+                                    DriftError::Usage(anyhow::anyhow!("{e}"))
+                                }
+                                _ => DriftError::Data(anyhow::anyhow!(
+                                    "{}: {e}",
+                                    reference_path.display()
+                                )),
+                            })?;
+                        for b in rx {
+                            m.observe(&b).map_err(|e| {
+                                DriftError::Data(anyhow::anyhow!("{}: {e}", current.display()))
+                            })?;
+                        }
+                        Ok((m.reference_rows(), m.columns()))
+                    }),
+                );
+            }
+            let mut read_error = None;
+            loop {
+                match source.next_batch() {
+                    Ok(Some(sb)) => {
+                        rows += sb.batch.rows() as u64;
+                        let b = Arc::new(sb.batch);
+                        // A shard that stopped on an error reports it when joined.
+                        if txs.iter().any(|tx| tx.send(Arc::clone(&b)).is_err()) {
+                            break;
+                        }
+                        bar.set_position(source.bytes_read());
+                        bar.set_message(format!("{} rows", thousands(rows)));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        read_error = Some(e);
                         break;
                     }
-                    bar.set_position(source.bytes_read());
-                    bar.set_message(format!("{} rows", thousands(rows)));
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    read_error = Some(e);
-                    break;
                 }
             }
-        }
-        drop(txs);
-        let done: Vec<_> = handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("a drift thread panicked".into()))
-            })
-            .collect();
-        if let Some(e) = read_error {
-            return Err(DriftError::Data(e.into()));
-        }
-        done.into_iter()
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| DriftError::Data(anyhow::anyhow!("{}: {e}", current.display())))
-    })?;
+            tracing::info!(elapsed = ?started.elapsed(), rows, "current read");
+            drop(txs);
+            let done: Vec<_> = handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(DriftError::Other(anyhow::anyhow!(
+                            "a drift thread panicked"
+                        )))
+                    })
+                })
+                .collect();
+            let done = done.into_iter().collect::<Result<Vec<_>, DriftError>>()?;
+            match read_error {
+                Some(e) => Err(DriftError::Data(e.into())),
+                None => Ok(done),
+            }
+        })?;
     bar.finish_and_clear();
-
-    let mut columns: Vec<ColumnDrift> = monitors.iter().flat_map(DriftMonitor::columns).collect();
+    tracing::info!(elapsed = ?started.elapsed(), "statistics computed");
+    let reference_rows = shards_done.first().map_or(0, |d| d.0);
+    let mut columns: Vec<ColumnDrift> = shards_done.into_iter().flat_map(|d| d.1).collect();
     // Shards hold interleaved columns; restore the order asked for.
     columns.sort_by_key(|c| names.iter().position(|n| *n == c.column));
     let report = report_of(&columns, rows, config.drift_share);
     let json = serde_json::json!({
-        "reference": {"source": args.reference.display().to_string(), "rows": reference_rows(&monitors)},
+        "reference": {"source": args.reference.display().to_string(), "rows": reference_rows},
         "current": {"source": args.current.display().to_string(), "rows": rows},
         "drift_share": config.drift_share,
         "share_drifted": report.metrics.last().map_or(0.0, |m| m.value),
@@ -225,16 +234,6 @@ pub enum DriftError {
     Usage(anyhow::Error),
     Data(anyhow::Error),
     Other(anyhow::Error),
-}
-
-fn panicked() -> keel_algos::AlgoError {
-    keel_algos::AlgoError::State {
-        message: "a drift thread panicked".into(),
-    }
-}
-
-fn reference_rows(monitors: &[DriftMonitor]) -> u64 {
-    monitors.first().map_or(0, DriftMonitor::reference_rows)
 }
 
 /// Splits `names` into `n` shards of similar cost (round robin keeps wide
