@@ -235,7 +235,14 @@ fn test(root: &Path) -> Result<()> {
 /// ratios mean anything on a shared 2-core machine).
 fn bench_drift(root: &Path) -> Result<()> {
     run(cargo().args(["build", "--release", "-p", "keel"]))?;
-    run(Command::new("python3").args([
+    // A virtualenv of its own: Evidently pins pandas below 3.
+    let dir = target_dir(root).join("bench-drift");
+    let venv = dir.join("venv");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    }
+    run(Command::new(&python).args([
         "-m",
         "pip",
         "install",
@@ -244,8 +251,12 @@ fn bench_drift(root: &Path) -> Result<()> {
         "benches/drift/requirements.txt",
     ]))?;
     let keel = target_dir(root).join("release").join("keel");
-    let mut cmd = Command::new("python3");
-    cmd.arg("benches/drift/bench.py").arg("--keel").arg(keel);
+    let mut cmd = Command::new(&python);
+    cmd.arg("benches/drift/bench.py")
+        .arg("--keel")
+        .arg(keel)
+        .arg("--dir")
+        .arg(&dir);
     cmd.args(std::env::args().skip(2));
     run(&mut cmd)
 }

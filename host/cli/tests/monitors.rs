@@ -479,3 +479,36 @@ fn window_and_alert_spec_errors_name_the_key() {
     let o = keel(&["run", &spec, "-i", &example("current.csv")]);
     fails_with(&o, 2, "monitors[0].alerts.webhook");
 }
+
+#[test]
+fn sliding_windows_report_the_last_rows_every_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "{ rows = 50, step = 25 }", "");
+    let summary = dir.path().join("s.json");
+    let o = keel(&[
+        "run",
+        &spec,
+        "-i",
+        &example("current.csv"),
+        "--summary-json",
+        summary.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let w: Vec<(u64, u64, u64)> = s["monitors"][0]["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["window"]["index"].as_u64().unwrap(),
+                w["window"]["start_row"].as_u64().unwrap(),
+                w["report"]["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // Full windows only: rows 0-49 at row 50, rows 25-74 at row 75.
+    assert_eq!(w, vec![(0, 0, 50), (1, 25, 50)]);
+}
