@@ -124,8 +124,9 @@ impl Method {
     }
 
     /// Evidently's default threshold: 0.05 for a p-value, 0.1 for a
-    /// distance, PSI included (0.1 is the usual "some shift" mark for PSI;
-    /// 0.2 the "significant shift" one that [`crate::drift`] defaults to).
+    /// distance, PSI included (Evidently's PSI default; the PSI literature
+    /// reads 0.1 as "some shift" and 0.2 as "significant", so a monitor that
+    /// wants the latter sets it per column).
     pub fn default_threshold(self) -> f64 {
         if self.is_test() { 0.05 } else { 0.1 }
     }
