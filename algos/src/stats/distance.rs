@@ -103,10 +103,51 @@ pub fn wasserstein(a: &[f64], b: &[f64]) -> f64 {
     if a.is_empty() || b.is_empty() {
         return f64::NAN;
     }
-    let (n1, n2) = (a.len() as u128, b.len() as u128);
-    let (mut i, mut j) = (0usize, 0usize);
     // Σ |i·n2 - j·n1| · gap, divided by n1·n2 once at the end so the CDF
-    // difference itself carries no rounding.
+    // difference itself carries no rounding. The products fit in u64 for any
+    // sample below 2^32 values, and u64 → f64 is a single instruction where
+    // u128 → f64 is a library call (a third of the time on 1M values).
+    if u64::try_from(a.len().max(b.len())).is_ok_and(|n| n < 1 << 31) {
+        area_between::<u64>(a, b)
+    } else {
+        area_between::<u128>(a, b)
+    }
+}
+
+/// The integer type [`wasserstein`] counts CDF steps in.
+trait Steps: Copy {
+    fn of(n: usize) -> Self;
+    fn gap(i: usize, n2: Self, j: usize, n1: Self) -> f64;
+    fn product(a: Self, b: Self) -> f64;
+}
+
+impl Steps for u64 {
+    fn of(n: usize) -> u64 {
+        n as u64
+    }
+    fn gap(i: usize, n2: u64, j: usize, n1: u64) -> f64 {
+        (i as u64 * n2).abs_diff(j as u64 * n1) as f64
+    }
+    fn product(a: u64, b: u64) -> f64 {
+        (a as f64) * (b as f64)
+    }
+}
+
+impl Steps for u128 {
+    fn of(n: usize) -> u128 {
+        n as u128
+    }
+    fn gap(i: usize, n2: u128, j: usize, n1: u128) -> f64 {
+        (i as u128 * n2).abs_diff(j as u128 * n1) as f64
+    }
+    fn product(a: u128, b: u128) -> f64 {
+        (a * b) as f64
+    }
+}
+
+fn area_between<T: Steps>(a: &[f64], b: &[f64]) -> f64 {
+    let (n1, n2) = (T::of(a.len()), T::of(b.len()));
+    let (mut i, mut j) = (0usize, 0usize);
     let mut area = 0.0;
     let mut x = a[0].min(b[0]);
     loop {
@@ -122,11 +163,10 @@ pub fn wasserstein(a: &[f64], b: &[f64]) -> f64 {
             (None, Some(v)) => *v,
             (None, None) => break,
         };
-        let gap = (i as u128 * n2).abs_diff(j as u128 * n1);
-        area += gap as f64 * (next - x);
+        area += T::gap(i, n2, j, n1) * (next - x);
         x = next;
     }
-    area / (n1 * n2) as f64
+    area / T::product(n1, n2)
 }
 
 /// Smallest reference standard deviation [`wasserstein_normed`] divides by
