@@ -87,8 +87,31 @@ pub fn run(args: &DriftArgs) -> Result<Outcome, DriftError> {
     config.drift_share = args.drift_share;
 
     let started = std::time::Instant::now();
-    let reference =
-        keel_data::io::read_all(&args.reference, None).map_err(|e| DriftError::Data(e.into()))?;
+    // Parquet files carry their own types, so the current file need not wait
+    // for the reference's: both are read at once (two cores, two decoders) and
+    // the current batches wait in memory until the monitors exist. Text
+    // files are typed after the reference, so they are read one after the other.
+    let both_parquet = [&args.reference, &args.current].iter().all(|p| {
+        matches!(
+            keel_data::io::Format::from_path(p),
+            Ok(keel_data::io::Format::Parquet)
+        )
+    });
+    let (reference, early) = if both_parquet {
+        let (reference, early) = std::thread::scope(|s| {
+            let r = s.spawn(|| keel_data::io::read_all(&args.reference, None));
+            let early = read_ahead(&args.current, args.batch_size);
+            (r.join(), early)
+        });
+        let reference = reference
+            .map_err(|_| DriftError::Other(anyhow::anyhow!("the reference reader panicked")))?
+            .map_err(|e| DriftError::Data(e.into()))?;
+        (reference, Some(early))
+    } else {
+        let reference = keel_data::io::read_all(&args.reference, None)
+            .map_err(|e| DriftError::Data(e.into()))?;
+        (reference, None)
+    };
     let names: Vec<String> = match &config.columns {
         Some(c) => c.clone(),
         None => reference.columns().iter().map(|c| c.name.clone()).collect(),
@@ -111,8 +134,18 @@ pub fn run(args: &DriftArgs) -> Result<Outcome, DriftError> {
     }
     tracing::info!(elapsed = ?started.elapsed(), rows = reference.rows(), "reference read");
     let shards = shard(&reference, &names, threads);
-    let mut source = keel_data::io::open(&args.current, Some(&schema), args.batch_size)
-        .map_err(|e| DriftError::Data(e.into()))?;
+    type Next<'a> = Box<dyn FnMut() -> Result<Option<(Batch, u64)>, keel_data::io::ReadError> + 'a>;
+    let mut source: Next = match early {
+        Some(early) => {
+            let mut batches = early.map_err(|e| DriftError::Data(e.into()))?.into_iter();
+            Box::new(move || Ok(batches.next()))
+        }
+        None => {
+            let mut src = keel_data::io::open(&args.current, Some(&schema), args.batch_size)
+                .map_err(|e| DriftError::Data(e.into()))?;
+            Box::new(move || Ok(src.next_batch()?.map(|sb| (sb.batch, src.bytes_read()))))
+        }
+    };
     let total = std::fs::metadata(&args.current).map_or(0, |m| m.len());
     let bar = progress_bar(total, args.quiet);
     let mut rows = 0u64;
@@ -156,15 +189,15 @@ pub fn run(args: &DriftArgs) -> Result<Outcome, DriftError> {
             }
             let mut read_error = None;
             loop {
-                match source.next_batch() {
-                    Ok(Some(sb)) => {
-                        rows += sb.batch.rows() as u64;
-                        let b = Arc::new(sb.batch);
+                match source() {
+                    Ok(Some((batch, bytes))) => {
+                        rows += batch.rows() as u64;
+                        let b = Arc::new(batch);
                         // A shard that stopped on an error reports it when joined.
                         if txs.iter().any(|tx| tx.send(Arc::clone(&b)).is_err()) {
                             break;
                         }
-                        bar.set_position(source.bytes_read());
+                        bar.set_position(bytes);
                         bar.set_message(format!("{} rows", thousands(rows)));
                     }
                     Ok(None) => break,
@@ -226,6 +259,19 @@ pub fn run(args: &DriftArgs) -> Result<Outcome, DriftError> {
         text,
         dataset_drift: report.alert,
     })
+}
+
+/// Reads a whole file as batches, each with the bytes read so far.
+fn read_ahead(
+    path: &Path,
+    batch_size: usize,
+) -> Result<Vec<(Batch, u64)>, keel_data::io::ReadError> {
+    let mut src = keel_data::io::open(path, None, batch_size)?;
+    let mut out = Vec::new();
+    while let Some(sb) = src.next_batch()? {
+        out.push((sb.batch, src.bytes_read()));
+    }
+    Ok(out)
 }
 
 /// Why the check failed, for the exit code.

@@ -512,3 +512,43 @@ fn sliding_windows_report_the_last_rows_every_step() {
     // Full windows only: rows 0-49 at row 50, rows 25-74 at row 75.
     assert_eq!(w, vec![(0, 0, 50), (1, 25, 50)]);
 }
+
+#[test]
+fn parquet_files_give_the_same_drift_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pipeline with no stages copies its input: CSV in, Parquet out.
+    let copy = dir.path().join("copy.toml");
+    std::fs::write(&copy, "name = \"copy\"\n").unwrap();
+    let mut parquet = Vec::new();
+    for f in ["reference.csv", "current.csv"] {
+        let out = dir.path().join(f.replace(".csv", ".parquet"));
+        let o = keel(&[
+            "run",
+            copy.to_str().unwrap(),
+            "-i",
+            &example(f),
+            "-o",
+            out.to_str().unwrap(),
+            "--no-audit",
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        parquet.push(out.display().to_string());
+    }
+    let from_csv = json_of(&keel(&[
+        "drift",
+        &example("reference.csv"),
+        &example("current.csv"),
+        "--format",
+        "json",
+    ]));
+    let from_parquet = json_of(&keel(&[
+        "drift",
+        &parquet[0],
+        &parquet[1],
+        "--format",
+        "json",
+    ]));
+    assert_eq!(from_parquet["columns"], from_csv["columns"]);
+    assert_eq!(from_parquet["dataset_drift"], true);
+}
