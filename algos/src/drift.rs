@@ -1020,6 +1020,17 @@ fn aligned(reference: &Counts, current: &Counts) -> (Vec<u64>, Vec<u64>) {
 
 fn histogram(w: &Watched) -> Histogram {
     match &w.layout {
+        // A handful of numeric values reads best as one bar per value.
+        Layout::Discrete { values } => {
+            let mut all: Vec<String> = values.iter().map(|v| number_key(*v)).collect();
+            all.extend(w.current.unseen.keys().cloned());
+            let (reference, current) = aligned(&w.reference, &w.current);
+            Histogram::Categorical {
+                categories: all,
+                reference,
+                current,
+            }
+        }
         Layout::Categories { categories, .. } => {
             let mut all = categories.clone();
             all.extend(w.current.unseen.keys().cloned());

@@ -334,7 +334,16 @@ fn table(
         let stat = c
             .statistic
             .map_or_else(|| "-".into(), |v| format!("{v:.4}"));
-        let p = c.p_value.map_or_else(|| "-".into(), |v| format!("{v:.4}"));
+        let p = c.p_value.map_or_else(
+            || "-".into(),
+            |v| {
+                if v < 1e-4 {
+                    format!("{v:.1e}")
+                } else {
+                    format!("{v:.4}")
+                }
+            },
+        );
         let verdict = match (c.statistic, c.drift) {
             (None, _) => "no data",
             (_, true) => "DRIFT",
@@ -364,21 +373,35 @@ fn table(
         "\nhistograms (share of rows per bin; ref above, cur below)"
     );
     for c in columns {
+        let mut outside = String::new();
         let (labels, r, k) = match &c.histogram {
             Histogram::Numeric {
                 edges,
                 reference,
                 current,
-                ..
-            } => (
-                format!(
-                    "{} .. {}",
-                    edges.first().map_or(String::new(), |e| short(*e)),
-                    edges.last().map_or(String::new(), |e| short(*e))
-                ),
-                reference.clone(),
-                current.clone(),
-            ),
+                reference_below,
+                reference_above,
+                current_below,
+                current_above,
+            } => {
+                for (side, below, above) in [
+                    ("ref", reference_below, reference_above),
+                    ("cur", current_below, current_above),
+                ] {
+                    if below + above > 0 {
+                        let _ = write!(outside, " {side}: {below} below, {above} above;");
+                    }
+                }
+                (
+                    format!(
+                        "{} .. {}",
+                        edges.first().map_or(String::new(), |e| short(*e)),
+                        edges.last().map_or(String::new(), |e| short(*e))
+                    ),
+                    reference.clone(),
+                    current.clone(),
+                )
+            }
             Histogram::Categorical {
                 categories,
                 reference,
@@ -396,7 +419,12 @@ fn table(
             ),
         };
         let flag = if c.drift { " DRIFT" } else { "" };
-        let _ = writeln!(o, "  {}{flag}  [{labels}]", c.column);
+        let outside = if outside.is_empty() {
+            String::new()
+        } else {
+            format!(" outside the range:{}", outside.trim_end_matches(';'))
+        };
+        let _ = writeln!(o, "  {}{flag}  [{labels}]{outside}", c.column);
         let _ = writeln!(o, "    ref {}", spark(&r));
         let _ = writeln!(o, "    cur {}", spark(&k));
     }

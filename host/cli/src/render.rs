@@ -193,13 +193,17 @@ pub fn summary(p: &Pipeline, s: &RunSummary, input: &Path, output: Option<&Path>
                     let t = metric
                         .threshold
                         .map_or_else(|| "-".into(), |t| format!("{t:.3}"));
-                    let p = metric
-                        .p_value
-                        .map_or_else(String::new, |p| format!(" p={p:.3}"));
+                    let p = metric.p_value.map_or_else(String::new, |p| {
+                        if p < 1e-3 {
+                            format!(" p={p:.0e}")
+                        } else {
+                            format!(" p={p:.3}")
+                        }
+                    });
                     let flag = if metric.alert { "ALERT" } else { "" };
                     let _ = writeln!(
                         o,
-                        "    {col:<20} {:<13} {:>8.4} / {t:<6}{p} {:<5} {}",
+                        "    {col:<20} {:<17} {:>9.4} / {t:<6}{p} {:<5} {}",
                         metric.name,
                         metric.value,
                         flag,
