@@ -223,12 +223,39 @@ fn demo(root: &Path) -> Result<()> {
 }
 
 fn test(root: &Path) -> Result<()> {
+    ensure_chromium()?;
     let plugins = build_guests(root)?;
     let guests = target_dir(root).join("test-guests");
     run(cargo()
         .args(["test", "--workspace"])
         .env("KEEL_PLUGIN_DIR", &plugins)
         .env("KEEL_TEST_GUESTS", &guests))
+}
+
+/// The HTML report test loads pages in headless Chromium: install Debian's
+/// package when it is missing and we may (root), else say how.
+fn ensure_chromium() -> Result<()> {
+    let found = Command::new("sh")
+        .args(["-c", "command -v chromium"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        bail!(
+            "the HTML report tests need `chromium`: install it with `sudo apt-get install chromium` and run again"
+        );
+    }
+    eprintln!("installing chromium (Debian package) for the HTML report tests");
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", "chromium"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 /// `keel drift` against Evidently on the same files, in one run (only

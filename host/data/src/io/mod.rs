@@ -1,5 +1,8 @@
-//! Streaming readers and writers for CSV and JSON Lines, producing batches of a
-//! fixed size and errors that name file, line and column.
+//! Streaming readers and writers for CSV, JSON Lines and Parquet, producing
+//! batches of a fixed size and errors that name file, line (Parquet: row) and
+//! column.
+
+mod parquet;
 
 use crate::{Batch, Column, ColumnData, DataType};
 use std::fs::File;
@@ -14,15 +17,19 @@ pub const NULL_TOKENS: &[&str] = &["", "NA", "N/A", "null", "NULL"];
 pub enum Format {
     Csv,
     JsonLines,
+    Parquet,
 }
 
 impl Format {
-    /// The format a file name implies: `.csv`, `.jsonl` / `.ndjson`.
+    /// The format a file name implies: `.csv`, `.jsonl` / `.ndjson`, `.parquet` / `.pq`.
     pub fn from_path(path: &Path) -> Result<Format, ReadError> {
         match path.extension().and_then(|e| e.to_str()) {
             Some(e) if e.eq_ignore_ascii_case("csv") => Ok(Format::Csv),
             Some(e) if e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson") => {
                 Ok(Format::JsonLines)
+            }
+            Some(e) if e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq") => {
+                Ok(Format::Parquet)
             }
             _ => Err(ReadError::UnknownFormat {
                 file: path.to_path_buf(),
@@ -68,8 +75,9 @@ impl Schema {
     }
 }
 
-/// Why input could not be read. Every variant names the file and, where it
-/// applies, the line (1-based, as an editor shows it) and the column.
+/// Why input could not be read (or output written). Every variant names the
+/// file and, where it applies, the line (1-based, as an editor shows it) or,
+/// for Parquet, which has no lines, the 1-based row, and the column.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("{}: cannot read: {source}", file.display())]
@@ -78,7 +86,7 @@ pub enum ReadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: unknown format: name the file .csv, .jsonl or .ndjson", file.display())]
+    #[error("{}: unknown format: name the file .csv, .jsonl, .ndjson, .parquet or .pq", file.display())]
     UnknownFormat { file: PathBuf },
     #[error("{}: the input is empty (no header line)", file.display())]
     Empty { file: PathBuf },
@@ -97,13 +105,33 @@ pub enum ReadError {
     },
     #[error("{}: column `{column}` is missing (the pipeline's reference data has it)", file.display())]
     MissingColumn { file: PathBuf, column: String },
+    /// A bad value in a Parquet file, which has rows but no lines.
+    #[error("{}: row {row}: column `{column}`: {message}", file.display())]
+    RowValue {
+        file: PathBuf,
+        row: u64,
+        column: String,
+        message: String,
+    },
+    /// A whole column cannot be read as Keel needs it (its type, say).
+    #[error("{}: column `{column}`: {message}", file.display())]
+    Column {
+        file: PathBuf,
+        column: String,
+        message: String,
+    },
+    /// The file is not Parquet, is damaged, or could not be encoded as Parquet.
+    #[error("{}: {message}", file.display())]
+    Parquet { file: PathBuf, message: String },
 }
 
 impl ReadError {
-    /// The line the error is on, when it is about one line.
+    /// The line the error is on, when it is about one line; for Parquet, the
+    /// 1-based row (the number [`SourceBatch::lines`] holds for it).
     pub fn line(&self) -> Option<u64> {
         match self {
             ReadError::Syntax { line, .. } | ReadError::Value { line, .. } => Some(*line),
+            ReadError::RowValue { row, .. } => Some(*row),
             _ => None,
         }
     }
@@ -115,7 +143,8 @@ pub struct SourceBatch {
     pub batch: Batch,
     /// Zero-based index of the batch's first row among all data rows of the file.
     pub first_row: u64,
-    /// The 1-based line of each row in the file.
+    /// The 1-based line of each row in the file. Parquet has no lines, so
+    /// there it is the 1-based row number (`first_row + 1`, `first_row + 2`, …).
     pub lines: Vec<u64>,
 }
 
@@ -133,7 +162,8 @@ pub trait BatchSource: Send {
 
 /// Opens `path` (format from its extension) as a stream of batches of
 /// `batch_size` rows. With `schema`, every column it names must be present and
-/// its values must parse as its type; other columns are typed from the first batch.
+/// its values must parse as its type; other columns are typed from the first batch
+/// (Parquet: from the file's own Arrow types).
 pub fn open(
     path: &Path,
     schema: Option<&Schema>,
@@ -147,6 +177,9 @@ pub fn open(
     match Format::from_path(path)? {
         Format::Csv => Ok(Box::new(CsvSource::new(path, file, schema, batch_size)?)),
         Format::JsonLines => Ok(Box::new(JsonlSource::new(path, file, schema, batch_size))),
+        Format::Parquet => Ok(Box::new(parquet::ParquetSource::new(
+            path, file, schema, batch_size,
+        )?)),
     }
 }
 
@@ -727,12 +760,18 @@ fn push_json(b: &mut Builder, v: &serde_json::Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes batches to a CSV or JSON Lines file; the first batch fixes the header.
+/// Writes batches to a CSV, JSON Lines or Parquet file; the first batch fixes
+/// the header (Parquet: the schema).
 pub struct BatchWriter {
-    out: BufWriter<Box<dyn Write + Send>>,
+    out: Sink,
     format: Format,
     header: Option<Vec<String>>,
     path: PathBuf,
+}
+
+enum Sink {
+    Text(BufWriter<Box<dyn Write + Send>>),
+    Parquet(Box<parquet::ParquetSink>),
 }
 
 impl BatchWriter {
@@ -747,19 +786,17 @@ impl BatchWriter {
     }
 
     /// Writes to any sink (e.g. stdout) in `format`; `name` is used in errors.
+    /// Parquet needs no `Seek`: its footer is written last, by [`finish`](Self::finish).
     pub fn new(sink: Box<dyn Write + Send>, format: Format, name: &Path) -> BatchWriter {
+        let out = match format {
+            Format::Parquet => Sink::Parquet(Box::new(parquet::ParquetSink::new(sink))),
+            Format::Csv | Format::JsonLines => Sink::Text(BufWriter::with_capacity(1 << 16, sink)),
+        };
         BatchWriter {
-            out: BufWriter::with_capacity(1 << 16, sink),
+            out,
             format,
             header: None,
             path: name.to_path_buf(),
-        }
-    }
-
-    fn io(&self, source: std::io::Error) -> ReadError {
-        ReadError::Io {
-            file: self.path.clone(),
-            source,
         }
     }
 
@@ -768,13 +805,16 @@ impl BatchWriter {
         let names: Vec<String> = batch.columns().iter().map(|c| c.name.clone()).collect();
         match &self.header {
             None => {
-                if self.format == Format::Csv {
+                if let (Format::Csv, Sink::Text(out)) = (self.format, &mut self.out) {
                     let line = names
                         .iter()
                         .map(|n| csv_cell(n))
                         .collect::<Vec<_>>()
                         .join(",");
-                    writeln!(self.out, "{line}").map_err(|e| self.io(e))?;
+                    writeln!(out, "{line}").map_err(|source| ReadError::Io {
+                        file: self.path.clone(),
+                        source,
+                    })?;
                 }
                 self.header = Some(names);
             }
@@ -789,6 +829,10 @@ impl BatchWriter {
             }
             Some(_) => {}
         }
+        let out = match &mut self.out {
+            Sink::Parquet(p) => return p.write(batch, &self.path),
+            Sink::Text(out) => out,
+        };
         use std::fmt::Write as _;
         let mut line = String::with_capacity(256);
         let mut map = serde_json::Map::new();
@@ -813,7 +857,8 @@ impl BatchWriter {
                         };
                     }
                 }
-                Format::JsonLines => {
+                // Parquet went to its own sink above.
+                Format::JsonLines | Format::Parquet => {
                     map.clear();
                     for c in batch.columns() {
                         map.insert(c.name.clone(), json_value(c.value(row)));
@@ -826,16 +871,25 @@ impl BatchWriter {
                 }
             }
             line.push('\n');
-            self.out
-                .write_all(line.as_bytes())
-                .map_err(|e| self.io(e))?;
+            out.write_all(line.as_bytes())
+                .map_err(|source| ReadError::Io {
+                    file: self.path.clone(),
+                    source,
+                })?;
         }
         Ok(())
     }
 
-    /// Flushes buffered output.
-    pub fn finish(mut self) -> Result<(), ReadError> {
-        self.out.flush().map_err(|e| self.io(e))
+    /// Flushes buffered output; for Parquet, writes the last row group and
+    /// the footer, without which the file cannot be read.
+    pub fn finish(self) -> Result<(), ReadError> {
+        match self.out {
+            Sink::Text(mut out) => out.flush().map_err(|source| ReadError::Io {
+                file: self.path,
+                source,
+            }),
+            Sink::Parquet(p) => p.finish(&self.path),
+        }
     }
 }
 

@@ -1,0 +1,282 @@
+//! The drift report as a real browser sees it: headless Chromium loads the
+//! page from a file, and the test reads back the DOM it built and a
+//! screenshot. Chromium must be installed (`cargo xtask test` and `.ci/run`
+//! install it); without it this test fails, it is never skipped.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use keel_report::{DriftReport, bar_count, render_drift_html};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Long enough for a cold start on a busy 2-core machine; a hung browser
+/// fails the test instead of hanging it.
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+const EVIL: &str = r#"<b id="inj">bill & "depth"</b>'"#;
+
+fn report() -> Value {
+    json!({
+        "reference": {"source": "reference <2007-08>.csv", "rows": 1000},
+        "current": {"source": "current.csv", "rows": 800},
+        "drift_share": 0.5,
+        "share_drifted": 0.6667,
+        "dataset_drift": true,
+        "columns": [
+            {"column": "age", "kind": "numeric", "method": "ks", "statistic": 0.12, "p_value": 0.03,
+             "threshold": 0.05, "drift": true,
+             "reference_missing_share": 0.0, "current_missing_share": 0.0125,
+             "histogram": {"kind": "numeric", "edges": [0.0, 10.0, 20.0, 30.0, 40.0, 50.0],
+                           "reference": [10, 300, 400, 200, 85], "current": [5, 150, 300, 200, 120],
+                           "reference_below": 5, "reference_above": 0, "current_below": 0, "current_above": 15}},
+            {"column": "island", "kind": "categorical", "method": "jensenshannon", "statistic": 0.21, "p_value": null,
+             "threshold": 0.1, "drift": true, "reference_missing_share": 0.0, "current_missing_share": 0.0,
+             "histogram": {"kind": "categorical", "categories": ["Biscoe", "Dream", "Torgersen", "an island with a very long name"],
+                           "reference": [100, 80, 44, 6], "current": [60, 10, 5, 25]}},
+            {"column": EVIL, "kind": "numeric", "method": "psi", "statistic": 0.05, "p_value": null,
+             "threshold": 0.2, "drift": false, "reference_missing_share": 0.01, "current_missing_share": 0.02,
+             "histogram": {"kind": "numeric", "edges": [13.0, 15.0, 17.0, 19.0, 21.0],
+                           "reference": [20, 40, 30, 10], "current": [18, 42, 28, 12]}},
+            {"column": "sex", "kind": "categorical", "method": "chisquare", "statistic": 1.7, "p_value": 0.19,
+             "threshold": 0.05, "drift": false, "reference_missing_share": 0.03, "current_missing_share": 0.04}
+        ]
+    })
+}
+
+/// Runs Chromium headless on `url` with `args`, stdout to `out`; fails
+/// after [`TIMEOUT`] or on a non-zero exit, quoting its stderr.
+fn chromium(dir: &Path, name: &str, args: &[String], url: &str) -> Vec<u8> {
+    let out = dir.join(format!("{name}.out"));
+    let err = dir.join(format!("{name}.err"));
+    let spawned = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.join(format!("{name}-profile")).display()
+        ))
+        .args(args)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "`chromium` is not on PATH: the HTML report tests need it. Install it with \
+             `apt-get update && apt-get install -y --no-install-recommends chromium` \
+             (`cargo xtask test` does this itself when run as root)"
+        ),
+        Err(e) => panic!("starting chromium: {e}"),
+    };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "chromium {name} did not finish in {TIMEOUT:?}; stderr:\n{}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "chromium {name} failed with {status}; stderr:\n{}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+    std::fs::read(&out).unwrap()
+}
+
+/// One start tag: its name, its attributes (entities decoded), and where its
+/// content starts.
+#[derive(Debug)]
+struct Tag {
+    name: String,
+    attrs: HashMap<String, String>,
+    end: usize,
+}
+
+/// The start tags of serialized HTML, in order. Enough for the DOM Chromium
+/// serializes (quoted attributes, no comments in our page).
+fn start_tags(html: &str) -> Vec<Tag> {
+    let mut tags = Vec::new();
+    let mut rest = 0;
+    while let Some(at) = html[rest..].find('<') {
+        let start = rest + at + 1;
+        let Some(len) = html[start..].find('>') else {
+            break;
+        };
+        let inner = &html[start..start + len];
+        rest = start + len + 1;
+        if inner.starts_with('/') || inner.starts_with('!') {
+            continue;
+        }
+        let name_end = inner
+            .find(|c: char| c.is_whitespace() || c == '/')
+            .unwrap_or(inner.len());
+        let mut attrs = HashMap::new();
+        let mut s = &inner[name_end..];
+        while let Some(eq) = s.find("=\"") {
+            let key = s[..eq].trim().to_string();
+            let value_end = s[eq + 2..].find('"').unwrap();
+            attrs.insert(key, decode(&s[eq + 2..eq + 2 + value_end]));
+            s = &s[eq + 2 + value_end + 1..];
+        }
+        tags.push(Tag {
+            name: inner[..name_end].to_string(),
+            attrs,
+            end: rest,
+        });
+    }
+    tags
+}
+
+fn decode(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", "\u{a0}")
+        .replace("&amp;", "&")
+}
+
+fn class_is(tag: &Tag, classes: &[&str]) -> bool {
+    let Some(class) = tag.attrs.get("class") else {
+        return false;
+    };
+    let have: Vec<&str> = class.split_whitespace().collect();
+    classes.iter().all(|c| have.contains(c))
+}
+
+#[test]
+fn chromium_renders_the_report_offline_with_every_chart() {
+    let started = Instant::now();
+    let json = report();
+    let parsed = DriftReport::from_value(&json).unwrap();
+    let html = render_drift_html(&json).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, &html).unwrap();
+    let url = format!("file://{}", page.display());
+
+    let dom = String::from_utf8(chromium(dir.path(), "dom", &["--dump-dom".into()], &url)).unwrap();
+    let tags = start_tags(&dom);
+
+    // One chart per column with a histogram, in the page's order, each with
+    // one reference and one current bar per bin (out-of-range ones included).
+    let expected: HashMap<&str, usize> = parsed
+        .columns
+        .iter()
+        .filter_map(|c| Some((c.column.as_str(), bar_count(c.histogram.as_ref()?))))
+        .collect();
+    assert_eq!(expected.len(), 3);
+    assert_eq!(expected["age"], 7, "5 bins plus < min and > max");
+    let svg_at: Vec<usize> = tags
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.name == "svg" && class_is(t, &["keel-hist"]))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(svg_at.len(), expected.len(), "one chart per histogram");
+    for (k, &i) in svg_at.iter().enumerate() {
+        let svg = &tags[i];
+        let column = svg.attrs.get("data-column").unwrap();
+        let bars = expected
+            .get(column.as_str())
+            .unwrap_or_else(|| panic!("chart for unexpected column {column:?}"));
+        assert_eq!(svg.attrs.get("role").map(String::as_str), Some("img"));
+        assert!(svg.attrs["aria-label"].contains(column.as_str()));
+        let until = svg_at.get(k + 1).copied().unwrap_or(tags.len());
+        let inside = &tags[i + 1..until];
+        let refs = inside
+            .iter()
+            .filter(|t| t.name == "rect" && class_is(t, &["bar", "ref"]))
+            .count();
+        let curs = inside
+            .iter()
+            .filter(|t| t.name == "rect" && class_is(t, &["bar", "cur"]))
+            .count();
+        assert_eq!((refs, curs), (*bars, *bars), "bars of {column:?}");
+    }
+    // The odd name is text and attribute values, never markup.
+    assert!(
+        tags.iter()
+            .all(|t| t.attrs.get("id").map(String::as_str) != Some("inj")),
+        "the column name was parsed as markup"
+    );
+    let escaped_text = r#"&lt;b id="inj"&gt;bill &amp; "depth"&lt;/b&gt;'"#;
+    assert!(
+        dom.matches(escaped_text).count() >= 2,
+        "column name as text in the table and its card"
+    );
+    assert!(svg_at.iter().any(|&i| tags[i].attrs["data-column"] == EVIL));
+    assert!(dom.contains("reference &lt;2007-08&gt;.csv"));
+    // The verdict, and the numbers it rests on.
+    let verdict = tags
+        .iter()
+        .find(|t| t.attrs.get("id").map(String::as_str) == Some("dataset-verdict"))
+        .expect("verdict element");
+    assert!(dom[verdict.end..].starts_with("Dataset drift detected</div>"));
+    assert!(dom.contains("2 of 4 columns drifted: share 66.7% ≥ threshold 50.0%"));
+    // The column without a histogram is in the table and has a card, no chart.
+    assert!(dom.contains(">sex</a>"));
+    assert!(dom.contains("no histogram in the report for this column"));
+    // Drifted columns lead the table.
+    let rows: Vec<&Tag> = tags
+        .iter()
+        .filter(|t| t.name == "tr" && t.attrs.contains_key("data-drift"))
+        .collect();
+    let flags: Vec<&str> = rows
+        .iter()
+        .map(|t| t.attrs["data-drift"].as_str())
+        .collect();
+    assert_eq!(flags, ["true", "true", "false", "false"]);
+
+    // A screenshot: a PNG of the requested size with real content in it.
+    let shot = dir.path().join("report.png");
+    chromium(
+        dir.path(),
+        "shot",
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1200,2000".into(),
+        ],
+        &url,
+    );
+    let png = std::fs::read(&shot).expect("chromium wrote no screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1200, 2000));
+    // A blank 1200x2000 page compresses to a few KB; charts, text and
+    // colour do not.
+    assert!(
+        png.len() > 40_000,
+        "screenshot looks blank: {} bytes",
+        png.len()
+    );
+    if let Ok(keep) = std::env::var("KEEL_REPORT_KEEP") {
+        std::fs::copy(&page, Path::new(&keep).join("report.html")).unwrap();
+        std::fs::copy(&shot, Path::new(&keep).join("report.png")).unwrap();
+    }
+    eprintln!(
+        "chromium test: {:.1?} ({} bytes of HTML, {} byte screenshot)",
+        started.elapsed(),
+        html.len(),
+        png.len()
+    );
+}
