@@ -3,6 +3,7 @@
 //! code that tells usage errors, bad data and plugin failures apart.
 
 mod drift;
+mod monitor_cmds;
 mod profile;
 mod render;
 mod replay;
@@ -105,6 +106,9 @@ enum Command {
     /// Query and check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Windowed monitors: saved windows and active alerts, closed-window history.
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
     /// Infer a data-quality schema (types, ranges, null rates, domains) from a data file and
     /// print it: the config of the `data-quality` validator.
     Profile(profile::ProfileArgs),
@@ -121,6 +125,27 @@ enum Command {
         with: Vec<String>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum MonitorCommand {
+    /// Each monitor's open window and active alerts, as saved after the last run.
+    Status {
+        #[arg(long)]
+        pipeline: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The reports of a monitor's closed windows, newest first.
+    History {
+        pipeline: String,
+        monitor: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -309,6 +334,25 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run(args) => run(args, cli.cache_dir, cli.store),
         Command::Drift(args) => drift_cmd(args),
+        Command::Monitor(MonitorCommand::Status { pipeline, json }) => {
+            print!(
+                "{}",
+                monitor_cmds::status(&store()?, pipeline.as_deref(), json)?
+            );
+            Ok(())
+        }
+        Command::Monitor(MonitorCommand::History {
+            pipeline,
+            monitor,
+            limit,
+            json,
+        }) => {
+            print!(
+                "{}",
+                monitor_cmds::history(&store()?, &pipeline, &monitor, limit, json)?
+            );
+            Ok(())
+        }
         Command::Report(mut args) => {
             args.format = drift::Format::Html;
             if args.output.is_none() {

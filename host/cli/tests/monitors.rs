@@ -328,6 +328,15 @@ fn windows_raise_alerts_once_and_deliver_them() {
     assert_eq!(windowed, 3);
     let o = keel_in(&store, &["audit", "verify"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // The alerts still active are saved for the next run, and shown.
+    let o = keel_in(&store, &["monitor", "status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("penguins-watch/input-drift: open window #3"),
+        "{text}"
+    );
+    assert!(text.contains("⚑ "), "{text}");
 }
 
 #[test]
@@ -382,6 +391,27 @@ fn an_open_window_carries_over_to_the_next_run() {
     let m = run(&[]);
     assert_eq!(starts(&m), vec![(1, 50), (2, 100)]);
     assert_eq!(m["window"]["rows"], 0);
+    // What the store holds: the open window, and the closed windows' reports.
+    let o = keel_in(&store, &["monitor", "status", "--json"]);
+    let status = json_of(&o);
+    assert_eq!(status[0]["pipeline"], "penguins-watch");
+    assert_eq!(status[0]["monitor"], "input-drift");
+    assert_eq!(status[0]["window"]["index"], 3);
+    assert_eq!(status[0]["window"]["start_row"], 150);
+    assert_eq!(status[0]["last_report"]["report"]["window"]["index"], 2);
+    let o = keel_in(
+        &store,
+        &["monitor", "history", "penguins-watch", "input-drift"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("#2") && lines[2].starts_with("#0"),
+        "{text}"
+    );
+    assert!(lines[0].contains("rows 100..150"), "{text}");
     // Afresh on request.
     let m = run(&["--fresh-monitors"]);
     assert_eq!(starts(&m), vec![(0, 0)]);

@@ -59,6 +59,25 @@ impl Store {
             .map(|v| v.to_vec()))
     }
 
+    /// Every saved monitor state as `(pipeline, monitor, bytes)`, sorted by pipeline and monitor.
+    pub fn monitor_states(&self) -> Result<Vec<(String, String, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for entry in self.trees().monitor_state.iter() {
+            let (k, v) = entry?;
+            let corrupt = || StoreError::Corrupt {
+                tree: layout::MONITOR_STATE,
+                reason: "key is not `pipeline \\0 monitor \\0`".into(),
+            };
+            let mut parts = k.split(|b| *b == 0);
+            let (Some(p), Some(m)) = (parts.next(), parts.next()) else {
+                return Err(corrupt());
+            };
+            let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| corrupt());
+            out.push((text(p)?, text(m)?, v.to_vec()));
+        }
+        Ok(out)
+    }
+
     /// Appends a report to a monitor's history and returns its seq.
     pub fn append_monitor_report(
         &self,

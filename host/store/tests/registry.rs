@@ -429,6 +429,15 @@ fn monitor_state_and_reports() {
         store.monitor_state("credit", "drift").unwrap().unwrap(),
         b"window v2"
     );
+    store.put_monitor_state("bank", "bias", b"b").unwrap();
+    assert_eq!(
+        store.monitor_states().unwrap(),
+        vec![
+            ("bank".to_string(), "bias".to_string(), b"b".to_vec()),
+            ("credit".to_string(), "drift".to_string(), b"window v2".to_vec()),
+            ("credit".to_string(), "drift-2".to_string(), b"other".to_vec()),
+        ]
+    );
     let reports = store.monitor_reports("credit", "drift", None).unwrap();
     assert_eq!(reports.iter().map(|r| r.seq).collect::<Vec<_>>(), [b, a]);
     assert_eq!(reports[0].report["alert"], true);
