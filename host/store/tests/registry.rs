@@ -434,8 +434,16 @@ fn monitor_state_and_reports() {
         store.monitor_states().unwrap(),
         vec![
             ("bank".to_string(), "bias".to_string(), b"b".to_vec()),
-            ("credit".to_string(), "drift".to_string(), b"window v2".to_vec()),
-            ("credit".to_string(), "drift-2".to_string(), b"other".to_vec()),
+            (
+                "credit".to_string(),
+                "drift".to_string(),
+                b"window v2".to_vec()
+            ),
+            (
+                "credit".to_string(),
+                "drift-2".to_string(),
+                b"other".to_vec()
+            ),
         ]
     );
     let reports = store.monitor_reports("credit", "drift", None).unwrap();
