@@ -18,6 +18,7 @@ use keel_runtime::{Outcome, Plugin, PluginKind};
 
 const PLUGINS: &[(&str, PluginKind, bool)] = &[
     ("bias-monitor", PluginKind::Monitor, true),
+    ("data-quality", PluginKind::Validator, true),
     ("drift-monitor", PluginKind::Monitor, true),
     ("imputer", PluginKind::Transform, true),
     ("linear-regression", PluginKind::Transform, false),
