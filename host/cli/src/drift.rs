@@ -183,7 +183,7 @@ pub fn run(args: &DriftArgs) -> Result<Outcome, DriftError> {
                                 DriftError::Data(anyhow::anyhow!("{}: {e}", current.display()))
                             })?;
                         }
-                        Ok((m.reference_rows(), m.columns()))
+                        Ok((m.reference_rows(), m.into_columns()))
                     }),
                 );
             }
