@@ -133,7 +133,8 @@ pub fn run(args: &DriftArgs) -> Result<Outcome, DriftError> {
         }
     }
     tracing::info!(elapsed = ?started.elapsed(), rows = reference.rows(), "reference read");
-    let shards = shard(&reference, &names, threads);
+    let shards = shard(&names, threads);
+    let mut reference = Some(Arc::new(reference));
     type Next<'a> = Box<dyn FnMut() -> Result<Option<(Batch, u64)>, keel_data::io::ReadError> + 'a>;
     let mut source: Next = match early {
         Some(early) => {
@@ -157,27 +158,35 @@ pub fn run(args: &DriftArgs) -> Result<Outcome, DriftError> {
     // holds batches read before the monitors are ready).
     let shards_done =
         std::thread::scope(|s| -> Result<Vec<(u64, Vec<ColumnDrift>)>, DriftError> {
+            let Some(reference) = reference.take() else {
+                return Err(DriftError::Other(anyhow::anyhow!(
+                    "the reference was already handed out"
+                )));
+            };
             let mut txs = Vec::new();
             let mut handles = Vec::new();
             for cols in &shards {
                 let mut c = config.clone();
                 c.columns = Some(cols.clone());
                 c.column.retain(|k, _| cols.contains(k));
-                let reference = &reference;
+                // Each shard lets go of the reference once profiled, so its
+                // memory is reused for the current values instead of new pages.
+                let reference = Arc::clone(&reference);
                 let (tx, rx) = crossbeam_channel::bounded::<Arc<Batch>>(64);
                 txs.push(tx);
                 handles.push(
                     s.spawn(move || -> Result<(u64, Vec<ColumnDrift>), DriftError> {
-                        let mut m =
-                            DriftMonitor::new(c, reference).map_err(|e| match e.kind() {
-                                keel_algos::ErrorKind::Config => {
-                                    DriftError::Usage(anyhow::anyhow!("{e}"))
-                                }
-                                _ => DriftError::Data(anyhow::anyhow!(
-                                    "{}: {e}",
-                                    reference_path.display()
-                                )),
-                            })?;
+                        let built = DriftMonitor::new(c, &reference);
+                        drop(reference);
+                        let mut m = built.map_err(|e| match e.kind() {
+                            keel_algos::ErrorKind::Config => {
+                                DriftError::Usage(anyhow::anyhow!("{e}"))
+                            }
+                            _ => DriftError::Data(anyhow::anyhow!(
+                                "{}: {e}",
+                                reference_path.display()
+                            )),
+                        })?;
                         for b in rx {
                             m.observe(&b).map_err(|e| {
                                 DriftError::Data(anyhow::anyhow!("{}: {e}", current.display()))
@@ -187,6 +196,8 @@ pub fn run(args: &DriftArgs) -> Result<Outcome, DriftError> {
                     }),
                 );
             }
+            // The shards hold the reference now; each drops it once profiled.
+            drop(reference);
             let mut read_error = None;
             loop {
                 match source() {
@@ -284,7 +295,7 @@ pub enum DriftError {
 
 /// Splits `names` into `n` shards of similar cost (round robin keeps wide
 /// runs of one type from landing on one thread).
-fn shard(_reference: &Batch, names: &[String], n: usize) -> Vec<Vec<String>> {
+fn shard(names: &[String], n: usize) -> Vec<Vec<String>> {
     let mut shards = vec![Vec::new(); n];
     for (i, name) in names.iter().enumerate() {
         shards[i % n].push(name.clone());
