@@ -453,10 +453,24 @@ impl DriftMonitor {
 
     fn column_drift(&self, w: &Watched) -> ColumnDrift {
         let present = w.current.present();
+        // Raw values, sorted once for the statistic and the histogram. Order
+        // does not matter to either, so values sorted in place by
+        // `into_columns` are used as they are.
+        let sorted: Option<std::borrow::Cow<'_, [f64]>> = match &w.layout {
+            Layout::Values { .. } if w.current.values.is_sorted() => {
+                Some(std::borrow::Cow::Borrowed(&w.current.values))
+            }
+            Layout::Values { .. } => {
+                let mut c = w.current.values.clone();
+                stats::sort_values(&mut c);
+                Some(std::borrow::Cow::Owned(c))
+            }
+            _ => None,
+        };
         let (statistic, p_value) = if present == 0 {
             (None, None)
         } else {
-            let (s, p) = self.statistic(w);
+            let (s, p) = self.statistic(w, sorted.as_deref());
             (Some(s), p)
         };
         let verdict = if w.method.is_test() {
@@ -490,24 +504,13 @@ impl DriftMonitor {
             drift: verdict.is_some_and(|v| w.method.drifted(v, w.threshold)),
             reference_missing_share: share(reference_present, w.reference.missing),
             current_missing_share: share(present, w.current.missing),
-            histogram: histogram(w),
+            histogram: histogram(w, sorted.as_deref()),
         }
     }
 
     /// The statistic and, for tests, the p-value; the current side is not empty.
-    fn statistic(&self, w: &Watched) -> (f64, Option<f64>) {
-        if let Layout::Values { reference } = &w.layout {
-            // Order does not matter to the statistics, so values sorted in
-            // place by `into_columns` are used as they are.
-            let sorted;
-            let cur: &[f64] = if w.current.values.is_sorted() {
-                &w.current.values
-            } else {
-                let mut c = w.current.values.clone();
-                stats::sort_values(&mut c);
-                sorted = c;
-                &sorted
-            };
+    fn statistic(&self, w: &Watched, sorted: Option<&[f64]>) -> (f64, Option<f64>) {
+        if let (Layout::Values { reference }, Some(cur)) = (&w.layout, sorted) {
             return match w.method {
                 Method::Ks => {
                     let t = stats::ks_2samp(reference, cur, KsMode::Auto);
@@ -979,7 +982,11 @@ fn count(layout: &Layout, display: &[f64], col: &Column, counts: &mut Counts) {
                     counts.missing += 1;
                     continue;
                 }
-                if let Some(slot) = display_slot(display, x).and_then(|s| counts.display.get_mut(s))
+                // Raw values get their display histogram from the sorted
+                // values at report time instead of a lookup per value here.
+                if !matches!(numeric, Layout::Values { .. })
+                    && let Some(slot) =
+                        display_slot(display, x).and_then(|s| counts.display.get_mut(s))
                 {
                     *slot += 1;
                 }
@@ -1002,17 +1009,41 @@ fn count(layout: &Layout, display: &[f64], col: &Column, counts: &mut Counts) {
 }
 
 /// Bucket of the display histogram: bins `0..k`, then `k` below, `k + 1` above.
+/// Bin `i` holds `edges[i] <= x < edges[i + 1]`, the last bin also `x == edges[k]`.
 fn display_slot(edges: &[f64], x: f64) -> Option<usize> {
     let k = edges.len().checked_sub(1)?;
-    let (lo, hi) = (edges[0], edges[k]);
-    if x < lo {
+    if x < edges[0] {
         return Some(k);
     }
-    if x > hi {
+    if x > edges[k] {
         return Some(k + 1);
     }
-    let i = ((x - lo) / (hi - lo) * k as f64) as usize;
-    Some(i.min(k - 1))
+    Some(
+        edges
+            .partition_point(|e| *e <= x)
+            .saturating_sub(1)
+            .min(k - 1),
+    )
+}
+
+/// The display counts ([`display_slot`]'s buckets) of sorted values.
+fn display_of_sorted(edges: &[f64], sorted: &[f64]) -> Vec<u64> {
+    let Some(k) = edges.len().checked_sub(1).filter(|k| *k > 0) else {
+        return Vec::new();
+    };
+    let below = |e: f64| sorted.partition_point(|v| *v < e) as u64;
+    let mut out = Vec::with_capacity(k + 2);
+    for i in 0..k {
+        let hi = if i + 1 == k {
+            sorted.partition_point(|v| *v <= edges[k]) as u64
+        } else {
+            below(edges[i + 1])
+        };
+        out.push(hi - below(edges[i]));
+    }
+    out.push(below(edges[0]));
+    out.push(sorted.len() as u64 - sorted.partition_point(|v| *v <= edges[k]) as u64);
+    out
 }
 
 /// Text key of a numeric value unseen in the reference (shortest round-trip form).
@@ -1039,7 +1070,7 @@ fn aligned(reference: &Counts, current: &Counts) -> (Vec<u64>, Vec<u64>) {
     (r, c)
 }
 
-fn histogram(w: &Watched) -> Histogram {
+fn histogram(w: &Watched, sorted: Option<&[f64]>) -> Histogram {
     match &w.layout {
         // A handful of numeric values reads best as one bar per value.
         Layout::Discrete { values } => {
@@ -1064,16 +1095,25 @@ fn histogram(w: &Watched) -> Histogram {
         }
         _ => {
             let k = w.display_edges.len().saturating_sub(1);
-            let split = |c: &Counts| {
-                let d = &c.display;
+            let (ref_display, cur_display) = match (&w.layout, sorted) {
+                (Layout::Values { reference }, Some(cur)) => (
+                    display_of_sorted(&w.display_edges, reference),
+                    display_of_sorted(&w.display_edges, cur),
+                ),
+                (Layout::Values { reference }, None) => {
+                    (display_of_sorted(&w.display_edges, reference), Vec::new())
+                }
+                _ => (w.reference.display.clone(), w.current.display.clone()),
+            };
+            let split = |d: &Vec<u64>| {
                 (
                     d.get(..k).map(<[u64]>::to_vec).unwrap_or_default(),
                     d.get(k).copied().unwrap_or(0),
                     d.get(k + 1).copied().unwrap_or(0),
                 )
             };
-            let (reference, reference_below, reference_above) = split(&w.reference);
-            let (current, current_below, current_above) = split(&w.current);
+            let (reference, reference_below, reference_above) = split(&ref_display);
+            let (current, current_below, current_above) = split(&cur_display);
             Histogram::Numeric {
                 edges: w.display_edges.clone(),
                 reference,
@@ -1369,6 +1409,19 @@ mod tests {
                 assert_eq!(split.snapshot().unwrap(), whole.snapshot().unwrap());
             }
         }
+    }
+
+    #[test]
+    fn display_counts_of_sorted_values_match_per_value_slots() {
+        let edges = [1.0, 4.0, 7.0, 10.0];
+        let mut values: Vec<f64> = (0..200).map(|i| f64::from(i % 23) * 0.5 - 0.5).collect();
+        values.extend([1.0, 4.0, 7.0, 10.0, 10.5, -3.0]);
+        let mut per_value = vec![0u64; edges.len() + 1];
+        for x in &values {
+            per_value[display_slot(&edges, *x).unwrap()] += 1;
+        }
+        stats::sort_values(&mut values);
+        assert_eq!(display_of_sorted(&edges, &values), per_value);
     }
 
     #[test]
