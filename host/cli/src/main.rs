@@ -386,8 +386,13 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Plugin(PluginCommand::Ls) => Ok(store_cmds::plugin_ls(&store()?)?),
         Command::Pipeline(PipelineCommand::Deploy { file, plugin_dirs }) => {
             let rt = runtime(cli.cache_dir)?;
-            store_cmds::pipeline_deploy(&store()?, &rt, &file, PluginDirs(plugin_dirs))
-                .map_err(|e| fail(exit::USAGE, e))
+            let d = keel_ops::pipeline_deploy(&store()?, &rt, &file, PluginDirs(plugin_dirs))
+                .map_err(|e| fail(exit::USAGE, e))?;
+            println!(
+                "{}@{} {} ({} plugins, {} reference files)",
+                d.name, d.version, d.digest, d.plugins, d.files
+            );
+            Ok(())
         }
         Command::Replay {
             pipeline,

@@ -4,9 +4,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use keel_runtime::PluginSummary;
-use keel_runtime::instance::Report;
 use keel_runtime::pipeline::{Pipeline, RunSummary, severity_name};
-use keel_runtime::window::WindowReport;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -304,10 +302,10 @@ pub fn summary_json(p: &Pipeline, s: &RunSummary) -> serde_json::Value {
             serde_json::json!({
                 "name": m.name,
                 "at": m.at,
-                "report": m.report.as_ref().map(report_json),
+                "report": m.report.as_ref().map(keel_ops::report_json),
                 "window": m.window,
                 "error": m.error,
-                "windows": m.windows.iter().map(window_report_json).collect::<Vec<_>>(),
+                "windows": m.windows.iter().map(keel_ops::window_report_json).collect::<Vec<_>>(),
                 "alerts": m.alerts,
             })
         })
@@ -324,38 +322,6 @@ pub fn summary_json(p: &Pipeline, s: &RunSummary) -> serde_json::Value {
         "findings": findings,
         "monitors": monitors,
     })
-}
-
-fn finite(x: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into)
-}
-
-/// A report's metrics as JSON (NaN and ±∞ become null).
-pub fn metrics_json(r: &Report) -> serde_json::Value {
-    r.metrics
-        .iter()
-        .map(|x| {
-            serde_json::json!({
-                "column": x.column, "name": x.name, "value": finite(x.value),
-                "threshold": x.threshold, "p_value": x.p_value, "alert": x.alert,
-            })
-        })
-        .collect()
-}
-
-/// A monitor report as JSON.
-pub fn report_json(r: &Report) -> serde_json::Value {
-    serde_json::json!({
-        "rows": r.rows,
-        "alert": r.alert,
-        "summary": r.summary,
-        "metrics": metrics_json(r),
-    })
-}
-
-/// A window's report as JSON: the window, then the report.
-pub fn window_report_json(w: &WindowReport) -> serde_json::Value {
-    serde_json::json!({"window": w.window, "report": report_json(&w.report)})
 }
 
 #[cfg(test)]

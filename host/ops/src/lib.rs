@@ -1,0 +1,546 @@
+//! keel-ops: operations over the store shared by the `keel` CLI and the
+//! `keel serve` daemon — resolving plugin references, canonicalising and
+//! deploying pipeline specs, materialising deployed versions, building audit
+//! records and carrying monitor state between runs.
+
+use anyhow::{Context, Result, bail};
+use keel_runtime::instance::Report;
+use keel_runtime::pipeline::{
+    MonitorState, Pipeline, PluginDirs, PluginResolver, RunSummary, severity_name,
+};
+use keel_runtime::window::WindowReport;
+use keel_runtime::{Outcome as RunOutcome, Plugin, Runtime};
+use keel_store::{
+    AuditRecord, Digest, FindingEntry, MonitorVerdict, Outcome, PipelineRef, PluginMeta, Severity,
+    StageEntry, StageRole, State, Store, StoreError,
+};
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Opens the store at `dir` (or the default location).
+pub fn open(dir: Option<&Path>) -> Result<Store> {
+    let dir = match dir {
+        Some(d) => d.to_path_buf(),
+        None => Store::default_dir().context("locating the store")?,
+    };
+    Store::open(&dir).with_context(|| format!("opening the store at {}", dir.display()))
+}
+
+/// Plugin references: `name@version` from the store, anything else from
+/// the plugin directories (or as a path).
+pub struct Resolver<'a> {
+    pub store: Option<&'a Store>,
+    pub dirs: PluginDirs,
+}
+
+impl PluginResolver for Resolver<'_> {
+    fn resolve(&self, reference: &str, spec_dir: &Path) -> Result<(Vec<u8>, String), String> {
+        let is_path = reference.ends_with(".wasm") || reference.contains('/');
+        if let Some(hex) = reference.strip_prefix("sha256:") {
+            // A deployed spec names its plugins by digest.
+            let store = self.store.ok_or("a deployed pipeline needs the store")?;
+            let digest: Digest = format!("sha256:{hex}")
+                .parse()
+                .map_err(|e: StoreError| e.to_string())?;
+            return match store.plugin_bytes(&digest) {
+                Ok(Some(bytes)) => Ok((bytes, reference.to_string())),
+                Ok(None) => Err(format!("plugin {reference} is not in the store")),
+                Err(e) => Err(e.to_string()),
+            };
+        }
+        match (self.store, reference.contains('@') && !is_path) {
+            (Some(store), true) => store
+                .resolve_for_new_pipeline(reference)
+                .map(|r| (r.bytes, reference.to_string()))
+                .map_err(|e| e.to_string()),
+            (None, true) => Err(format!(
+                "`{reference}` names a stored plugin, but auditing is off (--no-audit) so no store is open"
+            )),
+            _ => self.dirs.resolve(reference, spec_dir),
+        }
+    }
+}
+
+/// A writer that hashes everything written through it (the output digest).
+pub struct Hashing<W> {
+    inner: W,
+    hash: Arc<Mutex<Sha256>>,
+}
+
+impl<W> Hashing<W> {
+    pub fn new(inner: W) -> (Hashing<W>, Arc<Mutex<Sha256>>) {
+        let hash = Arc::new(Mutex::new(Sha256::new()));
+        (
+            Hashing {
+                inner,
+                hash: hash.clone(),
+            },
+            hash,
+        )
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Ok(mut h) = self.hash.lock() {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The digest of a finished hash.
+pub fn finish(hash: &Arc<Mutex<Sha256>>) -> Option<Digest> {
+    let h = hash.lock().ok()?.clone();
+    Some(Digest::from_hash(h.finalize().into()))
+}
+
+/// The digest of a file and, with `keep`, its bytes (read once for both).
+pub fn read_input(path: &Path, keep: bool) -> Result<(Digest, Option<Vec<u8>>)> {
+    if keep {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok((Digest::of(&bytes), Some(bytes)));
+    }
+    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let (mut w, hash) = Hashing::new(std::io::sink());
+    std::io::copy(&mut f, &mut w).with_context(|| format!("reading {}", path.display()))?;
+    Ok((finish(&hash).context("hashing the input")?, None))
+}
+
+fn outcome(o: RunOutcome) -> Outcome {
+    match o {
+        RunOutcome::Ok => Outcome::Ok,
+        RunOutcome::Error => Outcome::Error,
+        RunOutcome::Trap => Outcome::Trap,
+        RunOutcome::Timeout => Outcome::Timeout,
+        RunOutcome::Rejected => Outcome::Rejected,
+    }
+}
+
+/// How a run ended, for its record.
+pub struct Ending {
+    pub outcome: RunOutcome,
+    pub error: Option<String>,
+    /// The stage that failed, if one did.
+    pub failed_stage: Option<String>,
+}
+
+/// Builds the audit record of one `keel run`.
+pub fn record(
+    pipeline: &Pipeline,
+    spec_text: &str,
+    summary: &RunSummary,
+    input_digest: Digest,
+    output_digest: Option<Digest>,
+    ending: &Ending,
+) -> AuditRecord {
+    let uses = pipeline.plugins();
+    let digest_of = |s: &str| {
+        s.parse::<Digest>()
+            .unwrap_or_else(|_| Digest::of(s.as_bytes()))
+    };
+    let roles: Vec<(String, Digest)> = uses
+        .iter()
+        .map(|u| (format!("{}:{}", u.role, u.name), digest_of(&u.digest)))
+        .collect();
+    let spec = pipeline.spec();
+    let mut r = AuditRecord::new(
+        PipelineRef {
+            name: spec.name.clone(),
+            version: spec.version.clone(),
+            digest: keel_store::digest_pipeline(spec_text, &roles),
+        },
+        input_digest,
+    );
+    r.outcome = outcome(ending.outcome);
+    r.error = ending.error.clone();
+    r.output_digest = output_digest;
+    r.rows_in = summary.rows_in;
+    r.rows_out = summary.rows_out;
+    for u in &uses {
+        let at = summary
+            .stage_time
+            .iter()
+            .position(|(name, _, _)| *name == u.name);
+        let duration = at.map_or(0, |i| summary.stage_time[i].2.as_micros() as u64);
+        let peak = at
+            .and_then(|i| summary.stage_peak.get(i))
+            .filter(|p| **p > 0)
+            .map(|p| *p as u64);
+        let failed = ending.failed_stage.as_deref() == Some(u.name.as_str());
+        r.stages.push(StageEntry {
+            name: u.name.clone(),
+            role: match u.role {
+                "validator" => StageRole::Validator,
+                "monitor" => StageRole::Monitor,
+                _ => StageRole::Stage,
+            },
+            plugin: u.plugin.clone(),
+            plugin_version: u.version.clone(),
+            plugin_digest: digest_of(&u.digest),
+            config_digest: digest_of(&u.config_digest),
+            duration_us: duration,
+            fuel_used: None,
+            peak_memory_bytes: if u.role == "stage" { peak } else { None },
+            outcome: if failed {
+                outcome(ending.outcome)
+            } else {
+                Outcome::Ok
+            },
+            error: if failed { ending.error.clone() } else { None },
+        });
+    }
+    for (f, _line) in &summary.examples {
+        r.findings.push(FindingEntry {
+            validator: f.validator.clone(),
+            rule: f.finding.rule.clone(),
+            column: f.finding.column.clone(),
+            row: f.input_row,
+            severity: match severity_name(f.finding.severity) {
+                "info" => Severity::Info,
+                "warning" => Severity::Warning,
+                _ => Severity::Error,
+            },
+            message: f.finding.message.clone(),
+        });
+    }
+    for m in &summary.monitors {
+        // One verdict per window closed during the run, then the open window's
+        // (or, unwindowed, the whole run's).
+        for w in &m.windows {
+            r.monitor_verdicts.push(MonitorVerdict {
+                monitor: m.name.clone(),
+                alert: w.report.alert,
+                summary: w.report.summary.clone(),
+                metrics: metrics_json(&w.report),
+                window: serde_json::to_value(&w.window).ok(),
+            });
+        }
+        r.alerts
+            .extend(m.alerts.iter().filter_map(|a| serde_json::to_value(a).ok()));
+        // An open window with no rows yet has nothing to say.
+        if m.error.is_none() && m.window.as_ref().is_some_and(|w| w.partial && w.rows == 0) {
+            continue;
+        }
+        let (alert, text, metrics) = match (&m.report, &m.error) {
+            (Some(rep), _) => (rep.alert, rep.summary.clone(), metrics_json(rep)),
+            (None, e) => (
+                false,
+                format!("monitor failed: {}", e.clone().unwrap_or_default()),
+                serde_json::Value::Null,
+            ),
+        };
+        r.monitor_verdicts.push(MonitorVerdict {
+            monitor: m.name.clone(),
+            alert,
+            summary: text,
+            metrics,
+            window: m
+                .window
+                .as_ref()
+                .filter(|w| w.partial)
+                .and_then(|w| serde_json::to_value(w).ok()),
+        });
+    }
+    r
+}
+
+/// Saved monitor states of `pipeline` that belong to `identity` (others are
+/// from another pipeline version and are ignored, with a note).
+pub fn load_monitor_states(
+    store: &Store,
+    pipeline: &Pipeline,
+    identity: &str,
+) -> Result<HashMap<String, MonitorState>> {
+    let mut out = HashMap::new();
+    for m in &pipeline.spec().monitors {
+        let Some(bytes) = store.monitor_state(&pipeline.spec().name, &m.name)? else {
+            continue;
+        };
+        let state: MonitorState = serde_json::from_slice(&bytes)
+            .with_context(|| format!("monitor `{}`: the saved state is not readable", m.name))?;
+        if state.identity == identity {
+            out.insert(m.name.clone(), state);
+        } else {
+            tracing::info!(monitor = %m.name, "saved monitor state is from another version of the pipeline; starting afresh");
+        }
+    }
+    Ok(out)
+}
+
+/// Saves each monitor's state and appends its window reports to its history.
+pub fn save_monitor_states(
+    store: &Store,
+    pipeline: &Pipeline,
+    summary: &RunSummary,
+    identity: &str,
+) -> Result<()> {
+    let name = &pipeline.spec().name;
+    for m in &summary.monitors {
+        for w in &m.windows {
+            store.append_monitor_report(name, &m.name, &window_report_json(w))?;
+        }
+        if let Some(state) = &m.state {
+            let state = MonitorState {
+                identity: identity.to_string(),
+                ..state.clone()
+            };
+            store.put_monitor_state(name, &m.name, &serde_json::to_vec(&state)?)?;
+        }
+    }
+    Ok(())
+}
+
+fn finite(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into)
+}
+
+/// A report's metrics as JSON (NaN and ±∞ become null).
+pub fn metrics_json(r: &Report) -> serde_json::Value {
+    r.metrics
+        .iter()
+        .map(|x| {
+            serde_json::json!({
+                "column": x.column, "name": x.name, "value": finite(x.value),
+                "threshold": x.threshold, "p_value": x.p_value, "alert": x.alert,
+            })
+        })
+        .collect()
+}
+
+/// A monitor report as JSON.
+pub fn report_json(r: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "rows": r.rows,
+        "alert": r.alert,
+        "summary": r.summary,
+        "metrics": metrics_json(r),
+    })
+}
+
+/// A window's report as JSON: the window, then the report.
+pub fn window_report_json(w: &WindowReport) -> serde_json::Value {
+    serde_json::json!({"window": w.window, "report": report_json(&w.report)})
+}
+
+/// A spec made self-contained: plugins named by digest, reference files by
+/// payload digest, grant paths absolute. Its digest is the pipeline's digest
+/// whether it is deployed or run from its file.
+pub struct Canonical {
+    pub text: String,
+    pub plugins: Vec<(String, Digest)>,
+    /// (file name in the canonical spec, bytes) of every reference file.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Plugin bytes by digest.
+    pub plugin_bytes: Vec<(Digest, Vec<u8>)>,
+}
+
+fn file_entry(dir: &Path, value: &str) -> Result<(String, Vec<u8>)> {
+    if value.starts_with("sha256:") {
+        bail!("`{value}` is already a stored file");
+    }
+    let path = dir.join(value);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("csv");
+    Ok((format!("{}.{ext}", Digest::of(&bytes)), bytes))
+}
+
+/// Canonicalises the spec at `spec_path` (resolving plugins with `resolver`).
+pub fn canonicalize(
+    spec_path: &Path,
+    text: &str,
+    resolver: &dyn PluginResolver,
+) -> Result<Canonical> {
+    let dir = spec_path.parent().unwrap_or(Path::new("."));
+    let mut table: toml::Table =
+        toml::from_str(text).with_context(|| format!("parsing {}", spec_path.display()))?;
+    let mut out = Canonical {
+        text: String::new(),
+        plugins: Vec::new(),
+        files: Vec::new(),
+        plugin_bytes: Vec::new(),
+    };
+    if let Some(toml::Value::String(r)) = table.get("reference").cloned() {
+        let (name, bytes) = file_entry(dir, &r)?;
+        table.insert("reference".into(), toml::Value::String(name.clone()));
+        out.files.push((name, bytes));
+    }
+    for (section, role) in [
+        ("validators", "validator"),
+        ("stages", "stage"),
+        ("monitors", "monitor"),
+    ] {
+        let Some(toml::Value::Array(items)) = table.get_mut(section) else {
+            continue;
+        };
+        for item in items.iter_mut() {
+            let Some(t) = item.as_table_mut() else {
+                continue;
+            };
+            let name = t
+                .get("name")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let reference = t
+                .get("plugin")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let (bytes, _) = resolver
+                .resolve(&reference, dir)
+                .map_err(|e| anyhow::anyhow!("{section} `{name}`: {e}"))?;
+            let digest = Digest::of(&bytes);
+            t.insert("plugin".into(), toml::Value::String(digest.to_string()));
+            out.plugins.push((format!("{role}:{name}"), digest.clone()));
+            out.plugin_bytes.push((digest, bytes));
+            if let Some(toml::Value::String(r)) = t.get("reference").cloned() {
+                let (file, bytes) = file_entry(dir, &r)?;
+                t.insert("reference".into(), toml::Value::String(file.clone()));
+                out.files.push((file, bytes));
+            }
+            if let Some(toml::Value::Array(grants)) = t.get_mut("grants") {
+                for g in grants.iter_mut().filter_map(|g| g.as_table_mut()) {
+                    if let Some(toml::Value::String(h)) = g.get("host").cloned() {
+                        let abs =
+                            std::path::absolute(dir.join(&h)).unwrap_or_else(|_| dir.join(&h));
+                        g.insert(
+                            "host".into(),
+                            toml::Value::String(abs.display().to_string()),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    out.text = toml::to_string(&table).context("writing the canonical spec")?;
+    Ok(out)
+}
+
+/// What a deploy stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Deployed {
+    pub name: String,
+    pub version: String,
+    pub digest: Digest,
+    pub plugins: usize,
+    pub files: usize,
+}
+
+/// `keel pipeline deploy`: checks every plugin loads, then stores plugins,
+/// reference files and the canonical spec.
+pub fn pipeline_deploy(
+    store: &Store,
+    rt: &Runtime,
+    spec_path: &Path,
+    dirs: PluginDirs,
+) -> Result<Deployed> {
+    let text = std::fs::read_to_string(spec_path)
+        .with_context(|| format!("reading {}", spec_path.display()))?;
+    let spec = keel_runtime::spec::PipelineSpec::parse(&text, spec_path)?;
+    let resolver = Resolver {
+        store: Some(store),
+        dirs,
+    };
+    let canonical = canonicalize(spec_path, &text, &resolver)?;
+    for (digest, bytes) in &canonical.plugin_bytes {
+        // Only components that load here are stored.
+        Plugin::load(rt, bytes, digest.as_str())
+            .with_context(|| format!("checking plugin {digest}"))?;
+        store.put_plugin(bytes)?;
+    }
+    for (_, bytes) in &canonical.files {
+        store.put_payload(bytes)?;
+    }
+    let digest = store.put_pipeline(
+        &spec.name,
+        &spec.version,
+        &canonical.text,
+        &canonical.plugins,
+    )?;
+    store.flush()?;
+    Ok(Deployed {
+        name: spec.name.clone(),
+        version: spec.version.clone(),
+        digest,
+        plugins: canonical.plugins.len(),
+        files: canonical.files.len(),
+    })
+}
+
+/// Checks that `bytes` are a Keel component, stores them and tags them
+/// `name@version` in lifecycle `state`.
+pub fn plugin_add(
+    store: &Store,
+    rt: &Runtime,
+    bytes: &[u8],
+    name: &str,
+    version: &str,
+    state: State,
+) -> Result<(Digest, keel_runtime::PluginSummary)> {
+    let plugin = Plugin::load(rt, bytes, &format!("{name}@{version}"))
+        .with_context(|| format!("checking {name}@{version}"))?;
+    let digest = store.put_plugin(bytes)?;
+    let s = plugin.summary().clone();
+    store.tag_plugin(
+        name,
+        version,
+        &digest,
+        PluginMeta {
+            kind: s.kind.as_str().to_string(),
+            description: s.description.clone(),
+            contract: Some(keel_runtime::CONTRACT.to_string()),
+            config_schema: Some(s.config_schema.to_string()),
+        },
+    )?;
+    if store.lifecycle(name, version)? != state {
+        store.set_state(name, version, state)?;
+    }
+    Ok((digest, s))
+}
+
+/// A deployed version, or the latest when `reference` has no `@VERSION`.
+pub fn get_deployed(store: &Store, reference: &str) -> Result<keel_store::PipelineRecord> {
+    let (name, version) = match reference.split_once('@') {
+        Some((n, v)) => (n, Some(v)),
+        None => (reference, None),
+    };
+    store
+        .get_pipeline(name, version)?
+        .with_context(|| format!("no deployed pipeline `{reference}` (see `keel pipeline ls`)"))
+}
+
+/// Writes a deployed pipeline's spec and reference files into `dir`, ready
+/// for `Pipeline::load`; returns the spec's path and its canonical text.
+pub fn materialize(store: &Store, reference: &str, dir: &Path) -> Result<(PathBuf, String)> {
+    let p = get_deployed(store, reference)?;
+    let table: toml::Table = toml::from_str(&p.spec_toml)?;
+    let mut files: Vec<String> = Vec::new();
+    if let Some(r) = table.get("reference").and_then(|v| v.as_str()) {
+        files.push(r.to_string());
+    }
+    if let Some(toml::Value::Array(ms)) = table.get("monitors") {
+        files.extend(ms.iter().filter_map(|m| {
+            m.get("reference")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        }));
+    }
+    for f in files {
+        let digest: Digest = f.rsplit_once('.').map_or(f.as_str(), |(d, _)| d).parse()?;
+        let bytes = store.payload(&digest)?.with_context(|| {
+            format!("reference file {f} of {reference} is no longer in the store")
+        })?;
+        std::fs::write(dir.join(&f), bytes)?;
+    }
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, &p.spec_toml)?;
+    Ok((path, p.spec_toml))
+}
