@@ -332,12 +332,50 @@ impl Pipeline {
     }
 
     /// A worker: one set of instances, created on first use.
-    pub fn worker(&self) -> Worker<'_> {
-        Worker {
-            pipeline: self,
-            stages: (0..self.stages.len()).map(|_| None).collect(),
-            validators: (0..self.validators.len()).map(|_| None).collect(),
+    pub fn worker(&self) -> Worker<&Pipeline> {
+        Worker::new(self)
+    }
+
+    /// A worker that owns a share of the pipeline, for pools that outlive a
+    /// borrow (the daemon keeps one per concurrent request).
+    pub fn shared_worker(self: &Arc<Self>) -> Worker<Arc<Pipeline>> {
+        Worker::new(self.clone())
+    }
+
+    /// Instances of the pipeline's stages and validators, created ahead of
+    /// the first request so it does not pay for instantiation.
+    pub fn warm(
+        &self,
+        worker: &mut Worker<impl std::ops::Deref<Target = Pipeline>>,
+    ) -> Result<(), CallError> {
+        for i in 0..self.stages.len() {
+            ensure(
+                &mut worker.stages[i],
+                &self.rt,
+                &self.stages[i],
+                self.refs[i].as_ref(),
+            )?;
         }
+        for (i, v) in self.validators.iter().enumerate() {
+            ensure(
+                &mut worker.validators[i],
+                &self.rt,
+                &v.placement,
+                self.refs[v.at].as_ref(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The output columns and their types, as the reference data produced
+    /// them (the model's outputs), when the pipeline has reference data.
+    pub fn output_columns(&self) -> Option<Vec<(String, keel_data::DataType)>> {
+        self.refs.last()?.as_ref().map(|b| {
+            b.columns()
+                .iter()
+                .map(|c| (c.name.clone(), c.data_type()))
+                .collect()
+        })
     }
 
     /// Creates the pipeline's monitors (one instance each).
@@ -462,13 +500,27 @@ pub struct BatchError {
 }
 
 /// One set of plugin instances; processes batches one at a time.
-pub struct Worker<'p> {
-    pipeline: &'p Pipeline,
+pub struct Worker<P: std::ops::Deref<Target = Pipeline>> {
+    pipeline: P,
     stages: Vec<Option<Instance>>,
     validators: Vec<Option<Instance>>,
 }
 
-impl Worker<'_> {
+impl<P: std::ops::Deref<Target = Pipeline>> Worker<P> {
+    fn new(pipeline: P) -> Worker<P> {
+        let (stages, validators) = (pipeline.stages.len(), pipeline.validators.len());
+        Worker {
+            pipeline,
+            stages: (0..stages).map(|_| None).collect(),
+            validators: (0..validators).map(|_| None).collect(),
+        }
+    }
+
+    /// The pipeline this worker runs.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
     fn validate_at(
         &mut self,
         at: usize,
@@ -559,8 +611,11 @@ impl Worker<'_> {
         let mut taps = Vec::new();
         let mut stage_time = Vec::with_capacity(self.pipeline.stages.len());
         let mut stage_peak = Vec::with_capacity(self.pipeline.stages.len());
+        let tapped: Vec<bool> = (0..=self.pipeline.stages.len())
+            .map(|at| self.pipeline.monitors.iter().any(|m| m.at == at))
+            .collect();
         let tap = |at: usize, b: &Batch, taps: &mut Vec<(usize, Batch)>| {
-            if self.pipeline.monitors.iter().any(|m| m.at == at) {
+            if tapped[at] {
                 taps.push((at, b.clone()));
             }
         };
@@ -787,19 +842,9 @@ impl Pipeline {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1);
         let file = source.path().to_path_buf();
-        let mut monitors = self.monitors().map_err(RunError::Monitor)?;
-        let mut monitor_errors: Vec<Option<String>> = vec![None; monitors.len()];
-        for (m, err) in monitors.iter_mut().zip(monitor_errors.iter_mut()) {
-            if let Some(saved) = options.resume.get(&m.name) {
-                m.alert_state = saved.alerts.clone();
-                if let Some(w) = &saved.window
-                    && let Err(e) = m.watch.resume(&mut m.instance, w)
-                {
-                    tracing::error!(monitor = %m.name, error = %e, "cannot resume the saved window; monitor disabled for this run");
-                    *err = Some(format!("resuming the saved window: {e}"));
-                }
-            }
-        }
+        let mut live = self
+            .live_monitors(&options.resume)
+            .map_err(RunError::Monitor)?;
         let mut summary = RunSummary {
             rows_in: 0,
             rows_out: 0,
@@ -864,14 +909,7 @@ impl Pipeline {
                 }
                 Ok(())
             });
-            let collected = self.collect(
-                res_rx,
-                &mut summary,
-                &mut monitors,
-                &mut monitor_errors,
-                &out_tx,
-                progress,
-            );
+            let collected = self.collect(res_rx, &mut summary, &mut live, &out_tx, progress);
             drop(out_tx);
             let written = writer
                 .join()
@@ -879,47 +917,7 @@ impl Pipeline {
             written.map_err(Stop::Sink).and(collected)
         });
         // Monitors report even when the run stopped early: what they saw is real.
-        for (m, err) in monitors.iter_mut().zip(monitor_errors) {
-            let (open, error) = match err {
-                Some(e) => (None, Some(e)),
-                None => match m.watch.report_open(&mut m.instance) {
-                    Ok(r) => (Some(r), None),
-                    Err(e) => (None, Some(e)),
-                },
-            };
-            // Unwindowed, the run is the window; windowed, a partial window
-            // raises nothing (too few rows to judge).
-            if let Some(wr) = &open
-                && !m.watch.windowed()
-            {
-                let wr = wr.clone();
-                self.raise(m, &wr);
-            }
-            let state = if error.is_none() {
-                let window = if m.watch.windowed() {
-                    m.watch.save(&mut m.instance).ok()
-                } else {
-                    None
-                };
-                Some(MonitorState {
-                    identity: String::new(),
-                    window,
-                    alerts: m.alert_state.clone(),
-                })
-            } else {
-                None
-            };
-            summary.monitors.push(MonitorResult {
-                name: m.name.clone(),
-                at: self.point_name(m.at),
-                window: open.as_ref().map(|w| w.window.clone()),
-                report: open.map(|w| w.report),
-                error,
-                windows: std::mem::take(&mut m.windows),
-                alerts: std::mem::take(&mut m.alerts),
-                state,
-            });
-        }
+        summary.monitors = self.conclude(&mut live, true);
         summary.elapsed = started.elapsed();
         let summary = Box::new(summary);
         match outcome {
@@ -935,13 +933,11 @@ impl Pipeline {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn collect(
         &self,
         res_rx: crossbeam_channel::Receiver<Msg>,
         summary: &mut RunSummary,
-        monitors: &mut [Monitor],
-        monitor_errors: &mut [Option<String>],
+        live: &mut LiveMonitors,
         out: &crossbeam_channel::Sender<Batch>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(), Stop> {
@@ -990,26 +986,7 @@ impl Pipeline {
                         summary.examples.push((f, line));
                     }
                 }
-                for (mi, m) in monitors.iter_mut().enumerate() {
-                    if monitor_errors[mi].is_some() {
-                        continue;
-                    }
-                    if let Some((_, b)) = p.taps.iter().find(|(at, _)| *at == m.at) {
-                        match m.watch.feed(&mut m.instance, b, window::now_ms()) {
-                            Ok(closed) => {
-                                for wr in closed {
-                                    self.raise(m, &wr);
-                                    m.windows.push(wr);
-                                }
-                            }
-                            Err(e) => {
-                                // A monitor is an observer: its failure is recorded, the data flows on.
-                                tracing::error!(monitor = %m.name, error = %e, "monitor failed; disabled for the rest of the run");
-                                monitor_errors[mi] = Some(e);
-                            }
-                        }
-                    }
-                }
+                self.observe(live, &p.taps, window::now_ms());
                 summary.rows_in += p.rows_in as u64;
                 summary.rows_out += p.output.rows() as u64;
                 if out.send(p.output).is_err() {
@@ -1034,6 +1011,140 @@ impl Pipeline {
             Some((_, error)) => Err(Stop::Read(error)),
             None => Ok(()),
         }
+    }
+}
+
+/// A pipeline's monitors while data flows: fed batch by batch, concluded
+/// at the end of a run (or whenever a daemon wants a status).
+pub struct LiveMonitors {
+    monitors: Vec<Monitor>,
+    /// A monitor that failed is disabled, with its error kept for its result.
+    errors: Vec<Option<String>>,
+}
+
+impl LiveMonitors {
+    /// The monitors' names, in spec order.
+    pub fn names(&self) -> Vec<String> {
+        self.monitors.iter().map(|m| m.name.clone()).collect()
+    }
+
+    /// Windows closed and alerts raised since the last call, per monitor
+    /// name; they are handed over once (a daemon records them as they come).
+    pub fn take_closed(&mut self) -> Vec<(String, Vec<WindowReport>, Vec<Alert>)> {
+        self.monitors
+            .iter_mut()
+            .filter(|m| !m.windows.is_empty() || !m.alerts.is_empty())
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    std::mem::take(&mut m.windows),
+                    std::mem::take(&mut m.alerts),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Pipeline {
+    /// Creates the monitors and resumes each from its saved state, if any.
+    /// A state that cannot be resumed disables that monitor (logged), not the run.
+    pub fn live_monitors(
+        &self,
+        resume: &HashMap<String, MonitorState>,
+    ) -> Result<LiveMonitors, CallError> {
+        let mut monitors = self.monitors()?;
+        let mut errors: Vec<Option<String>> = vec![None; monitors.len()];
+        for (m, err) in monitors.iter_mut().zip(errors.iter_mut()) {
+            if let Some(saved) = resume.get(&m.name) {
+                m.alert_state = saved.alerts.clone();
+                if let Some(w) = &saved.window
+                    && let Err(e) = m.watch.resume(&mut m.instance, w)
+                {
+                    tracing::error!(monitor = %m.name, error = %e, "cannot resume the saved window; monitor disabled for this run");
+                    *err = Some(format!("resuming the saved window: {e}"));
+                }
+            }
+        }
+        Ok(LiveMonitors { monitors, errors })
+    }
+
+    /// Feeds the batches tapped by one [`Worker::process`] call to the
+    /// monitors attached at their points; windows that close are evaluated
+    /// for alerts and kept until [`LiveMonitors::take_closed`] or [`Pipeline::conclude`].
+    pub fn observe(&self, live: &mut LiveMonitors, taps: &[(usize, Batch)], now_ms: i64) {
+        for (m, err) in live.monitors.iter_mut().zip(live.errors.iter_mut()) {
+            if err.is_some() {
+                continue;
+            }
+            let Some((_, b)) = taps.iter().find(|(at, _)| *at == m.at) else {
+                continue;
+            };
+            match m.watch.feed(&mut m.instance, b, now_ms) {
+                Ok(closed) => {
+                    for wr in closed {
+                        self.raise(m, &wr);
+                        m.windows.push(wr);
+                    }
+                }
+                Err(e) => {
+                    // A monitor is an observer: its failure is recorded, the data flows on.
+                    tracing::error!(monitor = %m.name, error = %e, "monitor failed; disabled from here on");
+                    *err = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Each monitor's result: its report on the open window (or, unwindowed,
+    /// on everything seen), the windows closed and alerts raised since the
+    /// last call, and the state to save. With `last`, unwindowed monitors
+    /// raise their alerts, since what they saw is their only window (a status
+    /// taken mid-stream passes `false`).
+    pub fn conclude(&self, live: &mut LiveMonitors, last: bool) -> Vec<MonitorResult> {
+        let mut out = Vec::with_capacity(live.monitors.len());
+        for (m, err) in live.monitors.iter_mut().zip(live.errors.iter()) {
+            let (open, error) = match err {
+                Some(e) => (None, Some(e.clone())),
+                None => match m.watch.report_open(&mut m.instance) {
+                    Ok(r) => (Some(r), None),
+                    Err(e) => (None, Some(e)),
+                },
+            };
+            // Unwindowed, the run is the window; windowed, a partial window
+            // raises nothing (too few rows to judge).
+            if let Some(wr) = &open
+                && last
+                && !m.watch.windowed()
+            {
+                let wr = wr.clone();
+                self.raise(m, &wr);
+            }
+            let state = if error.is_none() {
+                let window = if m.watch.windowed() {
+                    m.watch.save(&mut m.instance).ok()
+                } else {
+                    None
+                };
+                Some(MonitorState {
+                    identity: String::new(),
+                    window,
+                    alerts: m.alert_state.clone(),
+                })
+            } else {
+                None
+            };
+            out.push(MonitorResult {
+                name: m.name.clone(),
+                at: self.point_name(m.at),
+                window: open.as_ref().map(|w| w.window.clone()),
+                report: open.map(|w| w.report),
+                error,
+                windows: std::mem::take(&mut m.windows),
+                alerts: std::mem::take(&mut m.alerts),
+                state,
+            });
+        }
+        out
     }
 }
 
