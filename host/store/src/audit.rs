@@ -238,6 +238,10 @@ pub struct AuditRecord {
     /// Alerts raised by monitors during the invocation, with their deliveries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alerts: Vec<serde_json::Value>,
+    /// How the daemon routed a served request (stable, canary, pinned,
+    /// shadow — with the request it shadows and how the answers compare).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<serde_json::Value>,
     /// Hash of the previous record ([`GENESIS_HASH`] for the first).
     #[serde(default)]
     pub prev_hash: String,
@@ -265,6 +269,7 @@ impl AuditRecord {
             findings: Vec::new(),
             monitor_verdicts: Vec::new(),
             alerts: Vec::new(),
+            serving: None,
             prev_hash: String::new(),
             hash: String::new(),
         }
