@@ -395,7 +395,7 @@ pub(crate) fn chain_hash(prev_hash: &str, body: &[u8]) -> String {
 }
 
 /// Splits a stored value into its hash and body.
-fn split_value(v: &[u8]) -> std::result::Result<(&str, &[u8]), ChainBreak> {
+pub(crate) fn split_value(v: &[u8]) -> std::result::Result<(&str, &[u8]), ChainBreak> {
     if v.len() < AUDIT_HASH_LEN {
         return Err(ChainBreak::Undecodable(format!(
             "value of {} bytes has no hash prefix",

@@ -37,10 +37,19 @@ pub const MONITOR_REPORTS: &str = "monitor_reports";
 /// Tree `compiled`: `digest \0 engine key` → precompiled artifact bytes.
 pub const COMPILED: &str = "compiled";
 
+/// Tree `admin_log`: big-endian u64 seq → `hash (64 hex bytes) || entry JSON`,
+/// the daemon's admin actions, hash-chained like [`AUDIT`] but separately.
+pub const ADMIN_LOG: &str = "admin_log";
+/// Tree `serving`: pipeline name → the daemon's traffic settings (JSON, opaque to the store).
+pub const SERVING: &str = "serving";
+
 /// Key in [`META`] holding the format version as a big-endian u32.
 pub const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 /// Key in [`META`] holding the audit head (next seq and last hash) as JSON.
 pub const AUDIT_HEAD_KEY: &[u8] = b"audit_head";
+
+/// Key in [`META`] holding the admin log head (next seq and last hash) as JSON.
+pub const ADMIN_HEAD_KEY: &[u8] = b"admin_head";
 
 /// Length of the hex hash that prefixes every value in [`AUDIT`].
 pub const AUDIT_HASH_LEN: usize = 64;

@@ -1,5 +1,6 @@
 //! keel-store: Keel's embedded store on sled — plugins by digest, versioned tags and pipelines,
-//! the tamper-evident audit chain with group commit, payloads under retention, monitor state.
+//! the tamper-evident audit chain with group commit, payloads under retention, monitor state,
+//! and the daemon's admin log and traffic settings.
 //!
 //! It knows nothing of wasmtime: the runtime hands it bytes, digests and
 //! records. One [`Store`] handle (cheap to clone, `Send + Sync`) is the only
@@ -9,6 +10,7 @@
 //! bytes stored, never a re-serialization, so verification does not depend on
 //! JSON being canonical across versions (or on float round-tripping).
 
+mod admin;
 mod audit;
 mod digest;
 mod error;
@@ -27,6 +29,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub use admin::AdminEntry;
 pub use audit::{
     AuditFilter, AuditIter, AuditRecord, AuditStats, ChainBreak, ChainError, FindingEntry,
     GENESIS_HASH, MonitorVerdict, Outcome, PipelineRef, Receipt, Severity, StageEntry, StageRole,
@@ -96,6 +99,8 @@ pub(crate) struct Trees {
     pub(crate) monitor_state: sled::Tree,
     pub(crate) monitor_reports: sled::Tree,
     pub(crate) compiled: sled::Tree,
+    pub(crate) admin_log: sled::Tree,
+    pub(crate) serving: sled::Tree,
 }
 
 /// Makes everything written so far durable: sled's flush, then (optionally) an
@@ -236,6 +241,8 @@ impl Trees {
             monitor_state: t(layout::MONITOR_STATE)?,
             monitor_reports: t(layout::MONITOR_REPORTS)?,
             compiled: t(layout::COMPILED)?,
+            admin_log: t(layout::ADMIN_LOG)?,
+            serving: t(layout::SERVING)?,
             db,
         })
     }

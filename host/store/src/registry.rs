@@ -16,12 +16,13 @@ use crate::{
 
 /// Lifecycle of a plugin version. Any state may follow any other, except that
 /// [`State::Retired`] is final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Added, not yet in use: usable by new pipelines, e.g. for shadow runs.
     Staged,
     /// In use.
+    #[default]
     Active,
     /// Still usable; new pipelines should move off it.
     Deprecated,
@@ -142,6 +143,10 @@ pub struct PipelineRecord {
     pub plugins: Vec<PipelinePlugin>,
     /// When it was deployed (RFC 3339 UTC).
     pub added_at: String,
+    /// Lifecycle: a retired version is no longer served (records written
+    /// before this field existed read as active). Not part of the digest.
+    #[serde(default)]
+    pub state: State,
 }
 
 /// Splits `name@version` at its last `@` and validates both halves.
@@ -493,6 +498,7 @@ impl Store {
             spec_toml: spec_toml.to_owned(),
             plugins,
             added_at: now_rfc3339(),
+            state: State::Active,
         };
         let cas = self.trees().pipelines.compare_and_swap(
             &key,
@@ -578,6 +584,40 @@ impl Store {
                     }
                 }
                 Ok(latest)
+            }
+        }
+    }
+
+    /// Sets the lifecycle state of pipeline `name@version`; durable on
+    /// return. Retired is final, as for plugins; redeploying a retired
+    /// version (same digest) leaves it retired.
+    pub fn set_pipeline_state(&self, name: &str, version: &str, state: State) -> Result<()> {
+        let key = ref_key(name, version);
+        let tree = &self.trees().pipelines;
+        loop {
+            let Some(old) = tree.get(&key)? else {
+                return Err(StoreError::UnknownPipeline(format!("{name}@{version}")));
+            };
+            let mut r: PipelineRecord = decode(layout::PIPELINES, &old)?;
+            if r.state == state {
+                return Ok(());
+            }
+            if r.state == State::Retired {
+                return Err(StoreError::RetiredIsFinal {
+                    name: name.to_owned(),
+                    version: version.to_owned(),
+                    requested: state,
+                });
+            }
+            let from = r.state;
+            r.state = state;
+            if tree
+                .compare_and_swap(&key, Some(old), Some(serde_json::to_vec(&r)?))?
+                .is_ok()
+            {
+                self.durability().sync()?;
+                tracing::info!(pipeline = %key, %from, to = %state, "pipeline lifecycle changed");
+                return Ok(());
             }
         }
     }
