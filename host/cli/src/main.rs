@@ -118,6 +118,16 @@ enum Command {
     /// Infer a data-quality schema (types, ranges, null rates, domains) from a data file and
     /// print it: the config of the `data-quality` validator.
     Profile(profile::ProfileArgs),
+    /// Serve the deployed pipelines over the Open Inference Protocol v2, with
+    /// an admin API and Prometheus metrics (see docs/serving.md).
+    Serve {
+        /// Address to listen on [default: the config's `listen`, else 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// The daemon's TOML config: tokens, limits, TLS.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Re-run recorded inputs; check outputs are identical, or see what a candidate changes.
     Replay {
         /// Pipeline NAME or NAME@VERSION (only versions deployed with `keel pipeline deploy`).
@@ -394,6 +404,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Command::Serve { listen, config } => serve(listen, config, cli.cache_dir, &store()?),
         Command::Replay {
             pipeline,
             since,
@@ -463,6 +474,79 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             eprintln!("exported {n} records");
             Ok(())
         }
+    }
+}
+
+/// `keel serve`: runs the daemon until SIGTERM/SIGINT.
+fn serve(
+    listen: Option<std::net::SocketAddr>,
+    config: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    store: &keel_store::Store,
+) -> Result<(), Failure> {
+    let config = match &config {
+        Some(p) => keel_server::ServerConfig::load(p).map_err(|e| fail(exit::USAGE, e))?,
+        None => keel_server::ServerConfig::default(),
+    };
+    let rt = runtime(cache_dir)?;
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("keel-serve")
+        .build()
+        .context("starting the async runtime")?;
+    let open = config.tokens.is_empty();
+    let opts = keel_server::ServeOptions {
+        store: store.clone(),
+        rt,
+        config,
+        listen,
+    };
+    let served = tokio_rt.block_on(keel_server::serve(opts, |addr, app| {
+        let snap = app.snapshot();
+        let scheme = if snap.config.tls.is_some() { "https" } else { "http" };
+        // The first line on stdout is the address (scripts and tests read it).
+        println!("keel serve: listening on {scheme}://{addr}");
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        if open {
+            eprintln!(
+                "keel serve: no tokens configured: every endpoint is open to local callers; listening on loopback only"
+            );
+        }
+        for m in snap.models.values() {
+            let versions: Vec<String> = m
+                .sorted_versions()
+                .iter()
+                .map(|v| v.version.clone())
+                .collect();
+            eprintln!(
+                "keel serve: model {} versions [{}] serving {}{}{}",
+                m.name,
+                versions.join(", "),
+                m.stable().map(|v| v.version.as_str()).unwrap_or("-"),
+                m.traffic
+                    .canary
+                    .as_ref()
+                    .map(|c| format!(", canary {} at {:.0}%", c.version, c.share * 100.0))
+                    .unwrap_or_default(),
+                m.traffic
+                    .shadow
+                    .as_ref()
+                    .map(|s| format!(", shadow {s}"))
+                    .unwrap_or_default(),
+            );
+        }
+        if snap.models.is_empty() {
+            eprintln!("keel serve: no pipelines deployed yet (keel pipeline deploy, or POST /admin/pipelines)");
+        }
+        for f in &snap.failures {
+            eprintln!("keel serve: NOT LOADED {f}");
+        }
+    }));
+    match served {
+        Ok(()) => Ok(()),
+        Err(e @ keel_server::ServeError::Config(_)) => Err(fail(exit::USAGE, e)),
+        Err(e) => Err(fail(exit::FAILURE, e)),
     }
 }
 

@@ -13,6 +13,9 @@ struct Cfg {
     /// Misbehave only from this call on (0 = first call).
     #[serde(default)]
     after_calls: u64,
+    /// `work`: loop iterations per call (a slow but well-behaved plugin).
+    #[serde(default)]
+    iterations: u64,
 }
 
 struct Hostile {
@@ -54,6 +57,14 @@ impl Transform for Hostile {
         }
         match self.cfg.mode.as_str() {
             "echo" => Ok(input),
+            "work" => {
+                let mut x = 0u64;
+                for i in 0..self.cfg.iterations {
+                    x = x.wrapping_mul(31).wrapping_add(std::hint::black_box(i));
+                }
+                std::hint::black_box(x);
+                Ok(input)
+            }
             "error" => Err(Error::input("refused on purpose").in_column("x")),
             "panic" => panic!("hostile plugin panicked on purpose"),
             "unreachable" => {

@@ -1,0 +1,34 @@
+//! keel-server: the `keel serve` daemon — the Open Inference Protocol v2 over
+//! HTTP/JSON (with Triton's binary tensor extension), an admin API, Prometheus
+//! metrics, and canary/shadow roll-outs of deployed pipeline versions.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod listen;
+pub mod loadgen;
+pub mod metrics;
+pub mod oip;
+pub mod serving;
+
+pub use app::App;
+pub use config::ServerConfig;
+pub use listen::{ServeError, ServeOptions, serve};
+
+use axum::Router;
+use std::sync::Arc;
+
+/// Every route, with the 404 for anything else.
+pub fn router(app: Arc<App>) -> Router {
+    http::routes()
+        .merge(admin::routes())
+        .fallback(|uri: axum::http::Uri| async move {
+            http::ApiError::not_found(format!(
+                "no endpoint {}; see /v2 (Open Inference Protocol v2) and /admin",
+                uri.path()
+            ))
+        })
+        .with_state(app)
+}

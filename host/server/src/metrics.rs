@@ -1,0 +1,262 @@
+//! Prometheus metrics of the daemon: requests and latency per pipeline
+//! version and stage, outcomes, refusals, instance-pool use, the audit
+//! queue, monitor statistics as gauges and alerts raised.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+/// Label pairs; a `Vec` keeps the families generic over label names.
+pub type Labels = Vec<(&'static str, String)>;
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Latency buckets from 25 µs to ~13 s (doubling): one-row inference sits
+/// in the first few, plugin deadlines in the last.
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    prometheus_client::metrics::histogram::exponential_buckets(25e-6, 2.0, 20)
+}
+
+/// Every metric the daemon exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests that reached a pipeline, by outcome (ok, error, trap, timeout, rejected).
+    pub requests: Family<Labels, Counter>,
+    /// Requests answered without running a pipeline, by reason.
+    pub refused: Family<Labels, Counter>,
+    /// Arrival to answer, per pipeline version.
+    pub latency: Family<Labels, Histogram>,
+    /// Time in each stage's plugin call.
+    pub stage_latency: Family<Labels, Histogram>,
+    /// Requests executing per version (each holds one instance set).
+    pub busy: Family<Labels, Gauge>,
+    /// Requests waiting for an instance set per version.
+    pub queued: Family<Labels, Gauge>,
+    /// Instance sets created per version (busy + idle).
+    pub instance_sets: Family<Labels, Gauge>,
+    /// Audit records handed to the store and not yet durable.
+    pub audit_pending: Gauge,
+    /// Audit records made durable.
+    pub audit_records: Counter,
+    /// Monitor metric values of the last closed window.
+    pub monitor_value: Family<Labels, FloatGauge>,
+    /// 1 while a monitor's last closed window alerted.
+    pub monitor_alert: Family<Labels, Gauge>,
+    /// Windows closed per monitor.
+    pub monitor_windows: Family<Labels, Counter>,
+    /// Batches monitors skipped because their queue was full.
+    pub monitor_dropped: Family<Labels, Counter>,
+    /// Alerts raised.
+    pub alerts: Family<Labels, Counter>,
+    /// Shadow requests by result (identical, different, error, dropped).
+    pub shadow: Family<Labels, Counter>,
+    /// Pipeline versions loaded and serving.
+    pub versions_loaded: Gauge,
+    /// Admin actions by action and outcome.
+    pub admin_actions: Family<Labels, Counter>,
+    /// Recent alerts, newest last (not exported; the admin API lists them).
+    pub recent_alerts: std::sync::Mutex<std::collections::VecDeque<serde_json::Value>>,
+}
+
+/// How many recent alerts are kept in memory (all are in the store's
+/// monitor history and the logs).
+pub const RECENT_ALERTS: usize = 256;
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("keel");
+        let requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "requests",
+            "Inference requests that reached a pipeline, by outcome",
+            requests.clone(),
+        );
+        let refused = Family::<Labels, Counter>::default();
+        registry.register(
+            "requests_refused",
+            "Requests answered without running a pipeline (bad_request, unauthorized, forbidden, too_large, overloaded, duplicate_id, not_found, deadline)",
+            refused.clone(),
+        );
+        let latency =
+            Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        registry.register(
+            "request_duration_seconds",
+            "Inference request latency, arrival to answer, audit record durable",
+            latency.clone(),
+        );
+        let stage_latency =
+            Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        registry.register(
+            "stage_duration_seconds",
+            "Time in each stage's plugin call",
+            stage_latency.clone(),
+        );
+        let busy = Family::<Labels, Gauge>::default();
+        registry.register(
+            "instances_busy",
+            "Instance sets executing a request",
+            busy.clone(),
+        );
+        let queued = Family::<Labels, Gauge>::default();
+        registry.register(
+            "queue_depth",
+            "Requests waiting for an instance set",
+            queued.clone(),
+        );
+        let instance_sets = Family::<Labels, Gauge>::default();
+        registry.register(
+            "instance_sets",
+            "Instance sets created (busy and idle)",
+            instance_sets.clone(),
+        );
+        let audit_pending = Gauge::default();
+        registry.register(
+            "audit_queue_depth",
+            "Audit records waiting to become durable",
+            audit_pending.clone(),
+        );
+        let audit_records = Counter::default();
+        registry.register(
+            "audit_records",
+            "Audit records made durable",
+            audit_records.clone(),
+        );
+        let monitor_value = Family::<Labels, FloatGauge>::default();
+        registry.register(
+            "monitor_metric",
+            "A monitor's metric over its last closed window",
+            monitor_value.clone(),
+        );
+        let monitor_alert = Family::<Labels, Gauge>::default();
+        registry.register(
+            "monitor_alert",
+            "1 when the monitor's last closed window alerted",
+            monitor_alert.clone(),
+        );
+        let monitor_windows = Family::<Labels, Counter>::default();
+        registry.register(
+            "monitor_windows",
+            "Monitor windows closed",
+            monitor_windows.clone(),
+        );
+        let monitor_dropped = Family::<Labels, Counter>::default();
+        registry.register(
+            "monitor_dropped_batches",
+            "Batches a monitor skipped because its queue was full",
+            monitor_dropped.clone(),
+        );
+        let alerts = Family::<Labels, Counter>::default();
+        registry.register("alerts", "Alerts raised by monitors", alerts.clone());
+        let shadow = Family::<Labels, Counter>::default();
+        registry.register(
+            "shadow_requests",
+            "Shadow requests by result (identical, different, error, dropped)",
+            shadow.clone(),
+        );
+        let versions_loaded = Gauge::default();
+        registry.register(
+            "pipeline_versions_loaded",
+            "Pipeline versions loaded and serving",
+            versions_loaded.clone(),
+        );
+        let admin_actions = Family::<Labels, Counter>::default();
+        registry.register(
+            "admin_actions",
+            "Admin API actions by action and outcome",
+            admin_actions.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            refused,
+            latency,
+            stage_latency,
+            busy,
+            queued,
+            instance_sets,
+            audit_pending,
+            audit_records,
+            monitor_value,
+            monitor_alert,
+            monitor_windows,
+            monitor_dropped,
+            alerts,
+            shadow,
+            versions_loaded,
+            admin_actions,
+            recent_alerts: Default::default(),
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Counts a refusal.
+    pub fn refuse(&self, pipeline: &str, reason: &'static str) {
+        self.refused
+            .get_or_create(&vec![
+                ("pipeline", pipeline.to_string()),
+                ("reason", reason.to_string()),
+            ])
+            .inc();
+    }
+}
+
+/// Labels of a pipeline version.
+pub fn version_labels(pipeline: &str, version: &str) -> Labels {
+    vec![
+        ("pipeline", pipeline.to_string()),
+        ("version", version.to_string()),
+    ]
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_text_format_with_labels() {
+        let m = Metrics::new();
+        let mut l = version_labels("penguins", "1.0.0");
+        l.push(("outcome", "ok".into()));
+        m.requests.get_or_create(&l).inc();
+        m.latency
+            .get_or_create(&version_labels("penguins", "1.0.0"))
+            .observe(0.0002);
+        m.refuse("penguins", "overloaded");
+        let text = m.render();
+        assert!(
+            text.contains(
+                r#"keel_requests_total{pipeline="penguins",version="1.0.0",outcome="ok"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("keel_request_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"keel_requests_refused_total{pipeline="penguins",reason="overloaded"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
