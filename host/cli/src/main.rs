@@ -504,10 +504,6 @@ fn serve(
     let served = tokio_rt.block_on(keel_server::serve(opts, |addr, app| {
         let snap = app.snapshot();
         let scheme = if snap.config.tls.is_some() { "https" } else { "http" };
-        // The first line on stdout is the address (scripts and tests read it).
-        println!("keel serve: listening on {scheme}://{addr}");
-        use std::io::Write as _;
-        let _ = std::io::stdout().flush();
         if open {
             eprintln!(
                 "keel serve: no tokens configured: every endpoint is open to local callers; listening on loopback only"
@@ -542,6 +538,11 @@ fn serve(
         for f in &snap.failures {
             eprintln!("keel serve: NOT LOADED {f}");
         }
+        // Last: the first line on stdout is the address (scripts and tests
+        // read it, and may read the notes above once they have it).
+        println!("keel serve: listening on {scheme}://{addr}");
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
     }));
     match served {
         Ok(()) => Ok(()),

@@ -655,7 +655,13 @@ async fn audit_show(
                 .filter(|t| t.digest == s.plugin_digest)
                 .map(|t| format!("{}@{} ({})", t.name, t.version, t.state))
                 .collect();
-            json!({"stage": s.name, "role": s.role, "digest": s.plugin_digest.to_string(), "tags": names})
+            json!({
+                "stage": s.name, "role": s.role,
+                "plugin": format!("{}@{}", s.plugin, s.plugin_version),
+                "digest": s.plugin_digest.to_string(),
+                "config_digest": s.config_digest.to_string(),
+                "tags": names,
+            })
         })
         .collect();
     let input = app
