@@ -224,12 +224,65 @@ fn demo(root: &Path) -> Result<()> {
 
 fn test(root: &Path) -> Result<()> {
     ensure_chromium()?;
+    let triton = ensure_tritonclient(root)?;
     let plugins = build_guests(root)?;
     let guests = target_dir(root).join("test-guests");
     run(cargo()
         .args(["test", "--workspace"])
         .env("KEEL_PLUGIN_DIR", &plugins)
-        .env("KEEL_TEST_GUESTS", &guests))
+        .env("KEEL_TEST_GUESTS", &guests)
+        .env("KEEL_TRITON_PYTHON", &triton))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The `keel serve` tests drive the daemon with Triton's own Python client:
+/// a virtualenv with `tritonclient[http]`, made once and re-used while its
+/// requirements file is unchanged. Returns its python.
+fn ensure_tritonclient(root: &Path) -> Result<PathBuf> {
+    let requirements = root.join("host/cli/tests/tritonclient/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    let venv = target_dir(root).join("venvs").join("tritonclient");
+    let python = venv.join("bin").join("python");
+    let stamp = venv.join("keel-requirements.txt");
+    if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(python);
+    }
+    let make = || {
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !make() {
+        // Debian's python3 comes without ensurepip; python3-venv brings it.
+        if !is_root() {
+            bail!(
+                "cannot make a Python virtualenv for the tritonclient tests: install python3-venv (`sudo apt-get install python3-venv`) and run again"
+            );
+        }
+        eprintln!("installing python3-venv (Debian package) for the tritonclient tests");
+        run(Command::new("apt-get").arg("update"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "python3-venv"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        if !make() {
+            bail!("python3 -m venv {} failed", venv.display());
+        }
+    }
+    eprintln!("installing tritonclient[http] into {}", venv.display());
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "-r"])
+        .arg(&requirements))?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
 }
 
 /// The HTML report test loads pages in headless Chromium: install Debian's
@@ -242,11 +295,7 @@ fn ensure_chromium() -> Result<()> {
     if found {
         return Ok(());
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
+    if !is_root() {
         bail!(
             "the HTML report tests need `chromium`: install it with `sudo apt-get install chromium` and run again"
         );
