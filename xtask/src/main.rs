@@ -27,6 +27,7 @@ fn main() -> Result<()> {
         "build-guests" => build_guests(&root).map(|_| ()),
         "bench" => bench(&root),
         "bench-drift" => bench_drift(&root),
+        "bench-serve" => bench_serve(&root),
         "ci" => {
             run(cargo().args(["fmt", "--all", "--check"]))?;
             build_guests(&root)?;
@@ -335,6 +336,131 @@ fn bench_drift(root: &Path) -> Result<()> {
         .arg(&dir);
     cmd.args(std::env::args().skip(2));
     run(&mut cmd)
+}
+
+/// `keel serve` under load on loopback: one-row requests through a scaler
+/// and a logistic regression, auditing on, driven by the load generator
+/// (`host/server/examples/loadgen.rs`) open-loop at fixed rates and closed-loop
+/// at full speed. `cargo xtask bench-serve [SECONDS]`.
+fn bench_serve(root: &Path) -> Result<()> {
+    let seconds: u64 = std::env::args()
+        .nth(2)
+        .map(|s| s.parse())
+        .transpose()
+        .context("bench-serve [SECONDS]")?
+        .unwrap_or(10);
+    let plugins = build_guests(root)?;
+    run(cargo().args(["build", "--release", "-p", "keel"]))?;
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "keel-server",
+        "--example",
+        "loadgen",
+    ]))?;
+    let release = target_dir(root).join("release");
+    let keel = release.join("keel");
+    let loadgen = release.join("examples").join("loadgen");
+    let dir = target_dir(root).join("bench-serve");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let store = dir.join("store");
+    run(Command::new(&keel)
+        .args([
+            "pipeline",
+            "deploy",
+            "benches/serve/pipeline.toml",
+            "--plugin-dir",
+        ])
+        .arg(&plugins)
+        .env("KEEL_STORE", &store))?;
+    let body = dir.join("request.json");
+    std::fs::write(
+        &body,
+        r#"{"id": "bench", "inputs": [
+  {"name": "bill_length_mm", "datatype": "FP64", "shape": [1], "data": [46.5]},
+  {"name": "bill_depth_mm", "datatype": "FP64", "shape": [1], "data": [15.2]},
+  {"name": "flipper_length_mm", "datatype": "FP64", "shape": [1], "data": [215.0]},
+  {"name": "body_mass_g", "datatype": "FP64", "shape": [1], "data": [5050.0]}]}"#,
+    )?;
+    let mut server = Command::new(&keel)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("KEEL_STORE", &store)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting keel serve")?;
+    let mut line = String::new();
+    {
+        use std::io::BufRead;
+        let out = server.stdout.take().context("keel serve stdout")?;
+        std::io::BufReader::new(out).read_line(&mut line)?;
+    }
+    let addr = line
+        .trim()
+        .strip_prefix("keel serve: listening on http://")
+        .with_context(|| format!("keel serve did not start: {line:?}"))?
+        .to_string();
+    let scenarios: [(&str, Option<u32>, u32); 4] = [
+        ("open loop 500 req/s", Some(500), 16),
+        ("open loop 2000 req/s", Some(2000), 32),
+        ("closed loop, 1 connection", None, 1),
+        ("closed loop, 8 connections", None, 8),
+    ];
+    let mut rows = Vec::new();
+    for (name, rate, conns) in scenarios {
+        let mut cmd = Command::new(&loadgen);
+        cmd.args(["--addr", &addr, "--path", "/v2/models/bench/infer"])
+            .arg("--body-file")
+            .arg(&body)
+            .args(["--connections", &conns.to_string()])
+            .args([
+                "--duration",
+                &format!("{seconds}s"),
+                "--warmup",
+                "2s",
+                "--unique-ids",
+            ]);
+        if let Some(r) = rate {
+            cmd.args(["--rate", &r.to_string()]);
+        }
+        eprintln!("bench-serve: {name} for {seconds} s");
+        let out = cmd.output().context("running the load generator")?;
+        if !out.status.success() {
+            let _ = server.kill();
+            bail!("loadgen failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        rows.push((name, String::from_utf8_lossy(&out.stdout).into_owned()));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    println!(
+        "\n{:<28} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "scenario", "ok", "req/s", "p50 µs", "p90 µs", "p99 µs", "max µs"
+    );
+    for (name, json) in rows {
+        let field = |key: &str| -> String {
+            json.lines()
+                .find(|l| l.trim_start().starts_with(&format!("\"{key}\"")))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().trim_end_matches(',').to_string())
+                .unwrap_or_default()
+        };
+        let num = |key: &str| field(key).parse::<f64>().unwrap_or(f64::NAN);
+        println!(
+            "{:<28} {:>10} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
+            name,
+            field("ok"),
+            num("throughput_rps"),
+            num("p50"),
+            num("p90"),
+            num("p99"),
+            num("max")
+        );
+    }
+    Ok(())
 }
 
 fn bench(root: &Path) -> Result<()> {

@@ -404,7 +404,9 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Serve { listen, config } => serve(listen, config, cli.cache_dir, &store()?),
+        Command::Serve { listen, config } => {
+            serve(listen, config, cli.cache_dir, store_dir.clone())
+        }
         Command::Replay {
             pipeline,
             since,
@@ -482,12 +484,23 @@ fn serve(
     listen: Option<std::net::SocketAddr>,
     config: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
-    store: &keel_store::Store,
+    store_dir: Option<PathBuf>,
 ) -> Result<(), Failure> {
     let config = match &config {
         Some(p) => keel_server::ServerConfig::load(p).map_err(|e| fail(exit::USAGE, e))?,
         None => keel_server::ServerConfig::default(),
     };
+    let dir = match store_dir {
+        Some(d) => d,
+        None => keel_store::Store::default_dir().context("locating the store")?,
+    };
+    let options = keel_store::StoreOptions {
+        sync_data: config.audit.fdatasync,
+        ..Default::default()
+    };
+    let store = &keel_store::Store::open_with(&dir, options)
+        .with_context(|| format!("opening the store at {}", dir.display()))
+        .map_err(|e| fail(exit::USAGE, e))?;
     let rt = runtime(cache_dir)?;
     let tokio_rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

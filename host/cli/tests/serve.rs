@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 struct Daemon {
     child: Child,
     addr: SocketAddr,
-    store: PathBuf,
     log: PathBuf,
 }
 
@@ -68,7 +67,6 @@ impl Daemon {
         Daemon {
             addr: addr.parse().unwrap(),
             child,
-            store: store.to_owned(),
             log,
         }
     }

@@ -119,6 +119,22 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
+/// `[audit]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// After sled's flush of each group commit, also `fdatasync` the data
+    /// file: the record then survives a power loss, not only a crash of
+    /// the daemon. Costs one more disk round trip per group.
+    pub fdatasync: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { fdatasync: true }
+    }
+}
+
 /// `[metrics]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -145,6 +161,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Where this file was read from (relative TLS paths are resolved against it).
     #[serde(skip)]
     pub path: Option<PathBuf>,

@@ -3,10 +3,13 @@
 //! API, keep-alive, one thread) so that, on a small machine, it leaves the
 //! CPU to the server it measures.
 //!
-//! Open loop (`rate`): request *i* is due at `start + i / rate` and its
-//! latency counts from then, so a slow server is charged for the requests
-//! it kept waiting (no coordinated omission). Closed loop: each connection
-//! sends its next request when the last one is answered.
+//! Open loop (`rate`): request *i* is due at `start + i / rate`. A request
+//! whose connection came free only after it was due (the server was slow)
+//! counts from when it was due, so a slow server is charged for the
+//! requests it kept waiting (no coordinated omission); one sent on time
+//! counts from when it was sent (the timer's own lateness, up to ~1 ms, is
+//! not the server's). Closed loop: each connection sends its next request
+//! when the last one is answered.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -131,7 +134,7 @@ pub async fn run(spec: LoadSpec) -> Result<LoadReport, LoadError> {
     if spec.connections == 0 {
         return Err(LoadError::Spec("connections must be at least 1".into()));
     }
-    if spec.rate.is_some_and(|r| !(r > 0.0)) {
+    if spec.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         return Err(LoadError::Spec("rate must be positive".into()));
     }
     // Check the template once so the workers need not.
@@ -179,9 +182,15 @@ async fn worker(
         if due >= end {
             break;
         }
-        if spec.rate.is_some() {
+        // A connection that comes free after its next request was due means
+        // the server kept that request waiting: it counts from when it was
+        // due. Otherwise it counts from when it is sent, so the timer's own
+        // lateness (tokio's resolution is 1 ms) is not charged to the server.
+        let waited = Instant::now() > due;
+        if spec.rate.is_some() && !waited {
             tokio::time::sleep_until(due.into()).await;
         }
+        let due = if waited { due } else { Instant::now() };
         // (Re)connect; a server that is down costs this request, not a spin.
         let s = match &mut sender {
             Some(s) if !s.is_closed() => s,

@@ -47,9 +47,27 @@ pub struct Executed {
     pub identical: Option<bool>,
 }
 
+/// Batches tapped at monitor points by one request.
+type Taps = Vec<(usize, Batch)>;
+
+/// Named, typed columns.
+pub type Columns = [(String, DataType)];
+
+/// A request that ran, with its record not yet durable.
+pub struct Prepared {
+    record: AuditRecord,
+    executed: Executed,
+    taps: Option<Taps>,
+    /// The input bytes, when the retention policy keeps them.
+    payload: Option<Vec<u8>>,
+}
+
+/// Longest call that may run on an async thread (see [`Version::run`]).
+pub const INLINE_LIMIT: Duration = Duration::from_millis(2);
+
 /// Monitors of a version and the thread that feeds them.
 struct MonitorFeed {
-    tx: Mutex<Option<crossbeam_channel::Sender<Vec<(usize, Batch)>>>>,
+    tx: Mutex<Option<crossbeam_channel::Sender<Taps>>>,
     live: Arc<Mutex<LiveMonitors>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -75,6 +93,8 @@ pub struct Version {
     permits: tokio::sync::Semaphore,
     /// Requests admitted (waiting or executing).
     admitted: AtomicUsize,
+    /// A request once took longer than [`INLINE_LIMIT`]: run on blocking threads.
+    slow: std::sync::atomic::AtomicBool,
     template: AuditRecord,
     /// Stage names in order, for the per-stage latency metric.
     stage_names: Vec<String>,
@@ -206,6 +226,7 @@ impl Version {
             pool: Mutex::new(vec![worker]),
             sets: AtomicUsize::new(1),
             admitted: AtomicUsize::new(0),
+            slow: std::sync::atomic::AtomicBool::new(false),
             template,
             stage_names,
             labels,
@@ -274,15 +295,23 @@ impl Version {
         let permit = permit.ok()?;
         let busy = self.metrics.busy.get_or_create(&self.labels).clone();
         busy.inc();
-        let me = self.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            me.execute(&id, batch, serving, compare_with.as_ref())
-        })
-        .await;
+        // Fast pipelines run right here: a thread hand-off would cost more
+        // than the call. A version whose request once took longer than
+        // INLINE_LIMIT moves to blocking threads, so a slow plugin never
+        // stalls the threads that accept and answer requests.
+        let prepared = if self.slow.load(Ordering::Acquire) {
+            let me = self.clone();
+            tokio::task::spawn_blocking(move || {
+                me.execute(&id, batch, serving, compare_with.as_ref())
+            })
+            .await
+        } else {
+            Ok(self.execute(&id, batch, serving, compare_with.as_ref()))
+        };
         busy.dec();
         drop(permit);
-        match result {
-            Ok(e) => Some(e),
+        match prepared {
+            Ok(p) => Some(self.record(p).await),
             Err(join) => Some(Executed {
                 outcome: Outcome::Error,
                 output: None,
@@ -316,14 +345,14 @@ impl Version {
         }
     }
 
-    /// Runs one request and records it; blocking.
+    /// Runs one request through the pipeline and builds its audit record.
     pub fn execute(
         &self,
         id: &str,
         batch: Batch,
         mut serving: serde_json::Value,
         compare_with: Option<&Batch>,
-    ) -> Executed {
+    ) -> Prepared {
         let input_bytes = encode_jsonl(&batch);
         let input_digest = Digest::of(&input_bytes);
         let rows_in = batch.rows();
@@ -428,25 +457,53 @@ impl Version {
                 executed.failed_stage = Some(e.error.stage.clone());
             }
         }
-        let _ = elapsed;
-        match self.store.keeps_payloads(&self.name, id) {
-            Ok(true) => {
-                if let Err(e) = self.store.put_payload(&input_bytes) {
-                    tracing::error!(error = %e, "cannot store the request's input payload");
-                }
+        if elapsed > INLINE_LIMIT && !self.slow.swap(true, Ordering::AcqRel) {
+            tracing::info!(pipeline = %self.name, version = %self.version, elapsed_ms = elapsed.as_millis() as u64, "a request took long: this version's requests now run on blocking threads");
+        }
+        let keep_payload = match self.store.keeps_payloads(&self.name, id) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the retention policy");
+                false
             }
-            Ok(false) => {}
-            Err(e) => tracing::error!(error = %e, "cannot read the retention policy"),
+        };
+        Prepared {
+            record,
+            executed,
+            taps,
+            payload: keep_payload.then_some(input_bytes),
+        }
+    }
+
+    /// Makes a prepared request durable, then feeds the monitors. Holds no
+    /// thread and no instance set while the group commit flushes, so every
+    /// request waiting for the disk joins the same group.
+    async fn record(&self, p: Prepared) -> Executed {
+        let Prepared {
+            record,
+            mut executed,
+            taps,
+            payload,
+        } = p;
+        if let Some(bytes) = payload
+            && let Err(e) = self.store.put_payload(&bytes)
+        {
+            tracing::error!(error = %e, "cannot store the request's input payload");
         }
         self.metrics.audit_pending.inc();
-        let appended = self.store.append(record);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.store.append_with(record, move |r| {
+            let _ = tx.send(r);
+        });
+        let appended = rx.await;
         self.metrics.audit_pending.dec();
         match appended {
-            Ok(receipt) => {
+            Ok(Ok(receipt)) => {
                 self.metrics.audit_records.inc();
                 executed.seq = Some(receipt.seq);
             }
-            Err(e) => executed.audit_error = Some(e.to_string()),
+            Ok(Err(e)) => executed.audit_error = Some(e.to_string()),
+            Err(_) => executed.audit_error = Some("the audit committer stopped".into()),
         }
         // Monitors see what was answered, and only that.
         if let (Some(taps), Some(feed), None) = (taps, &self.monitors, &executed.audit_error) {
@@ -510,7 +567,7 @@ impl Version {
     }
 
     /// Input and output columns, for model metadata.
-    pub fn describe(&self) -> (&[(String, DataType)], &[(String, DataType)]) {
+    pub fn describe(&self) -> (&Columns, &Columns) {
         (&self.inputs, &self.outputs)
     }
 
@@ -696,7 +753,7 @@ fn start_monitors(
         .live_monitors(&resume)
         .map_err(|e| format!("starting monitors: {e}"))?;
     let live = Arc::new(Mutex::new(live));
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<(usize, Batch)>>(queue.max(1));
+    let (tx, rx) = crossbeam_channel::bounded::<Taps>(queue.max(1));
     let thread = {
         let live = live.clone();
         let pipeline = pipeline.clone();

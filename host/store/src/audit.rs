@@ -422,7 +422,26 @@ fn decode_record(v: &[u8]) -> Result<AuditRecord> {
 
 struct Request {
     records: Vec<AuditRecord>,
-    reply: mpsc::SyncSender<Result<Vec<Receipt>>>,
+    reply: Reply,
+}
+
+/// Where a request's outcome goes: a caller blocked on a channel, or a
+/// callback run on the committer thread (for async callers, which must not
+/// hold a thread while the group is flushed).
+enum Reply {
+    Channel(mpsc::SyncSender<Result<Vec<Receipt>>>),
+    Callback(Box<dyn FnOnce(Result<Vec<Receipt>>) + Send>),
+}
+
+impl Reply {
+    fn send(self, r: Result<Vec<Receipt>>) {
+        match self {
+            Reply::Channel(tx) => {
+                let _ = tx.send(r);
+            }
+            Reply::Callback(f) => f(r),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -470,9 +489,31 @@ impl Committer {
     fn submit(&self, records: Vec<AuditRecord>) -> Result<Vec<Receipt>> {
         let tx = self.tx.as_ref().ok_or(StoreError::CommitterGone)?;
         let (reply, answer) = mpsc::sync_channel(1);
-        tx.send(Request { records, reply })
-            .map_err(|_| StoreError::CommitterGone)?;
+        tx.send(Request {
+            records,
+            reply: Reply::Channel(reply),
+        })
+        .map_err(|_| StoreError::CommitterGone)?;
         answer.recv().map_err(|_| StoreError::CommitterGone)?
+    }
+
+    fn submit_with(
+        &self,
+        records: Vec<AuditRecord>,
+        done: Box<dyn FnOnce(Result<Vec<Receipt>>) + Send>,
+    ) {
+        let request = Request {
+            records,
+            reply: Reply::Callback(done),
+        };
+        match self.tx.as_ref() {
+            Some(tx) => {
+                if let Err(mpsc::SendError(r)) = tx.send(request) {
+                    r.reply.send(Err(StoreError::CommitterGone));
+                }
+            }
+            None => request.reply.send(Err(StoreError::CommitterGone)),
+        }
     }
 
     fn stats(&self) -> AuditStats {
@@ -544,9 +585,7 @@ impl Worker {
                     rows.extend(p.rows);
                     accepted.push((req.reply, p.receipts));
                 }
-                Err(e) => {
-                    let _ = req.reply.send(Err(e));
-                }
+                Err(e) => req.reply.send(Err(e)),
             }
         }
         if rows.is_empty() {
@@ -574,14 +613,14 @@ impl Worker {
                 self.counters.flushes.fetch_add(1, Ordering::Relaxed);
                 self.counters.records.fetch_add(n, Ordering::Relaxed);
                 for (reply, receipts) in accepted {
-                    let _ = reply.send(Ok(receipts));
+                    reply.send(Ok(receipts));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, records = n, "audit group commit failed");
                 let e = Arc::new(e);
                 for (reply, _) in accepted {
-                    let _ = reply.send(Err(StoreError::CommitFailed(e.clone())));
+                    reply.send(Err(StoreError::CommitFailed(e.clone())));
                 }
             }
         }
@@ -679,6 +718,21 @@ impl Store {
         self.append_batch(vec![record])?
             .pop()
             .ok_or(StoreError::CommitterGone)
+    }
+
+    /// Appends one record without waiting: `done` runs (on the committer
+    /// thread; keep it short) once the record is durable or has failed. For
+    /// async callers: a thread is not held while the group is flushed, so
+    /// more requests can join the group.
+    pub fn append_with(
+        &self,
+        record: AuditRecord,
+        done: impl FnOnce(Result<Receipt>) + Send + 'static,
+    ) {
+        self.committer().submit_with(
+            vec![record],
+            Box::new(move |r| done(r.and_then(|mut v| v.pop().ok_or(StoreError::CommitterGone)))),
+        );
     }
 
     /// Appends records atomically (all or none), with consecutive seqs, and
