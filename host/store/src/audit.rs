@@ -373,17 +373,139 @@ pub enum ChainBreak {
     HeadMismatch(String),
 }
 
-/// The chain head kept in `meta`.
+/// A chain head kept in `meta` (the audit chain's, and the admin log's under its own key).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Head {
-    next_seq: u64,
-    hash: String,
+pub(crate) struct Head {
+    pub(crate) next_seq: u64,
+    pub(crate) hash: String,
 }
 
-fn read_head(meta: &sled::Tree) -> Result<Option<Head>> {
-    meta.get(layout::AUDIT_HEAD_KEY)?
-        .map(|v| decode(layout::META, &v))
-        .transpose()
+impl Head {
+    /// The head of a chain with no records yet.
+    pub(crate) fn genesis() -> Head {
+        Head {
+            next_seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+        }
+    }
+}
+
+pub(crate) fn read_head(meta: &sled::Tree, key: &[u8]) -> Result<Option<Head>> {
+    meta.get(key)?.map(|v| decode(layout::META, &v)).transpose()
+}
+
+/// What [`walk_chain`] needs to know of a decoded body.
+pub(crate) trait Link: serde::de::DeserializeOwned {
+    fn seq(&self) -> u64;
+    fn prev_hash(&self) -> &str;
+    /// What names the record in a [`ChainError`] besides its seq, if anything.
+    fn id(&self) -> Option<String>;
+}
+
+impl Link for AuditRecord {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    fn prev_hash(&self) -> &str {
+        &self.prev_hash
+    }
+    fn id(&self) -> Option<String> {
+        Some(self.id.clone())
+    }
+}
+
+/// Walks the chain stored in `tree` (`seq -> hash || body`) whose head is
+/// `meta/head_key`, and returns the first break: a missing seq (deleted), a
+/// record under the wrong seq (moved or swapped), content not matching its
+/// hash (edited), a `prev_hash` not matching the previous hash (edited and
+/// re-hashed), a head that disagrees (tail deleted, or records written behind
+/// the store's back), or whatever `check` finds in a record that passed.
+///
+/// Safe while appends run, provided a writer puts its records and the head in
+/// one sled transaction (readers see it whole or not at all): it walks exactly
+/// the records the head names at the start; later ones are left for the next run.
+pub(crate) fn walk_chain<T: Link>(
+    tree: &sled::Tree,
+    meta: &sled::Tree,
+    head_key: &[u8],
+    mut check: impl FnMut(&T, &[u8]) -> Result<Option<ChainBreak>>,
+) -> Result<std::result::Result<VerifyReport, ChainError>> {
+    let head = read_head(meta, head_key)?;
+    let end = head.as_ref().map_or(0, |h| h.next_seq);
+    let mut expected: u64 = 0;
+    let mut prev = GENESIS_HASH.to_owned();
+    let broken = |seq, id, reason| Ok(Err(ChainError { seq, id, reason }));
+    for entry in tree.range(..seq_key(end)) {
+        let (k, v) = entry?;
+        let Some(key_seq) = decode_seq_key(&k) else {
+            return broken(
+                expected,
+                None,
+                ChainBreak::Undecodable(format!("key of {} bytes", k.len())),
+            );
+        };
+        if key_seq != expected {
+            return broken(expected, None, ChainBreak::Missing);
+        }
+        let (stored_hash, body) = match split_value(&v) {
+            Ok(x) => x,
+            Err(reason) => return broken(expected, None, reason),
+        };
+        let rec: T = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => return broken(expected, None, ChainBreak::Undecodable(e.to_string())),
+        };
+        let id = rec.id();
+        if rec.seq() != key_seq {
+            return broken(expected, id, ChainBreak::Reordered { found: rec.seq() });
+        }
+        // Hashing over the record's own prev_hash tells "edited" here apart
+        // from "edited and re-hashed", which shows as a broken link at the next record.
+        if chain_hash(rec.prev_hash(), body) != stored_hash {
+            return broken(expected, id, ChainBreak::Edited);
+        }
+        if rec.prev_hash() != prev {
+            return broken(expected, id, ChainBreak::BrokenLink);
+        }
+        if let Some(reason) = check(&rec, &k)? {
+            return broken(expected, id, reason);
+        }
+        prev = stored_hash.to_owned();
+        expected += 1;
+    }
+    if expected < end {
+        // The last records named by the head are gone.
+        return broken(expected, None, ChainBreak::Missing);
+    }
+    if let Some(h) = &head
+        && h.hash != prev
+    {
+        return broken(
+            expected.saturating_sub(1),
+            None,
+            ChainBreak::HeadMismatch("the last record's hash is not the head hash".into()),
+        );
+    }
+    // Records past the head were not written by the store. Read the last
+    // key before the head: records only grow, so a legitimate last key is
+    // always below the head read after it.
+    if let Some((k, _)) = tree.last()? {
+        let last = decode_seq_key(&k).unwrap_or(u64::MAX);
+        let next = read_head(meta, head_key)?.map_or(0, |h| h.next_seq);
+        if last >= next {
+            return broken(
+                next,
+                None,
+                ChainBreak::HeadMismatch(format!(
+                    "records continue past the head's next seq {next}"
+                )),
+            );
+        }
+    }
+    Ok(Ok(VerifyReport {
+        records: expected,
+        head_hash: prev,
+    }))
 }
 
 /// `hex(sha256(prev_hash || body))`.
@@ -459,10 +581,7 @@ pub(crate) struct Committer {
 
 impl Committer {
     pub(crate) fn start(trees: Trees, durability: Durability) -> Result<Committer> {
-        let head = read_head(&trees.meta)?.unwrap_or(Head {
-            next_seq: 0,
-            hash: GENESIS_HASH.to_owned(),
-        });
+        let head = read_head(&trees.meta, layout::AUDIT_HEAD_KEY)?.unwrap_or_else(Head::genesis);
         let counters = Arc::new(Counters::default());
         let worker = Worker {
             trees,
@@ -808,7 +927,7 @@ impl Store {
 
     /// Number of records appended so far (the next seq).
     pub fn audit_len(&self) -> Result<u64> {
-        Ok(read_head(&self.trees().meta)?.map_or(0, |h| h.next_seq))
+        Ok(read_head(&self.trees().meta, layout::AUDIT_HEAD_KEY)?.map_or(0, |h| h.next_seq))
     }
 
     /// Walks the whole chain and returns the first bad record as
@@ -818,83 +937,10 @@ impl Store {
     /// id index not pointing back, or a head that disagrees (tail deleted).
     pub fn verify(&self) -> Result<VerifyReport> {
         let t = self.trees();
-        // Appends may run concurrently. Each group is one sled transaction,
-        // which readers see whole or not at all, so: walk exactly the records
-        // the head names at the start; records appended meanwhile are left for
-        // the next run.
-        let head = read_head(&t.meta)?;
-        let end = head.as_ref().map_or(0, |h| h.next_seq);
-        let mut expected: u64 = 0;
-        let mut prev = GENESIS_HASH.to_owned();
-        let broken = |seq, id, reason| Err(StoreError::Chain(ChainError { seq, id, reason }));
-        for entry in t.audit.range(..seq_key(end)) {
-            let (k, v) = entry?;
-            let Some(key_seq) = decode_seq_key(&k) else {
-                return broken(
-                    expected,
-                    None,
-                    ChainBreak::Undecodable(format!("key of {} bytes", k.len())),
-                );
-            };
-            if key_seq != expected {
-                return broken(expected, None, ChainBreak::Missing);
-            }
-            let (stored_hash, body) = match split_value(&v) {
-                Ok(x) => x,
-                Err(reason) => return broken(expected, None, reason),
-            };
-            let rec: AuditRecord = match serde_json::from_slice(body) {
-                Ok(r) => r,
-                Err(e) => return broken(expected, None, ChainBreak::Undecodable(e.to_string())),
-            };
-            let id = Some(rec.id.clone());
-            if rec.seq != key_seq {
-                return broken(expected, id, ChainBreak::Reordered { found: rec.seq });
-            }
-            if chain_hash(&rec.prev_hash, body) != stored_hash {
-                return broken(expected, id, ChainBreak::Edited);
-            }
-            if rec.prev_hash != prev {
-                return broken(expected, id, ChainBreak::BrokenLink);
-            }
-            if t.audit_ids.get(rec.id.as_bytes())?.as_deref() != Some(&k[..]) {
-                return broken(expected, id, ChainBreak::IndexMismatch);
-            }
-            prev = stored_hash.to_owned();
-            expected += 1;
-        }
-        if expected < end {
-            // The last records named by the head are gone.
-            return broken(expected, None, ChainBreak::Missing);
-        }
-        if let Some(h) = &head
-            && h.hash != prev
-        {
-            return broken(
-                expected.saturating_sub(1),
-                None,
-                ChainBreak::HeadMismatch("the last record's hash is not the head hash".into()),
-            );
-        }
-        // Records past the head were not written by the store. Read the last
-        // key before the head: records only grow, so a legitimate last key is
-        // always below the head read after it.
-        if let Some((k, _)) = t.audit.last()? {
-            let last = decode_seq_key(&k).unwrap_or(u64::MAX);
-            let next = read_head(&t.meta)?.map_or(0, |h| h.next_seq);
-            if last >= next {
-                return broken(
-                    next,
-                    None,
-                    ChainBreak::HeadMismatch(format!(
-                        "records continue past the head's next seq {next}"
-                    )),
-                );
-            }
-        }
-        Ok(VerifyReport {
-            records: expected,
-            head_hash: prev,
-        })
+        walk_chain::<AuditRecord>(&t.audit, &t.meta, layout::AUDIT_HEAD_KEY, |rec, key| {
+            let indexed = t.audit_ids.get(rec.id.as_bytes())?;
+            Ok((indexed.as_deref() != Some(key)).then_some(ChainBreak::IndexMismatch))
+        })?
+        .map_err(StoreError::Chain)
     }
 }

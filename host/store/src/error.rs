@@ -117,6 +117,18 @@ pub enum StoreError {
     /// No such pipeline (or pipeline version).
     #[error("unknown pipeline {0}")]
     UnknownPipeline(String),
+    /// A retired pipeline version cannot change state again.
+    #[error(
+        "pipeline {name}@{version} is retired; retirement is final, it cannot become {requested} (deploy a new version)"
+    )]
+    PipelineRetiredIsFinal {
+        /// Pipeline name.
+        name: String,
+        /// Pipeline version.
+        version: String,
+        /// State asked for.
+        requested: State,
+    },
     /// A pipeline version is already deployed with another digest.
     #[error(
         "pipeline {name}@{version} is already deployed with digest {existing}; versions are immutable, deploy a new version (this spec has digest {requested})"
@@ -153,6 +165,9 @@ pub enum StoreError {
     /// The audit chain is broken.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The admin log's chain is broken (the first bad entry; entries have no id).
+    #[error("admin log broken at seq {}: {}", .0.seq, .0.reason)]
+    AdminChain(ChainError),
     /// Writing an export failed.
     #[error("writing export: {0}")]
     Export(#[source] std::io::Error),

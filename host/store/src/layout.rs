@@ -12,7 +12,7 @@ pub const LOCK_FILE: &str = "LOCK";
 /// sled's data file inside [`DB_DIR`], synced by the store after each flush.
 pub const SLED_DATA_FILE: &str = "db";
 
-/// Tree `meta`: format version and the audit head.
+/// Tree `meta`: format version, the audit head and the admin log head.
 pub const META: &str = "meta";
 /// Tree `plugins`: digest → component bytes.
 pub const PLUGINS: &str = "plugins";
@@ -51,7 +51,7 @@ pub const AUDIT_HEAD_KEY: &[u8] = b"audit_head";
 /// Key in [`META`] holding the admin log head (next seq and last hash) as JSON.
 pub const ADMIN_HEAD_KEY: &[u8] = b"admin_head";
 
-/// Length of the hex hash that prefixes every value in [`AUDIT`].
+/// Length of the hex hash that prefixes every value in [`AUDIT`] and [`ADMIN_LOG`].
 pub const AUDIT_HASH_LEN: usize = 64;
 
 /// Where the sled database of the store in `store_dir` lives.
@@ -59,12 +59,12 @@ pub fn db_path(store_dir: &Path) -> PathBuf {
     store_dir.join(DB_DIR)
 }
 
-/// The key of audit record `seq` (big-endian, so sled's order is seq order).
+/// The key of audit record or admin entry `seq` (big-endian, so sled's order is seq order).
 pub fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }
 
-/// Decodes an [`AUDIT`] key.
+/// Decodes an [`AUDIT`] or [`ADMIN_LOG`] key.
 pub fn decode_seq_key(key: &[u8]) -> Option<u64> {
     key.try_into().ok().map(u64::from_be_bytes)
 }

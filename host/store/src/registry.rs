@@ -474,7 +474,9 @@ impl Store {
     /// canonical encoding of the spec text and the (role, plugin digest) pairs
     /// sorted. Every plugin must be stored, and a plugin whose only tags are
     /// retired is refused ([`StoreError::Retired`]). Versions are immutable:
-    /// the same digest again is a no-op, another is [`StoreError::PipelineImmutable`].
+    /// the same digest again is a no-op (the stored record, its `added_at` and
+    /// its `state` included: a retired version stays retired), another is
+    /// [`StoreError::PipelineImmutable`]. A new version starts [`State::Active`].
     pub fn put_pipeline(
         &self,
         name: &str,
@@ -589,8 +591,13 @@ impl Store {
     }
 
     /// Sets the lifecycle state of pipeline `name@version`; durable on
-    /// return. Retired is final, as for plugins; redeploying a retired
-    /// version (same digest) leaves it retired.
+    /// return. The digest is unchanged (the state is not part of it). An
+    /// unknown version is [`StoreError::UnknownPipeline`]; setting the current
+    /// state is a no-op. Retired is final, as for plugins
+    /// ([`StoreError::PipelineRetiredIsFinal`]): a record may still name that
+    /// version, so it is never quietly brought back; redeploying it (same
+    /// digest) is a no-op that leaves it retired, and serving it again takes a
+    /// new version.
     pub fn set_pipeline_state(&self, name: &str, version: &str, state: State) -> Result<()> {
         let key = ref_key(name, version);
         let tree = &self.trees().pipelines;
@@ -603,7 +610,7 @@ impl Store {
                 return Ok(());
             }
             if r.state == State::Retired {
-                return Err(StoreError::RetiredIsFinal {
+                return Err(StoreError::PipelineRetiredIsFinal {
                     name: name.to_owned(),
                     version: version.to_owned(),
                     requested: state,
