@@ -384,80 +384,93 @@ fn bench_serve(root: &Path) -> Result<()> {
   {"name": "flipper_length_mm", "datatype": "FP64", "shape": [1], "data": [215.0]},
   {"name": "body_mass_g", "datatype": "FP64", "shape": [1], "data": [5050.0]}]}"#,
     )?;
-    let mut server = Command::new(&keel)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("KEEL_STORE", &store)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("starting keel serve")?;
-    let mut line = String::new();
-    {
-        use std::io::BufRead;
-        let out = server.stdout.take().context("keel serve stdout")?;
-        std::io::BufReader::new(out).read_line(&mut line)?;
-    }
-    let addr = line
-        .trim()
-        .strip_prefix("keel serve: listening on http://")
-        .with_context(|| format!("keel serve did not start: {line:?}"))?
-        .to_string();
-    let scenarios: [(&str, Option<u32>, u32); 4] = [
-        ("open loop 500 req/s", Some(500), 16),
-        ("open loop 2000 req/s", Some(2000), 32),
-        ("closed loop, 1 connection", None, 1),
-        ("closed loop, 8 connections", None, 8),
-    ];
+    // The default (fdatasync after each group commit: survives power loss)
+    // and sled's flush alone (survives a crash of the daemon), same run.
+    let relaxed = dir.join("no-fdatasync.toml");
+    std::fs::write(&relaxed, "[audit]\nfdatasync = false\n")?;
     let mut rows = Vec::new();
-    for (name, rate, conns) in scenarios {
-        let mut cmd = Command::new(&loadgen);
-        cmd.args(["--addr", &addr, "--path", "/v2/models/bench/infer"])
-            .arg("--body-file")
-            .arg(&body)
-            .args(["--connections", &conns.to_string()])
-            .args([
-                "--duration",
-                &format!("{seconds}s"),
-                "--warmup",
-                "2s",
-                "--unique-ids",
-            ]);
-        if let Some(r) = rate {
-            cmd.args(["--rate", &r.to_string()]);
+    for (mode, config) in [("fdatasync", None), ("flush only", Some(&relaxed))] {
+        let mut cmd = Command::new(&keel);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .env("KEEL_STORE", &store)
+            .stdout(std::process::Stdio::piped());
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
         }
-        eprintln!("bench-serve: {name} for {seconds} s");
-        let out = cmd.output().context("running the load generator")?;
-        if !out.status.success() {
-            let _ = server.kill();
-            bail!("loadgen failed: {}", String::from_utf8_lossy(&out.stderr));
+        let mut server = cmd.spawn().context("starting keel serve")?;
+        let mut line = String::new();
+        {
+            use std::io::BufRead;
+            let out = server.stdout.take().context("keel serve stdout")?;
+            std::io::BufReader::new(out).read_line(&mut line)?;
         }
-        rows.push((name, String::from_utf8_lossy(&out.stdout).into_owned()));
+        let addr = line
+            .trim()
+            .strip_prefix("keel serve: listening on http://")
+            .with_context(|| format!("keel serve did not start: {line:?}"))?
+            .to_string();
+        let scenarios: [(&str, Option<u32>, u32); 5] = [
+            ("open loop 500 req/s", Some(500), 32),
+            ("open loop 1000 req/s", Some(1000), 32),
+            ("open loop 2000 req/s", Some(2000), 32),
+            ("closed loop, 1 connection", None, 1),
+            ("closed loop, 8 connections", None, 8),
+        ];
+        for (name, rate, conns) in scenarios {
+            let mut cmd = Command::new(&loadgen);
+            cmd.args(["--addr", &addr, "--path", "/v2/models/bench/infer"])
+                .arg("--body-file")
+                .arg(&body)
+                .args(["--connections", &conns.to_string()])
+                .args([
+                    "--duration",
+                    &format!("{seconds}s"),
+                    "--warmup",
+                    "2s",
+                    "--unique-ids",
+                ]);
+            if let Some(r) = rate {
+                cmd.args(["--rate", &r.to_string()]);
+            }
+            eprintln!("bench-serve: {mode}: {name} for {seconds} s");
+            let out = cmd.output().context("running the load generator")?;
+            if !out.status.success() {
+                let _ = server.kill();
+                bail!("loadgen failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            rows.push((
+                mode,
+                name,
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            ));
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &server.id().to_string()])
+            .status();
+        let _ = server.wait();
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
     println!(
-        "\n{:<28} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
-        "scenario", "ok", "req/s", "p50 µs", "p90 µs", "p99 µs", "max µs"
+        "\n{:<11} {:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "audit", "scenario", "ok", "req/s", "p50 µs", "p90 µs", "p99 µs", "max µs"
     );
-    for (name, json) in rows {
-        let field = |key: &str| -> String {
-            json.lines()
-                .find(|l| l.trim_start().starts_with(&format!("\"{key}\"")))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|v| v.trim().trim_end_matches(',').to_string())
-                .unwrap_or_default()
+    for (mode, name, json) in rows {
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+        let num = |p: &[&str]| {
+            p.iter()
+                .fold(&v, |v, k| &v[*k])
+                .as_f64()
+                .unwrap_or(f64::NAN)
         };
-        let num = |key: &str| field(key).parse::<f64>().unwrap_or(f64::NAN);
         println!(
-            "{:<28} {:>10} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
+            "{:<11} {:<28} {:>8} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
+            mode,
             name,
-            field("ok"),
-            num("throughput_rps"),
-            num("p50"),
-            num("p90"),
-            num("p99"),
-            num("max")
+            num(&["ok"]),
+            num(&["throughput_rps"]),
+            num(&["latency_us", "p50"]),
+            num(&["latency_us", "p90"]),
+            num(&["latency_us", "p99"]),
+            num(&["latency_us", "max"])
         );
     }
     Ok(())

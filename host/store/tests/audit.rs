@@ -467,3 +467,38 @@ fn verify_on_an_empty_store() {
     assert_eq!((r.records, r.head_hash.as_str()), (0, GENESIS_HASH));
     let _ = Digest::of(b"");
 }
+
+#[test]
+fn append_with_calls_back_once_durable_and_groups_waiting_records() {
+    let (dir, store) = store_with(0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let n = 200u64;
+    for i in 0..n {
+        let tx = tx.clone();
+        store.append_with(record("credit", i), move |r| {
+            tx.send(r).unwrap();
+        });
+    }
+    let mut seqs: Vec<u64> = (0..n).map(|_| rx.recv().unwrap().unwrap().seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..n).collect::<Vec<_>>());
+    // Submitted without waiting, they share flushes.
+    let stats = store.audit_stats();
+    assert_eq!(stats.records, n);
+    assert!(
+        stats.flushes < n,
+        "{} flushes for {n} records",
+        stats.flushes
+    );
+    // A duplicate id fails through the callback, not silently.
+    let mut dup = record("credit", 0);
+    dup.id = store.audit_by_seq(0).unwrap().unwrap().id;
+    store.append_with(dup, move |r| tx.send(r).unwrap());
+    assert!(matches!(
+        rx.recv().unwrap(),
+        Err(StoreError::DuplicateId(_))
+    ));
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.verify().unwrap().records, n);
+}
