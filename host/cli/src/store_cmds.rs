@@ -212,6 +212,17 @@ pub fn audit_show(store: &Store, id: &str, json: bool) -> Result<()> {
             m.summary
         );
     }
+    if let Some(s) = &r.serving {
+        let route = s["route"].as_str().unwrap_or("?");
+        match s["shadow_of"].as_str() {
+            Some(of) => println!(
+                "served   {route} of {of} (primary {}); answers identical: {}",
+                s["primary_version"].as_str().unwrap_or("?"),
+                s["compare"]["identical"]
+            ),
+            None => println!("served   by keel serve, route {route}"),
+        }
+    }
     println!(
         "chain    prev {} hash {}",
         short(&r.prev_hash),

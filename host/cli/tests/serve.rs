@@ -57,7 +57,14 @@ impl Daemon {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let Some(addr) = line.trim().strip_prefix("keel serve: listening on http://") else {
+        let line_addr = line
+            .trim()
+            .strip_prefix("keel serve: listening on http://")
+            .or_else(|| {
+                line.trim()
+                    .strip_prefix("keel serve: listening on https://")
+            });
+        let Some(addr) = line_addr else {
             let _ = child.wait();
             panic!(
                 "keel serve did not start: {line:?}\n{}",
@@ -1159,4 +1166,65 @@ fn tritonclient_gets_the_right_answers() {
         );
         assert_eq!(r.status, 200, "{id}: {}", r.body);
     }
+}
+
+#[test]
+fn tls_with_rustls() {
+    let store = deployed_store();
+    let dir = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let cfg = dir.path().join("serve.toml");
+    std::fs::write(&cfg, "[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n").unwrap();
+    let d = Daemon::start(store.path(), &["--config", cfg.to_str().unwrap()]);
+    let root = ureq::tls::Certificate::from_der(cert.cert.der()).to_owned();
+    let tls_agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                    root,
+                ])))
+                .build(),
+        )
+        .build()
+        .into();
+    let row = oip_request(
+        &read_csv(Path::new(&example("current.csv"))).slice(0, 1),
+        None,
+    );
+    let mut r = tls_agent
+        .post(&format!("https://{}/v2/models/penguins/infer", d.addr))
+        .header("content-type", "application/json")
+        .send(&serde_json::to_vec(&row).unwrap()[..])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body["model_name"], "penguins");
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = agent()
+        .get(&format!("http://{}/v2/health/live", d.addr))
+        .call();
+    assert!(plain.is_err() || plain.unwrap().status().as_u16() >= 400);
+    // A bad key file is a clear start-up error.
+    std::fs::write(dir.path().join("key.pem"), "not a key").unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let o = keel_cmd(other.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .output();
+    let o = o.unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("key.pem"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -65,6 +65,10 @@ pub struct Prepared {
 /// Longest call that may run on an async thread (see [`Version::run`]).
 pub const INLINE_LIMIT: Duration = Duration::from_millis(2);
 
+/// Calls, all shorter than [`INLINE_LIMIT`], before a version's requests run
+/// on the async threads.
+pub const INLINE_AFTER: u32 = 100;
+
 /// Monitors of a version and the thread that feeds them.
 struct MonitorFeed {
     tx: Mutex<Option<crossbeam_channel::Sender<Taps>>>,
@@ -95,6 +99,8 @@ pub struct Version {
     admitted: AtomicUsize,
     /// A request once took longer than [`INLINE_LIMIT`]: run on blocking threads.
     slow: std::sync::atomic::AtomicBool,
+    /// Calls shorter than [`INLINE_LIMIT`] so far (counted up to [`INLINE_AFTER`]).
+    fast_calls: std::sync::atomic::AtomicU32,
     template: AuditRecord,
     /// Stage names in order, for the per-stage latency metric.
     stage_names: Vec<String>,
@@ -227,6 +233,7 @@ impl Version {
             sets: AtomicUsize::new(1),
             admitted: AtomicUsize::new(0),
             slow: std::sync::atomic::AtomicBool::new(false),
+            fast_calls: std::sync::atomic::AtomicU32::new(0),
             template,
             stage_names,
             labels,
@@ -296,10 +303,13 @@ impl Version {
         let busy = self.metrics.busy.get_or_create(&self.labels).clone();
         busy.inc();
         // Fast pipelines run right here: a thread hand-off would cost more
-        // than the call. A version whose request once took longer than
-        // INLINE_LIMIT moves to blocking threads, so a slow plugin never
-        // stalls the threads that accept and answer requests.
-        let prepared = if self.slow.load(Ordering::Acquire) {
+        // than the call. A version starts on blocking threads and moves here
+        // after INLINE_AFTER calls all shorter than INLINE_LIMIT; one longer
+        // call sends it back for good, so a slow plugin cannot keep stalling
+        // the threads that accept and answer requests.
+        let inline = !self.slow.load(Ordering::Acquire)
+            && self.fast_calls.load(Ordering::Relaxed) >= INLINE_AFTER;
+        let prepared = if !inline {
             let me = self.clone();
             tokio::task::spawn_blocking(move || {
                 me.execute(&id, batch, serving, compare_with.as_ref())
@@ -457,8 +467,12 @@ impl Version {
                 executed.failed_stage = Some(e.error.stage.clone());
             }
         }
-        if elapsed > INLINE_LIMIT && !self.slow.swap(true, Ordering::AcqRel) {
-            tracing::info!(pipeline = %self.name, version = %self.version, elapsed_ms = elapsed.as_millis() as u64, "a request took long: this version's requests now run on blocking threads");
+        if elapsed > INLINE_LIMIT {
+            if !self.slow.swap(true, Ordering::AcqRel) {
+                tracing::info!(pipeline = %self.name, version = %self.version, elapsed_ms = elapsed.as_millis() as u64, "a request took long: this version's requests run on blocking threads from now on");
+            }
+        } else if self.fast_calls.load(Ordering::Relaxed) < INLINE_AFTER {
+            self.fast_calls.fetch_add(1, Ordering::Relaxed);
         }
         let keep_payload = match self.store.keeps_payloads(&self.name, id) {
             Ok(k) => k,
