@@ -15,6 +15,7 @@ tasks:
   build-guests  build first-party plugins and test guests for wasm32-wasip2
   bench         run the benchmarks (criterion) and print the figures
   bench-drift   keel drift vs Evidently on 1M x 50 Parquet files (installs the Python side)
+  bench-serve   keel serve under load: one-row OIP requests, open and closed loop, three audit modes
   ci            what .ci/run does: fmt check, clippy -D warnings, test";
 
 fn main() -> Result<()> {
@@ -481,12 +482,20 @@ fn bench_serve(root: &Path) -> Result<()> {
   {"name": "flipper_length_mm", "datatype": "FP64", "shape": [1], "data": [215.0]},
   {"name": "body_mass_g", "datatype": "FP64", "shape": [1], "data": [5050.0]}]}"#,
     )?;
-    // The default (fdatasync after each group commit: survives power loss)
-    // and sled's flush alone (survives a crash of the daemon), same run.
+    // The default (each group commit one frame of the audit write-ahead log,
+    // fdatasync'ed: survives power loss), a sled flush + fdatasync per group
+    // (the log off), and the log without fdatasync (survives a crash of the
+    // daemon), same run.
+    let no_wal = dir.join("no-wal.toml");
+    std::fs::write(&no_wal, "[audit]\nwal_mb = 0\n")?;
     let relaxed = dir.join("no-fdatasync.toml");
     std::fs::write(&relaxed, "[audit]\nfdatasync = false\n")?;
     let mut rows = Vec::new();
-    for (mode, config) in [("fdatasync", None), ("flush only", Some(&relaxed))] {
+    for (mode, config) in [
+        ("wal+fdatasync", None),
+        ("sled+fdatasync", Some(&no_wal)),
+        ("wal, no sync", Some(&relaxed)),
+    ] {
         let mut cmd = Command::new(&keel);
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .env("KEEL_STORE", &store)
@@ -547,7 +556,7 @@ fn bench_serve(root: &Path) -> Result<()> {
         let _ = server.wait();
     }
     println!(
-        "\n{:<11} {:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "\n{:<15} {:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "audit", "scenario", "ok", "req/s", "p50 µs", "p90 µs", "p99 µs", "max µs"
     );
     for (mode, name, json) in rows {
@@ -559,7 +568,7 @@ fn bench_serve(root: &Path) -> Result<()> {
                 .unwrap_or(f64::NAN)
         };
         println!(
-            "{:<11} {:<28} {:>8} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
+            "{:<15} {:<28} {:>8} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
             mode,
             name,
             num(&["ok"]),

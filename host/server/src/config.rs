@@ -127,11 +127,18 @@ pub struct AuditConfig {
     /// file: the record then survives a power loss, not only a crash of
     /// the daemon. Costs one more disk round trip per group.
     pub fdatasync: bool,
+    /// Size in MiB of the audit write-ahead log: each group commit is one
+    /// write and one `fdatasync` of this preallocated file instead of a sled
+    /// flush (sled is flushed when the log wraps). `0` turns it off.
+    pub wal_mb: u64,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        AuditConfig { fdatasync: true }
+        AuditConfig {
+            fdatasync: true,
+            wal_mb: 16,
+        }
     }
 }
 

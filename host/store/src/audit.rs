@@ -15,6 +15,9 @@
 //! them in one transaction, flushes once and then answers every appender.
 //! While it flushes, new records queue up and form the next group, so N
 //! concurrent appenders cost about one flush per group, not one per record.
+//! With the audit write-ahead log on ([`crate::StoreOptions::audit_wal_bytes`]),
+//! a group is made durable by one frame of that log instead of sled's flush
+//! (see [`crate::wal`]); sled is flushed only when the log wraps.
 
 use std::{
     collections::HashSet,
@@ -38,6 +41,7 @@ use crate::{
     id::{new_record_id, validate_id},
     layout::{self, AUDIT_HASH_LEN, decode_seq_key, seq_key},
     time::{now_rfc3339, parse_rfc3339},
+    wal::{Frame, Row, Wal},
 };
 
 /// `prev_hash` of the first record.
@@ -580,12 +584,17 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    pub(crate) fn start(trees: Trees, durability: Durability) -> Result<Committer> {
+    pub(crate) fn start(
+        trees: Trees,
+        durability: Durability,
+        wal: Option<Wal>,
+    ) -> Result<Committer> {
         let head = read_head(&trees.meta, layout::AUDIT_HEAD_KEY)?.unwrap_or_else(Head::genesis);
         let counters = Arc::new(Counters::default());
         let worker = Worker {
             trees,
             durability,
+            wal,
             next_seq: head.next_seq,
             head_hash: head.hash,
             counters: counters.clone(),
@@ -659,6 +668,7 @@ impl Drop for Committer {
 struct Worker {
     trees: Trees,
     durability: Durability,
+    wal: Option<Wal>,
     next_seq: u64,
     head_hash: String,
     counters: Arc<Counters>,
@@ -666,7 +676,7 @@ struct Worker {
 
 /// Records of one request, ready to write.
 struct Prepared {
-    rows: Vec<(u64, String, Vec<u8>)>,
+    rows: Vec<Row>,
     receipts: Vec<Receipt>,
 }
 
@@ -711,19 +721,16 @@ impl Worker {
             return;
         }
         let n = rows.len() as u64;
-        let written = self.write(
-            &rows,
-            &Head {
-                next_seq: seq,
-                hash: prev.clone(),
-            },
-        );
-        let result = match written {
+        let head = Head {
+            next_seq: seq,
+            hash: prev,
+        };
+        let result = match write_rows(&self.trees, &rows, &head) {
             Ok(()) => {
                 // The rows are in the trees now, durable or not: later groups chain onto them.
-                self.next_seq = seq;
-                self.head_hash = prev;
-                self.durability.sync()
+                self.next_seq = head.next_seq;
+                self.head_hash.clone_from(&head.hash);
+                self.make_durable(rows, head)
             }
             Err(e) => Err(e),
         };
@@ -796,20 +803,85 @@ impl Worker {
         Ok(out)
     }
 
-    fn write(&self, rows: &[(u64, String, Vec<u8>)], head: &Head) -> Result<()> {
-        use sled::transaction::{ConflictableTransactionError, Transactional};
-        let head = serde_json::to_vec(head)?;
-        let t = &self.trees;
-        (&t.audit, &t.audit_ids, &t.meta).transaction(|(audit, ids, meta)| {
-            for (seq, id, value) in rows {
-                audit.insert(&seq_key(*seq), value.as_slice())?;
-                ids.insert(id.as_bytes(), &seq_key(*seq))?;
+    /// Makes a group written to the trees durable: a frame of the
+    /// write-ahead log when there is one and it has room, else sled's flush.
+    fn make_durable(&mut self, rows: Vec<Row>, head: Head) -> Result<()> {
+        let Some(wal) = self.wal.as_mut() else {
+            return self.durability.sync();
+        };
+        let (payloads, overflow) = self.durability.take_unlogged();
+        let logged = if overflow {
+            Ok(false)
+        } else {
+            wal.append(&Frame {
+                rows,
+                next_seq: head.next_seq,
+                head_hash: head.hash,
+                payloads,
+            })
+        };
+        match logged {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                // Full, or payloads too big to log: flush sled, which makes
+                // everything so far durable, and start the log over.
+                self.durability.sync()?;
+                wal.wrap()
             }
-            meta.insert(layout::AUDIT_HEAD_KEY, head.as_slice())?;
-            Ok::<(), ConflictableTransactionError<StoreError>>(())
-        })?;
-        Ok(())
+            Err(e) => {
+                // The payloads taken for this frame are not durable: the
+                // next group flushes sled instead of trusting the log.
+                self.durability.mark_unlogged();
+                Err(e)
+            }
+        }
     }
+}
+
+/// Writes audit rows and the new head in one sled transaction.
+fn write_rows(trees: &Trees, rows: &[Row], head: &Head) -> Result<()> {
+    use sled::transaction::{ConflictableTransactionError, Transactional};
+    let head = serde_json::to_vec(head)?;
+    (&trees.audit, &trees.audit_ids, &trees.meta).transaction(|(audit, ids, meta)| {
+        for (seq, id, value) in rows {
+            audit.insert(&seq_key(*seq), value.as_slice())?;
+            ids.insert(id.as_bytes(), &seq_key(*seq))?;
+        }
+        meta.insert(layout::AUDIT_HEAD_KEY, head.as_slice())?;
+        Ok::<(), ConflictableTransactionError<StoreError>>(())
+    })?;
+    Ok(())
+}
+
+/// Writes into sled what the write-ahead log holds beyond sled's own audit
+/// head (the groups acknowledged before a crash that sled had not flushed),
+/// with the payloads they name. Returns the number of records restored.
+pub(crate) fn replay_wal(trees: &Trees, frames: Vec<Frame>) -> Result<usize> {
+    let mut head = read_head(&trees.meta, layout::AUDIT_HEAD_KEY)?.unwrap_or_else(Head::genesis);
+    let mut restored = 0;
+    for frame in frames {
+        for payload in &frame.payloads {
+            trees.put_payload(payload)?;
+        }
+        let rows: Vec<Row> = frame
+            .rows
+            .into_iter()
+            .filter(|(seq, _, _)| *seq >= head.next_seq)
+            .collect();
+        let Some((first, _, _)) = rows.first() else {
+            continue;
+        };
+        if *first != head.next_seq {
+            return Err(crate::wal::gap_error(head.next_seq, *first));
+        }
+        head = Head {
+            next_seq: frame.next_seq,
+            hash: frame.head_hash,
+        };
+        write_rows(trees, &rows, &head)?;
+        restored += rows.len();
+    }
+    Ok(restored)
 }
 
 /// Iterates audit records in seq order (double-ended: `.rev()` for newest first).

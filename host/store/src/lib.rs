@@ -21,11 +21,12 @@ mod monitor;
 mod payload;
 mod registry;
 mod time;
+pub mod wal;
 
 use std::{
     fs::{File, OpenOptions},
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -66,6 +67,12 @@ pub struct StoreOptions {
     /// file's size or the drive's write cache; this closes that gap for power
     /// loss. Group commit pays it once per group.
     pub sync_data: bool,
+    /// Make audit groups durable through a write-ahead log of this many bytes
+    /// (`audit.wal`, zero-filled once) instead of a sled flush per group; see
+    /// [`wal`]. `None`: no log (one-shot commands, which append a record or
+    /// two, gain nothing from it). A log left by an earlier open is replayed
+    /// either way.
+    pub audit_wal_bytes: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -73,6 +80,7 @@ impl Default for StoreOptions {
         StoreOptions {
             cache_capacity_bytes: 64 << 20,
             sync_data: true,
+            audit_wal_bytes: None,
         }
     }
 }
@@ -105,12 +113,29 @@ pub(crate) struct Trees {
 
 /// Makes everything written so far durable: sled's flush, then (optionally) an
 /// `fdatasync` of its data file.
+/// With the audit write-ahead log on, it also collects the payloads stored
+/// since the last audit group, which the next group's frame carries.
 #[derive(Clone)]
 pub(crate) struct Durability {
     db: sled::Db,
     data_file: Option<Arc<File>>,
     data_path: PathBuf,
+    unlogged: Option<Arc<Mutex<Unlogged>>>,
 }
+
+/// Payloads written to sled but not yet to the write-ahead log.
+#[derive(Default)]
+struct Unlogged {
+    payloads: Vec<Vec<u8>>,
+    bytes: usize,
+    /// Something was not kept here (too big, or a frame failed): the next
+    /// group must flush sled rather than log.
+    overflow: bool,
+}
+
+/// Payloads up to this much per audit group ride in its log frame; beyond
+/// it (a big batch run's input) the group flushes sled instead.
+const MAX_LOGGED_PAYLOAD_BYTES: usize = 1 << 20;
 
 impl Durability {
     pub(crate) fn sync(&self) -> Result<()> {
@@ -119,6 +144,43 @@ impl Durability {
             f.sync_data().map_err(io_err(&self.data_path))?;
         }
         Ok(())
+    }
+
+    fn unlogged(&self) -> Option<std::sync::MutexGuard<'_, Unlogged>> {
+        // A poisoned lock still holds valid data: a Vec and two counters.
+        self.unlogged
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Notes payload bytes just written to sled, for the next audit frame.
+    pub(crate) fn note_payload(&self, bytes: &[u8]) {
+        if let Some(mut u) = self.unlogged() {
+            if u.overflow || u.bytes + bytes.len() > MAX_LOGGED_PAYLOAD_BYTES {
+                u.overflow = true;
+            } else {
+                u.bytes += bytes.len();
+                u.payloads.push(bytes.to_vec());
+            }
+        }
+    }
+
+    /// The payloads to log with the next group, and whether some were not kept.
+    pub(crate) fn take_unlogged(&self) -> (Vec<Vec<u8>>, bool) {
+        match self.unlogged() {
+            Some(mut u) => {
+                let taken = std::mem::take(&mut *u);
+                (taken.payloads, taken.overflow)
+            }
+            None => (Vec::new(), false),
+        }
+    }
+
+    /// Makes the next group flush sled instead of logging.
+    pub(crate) fn mark_unlogged(&self) {
+        if let Some(mut u) = self.unlogged() {
+            u.overflow = true;
+        }
     }
 }
 
@@ -129,6 +191,8 @@ struct Inner {
     trees: Trees,
     durability: Durability,
     dir: PathBuf,
+    /// Audit records the write-ahead log gave back at open.
+    recovered: usize,
     _lock: File,
 }
 
@@ -164,6 +228,9 @@ impl Store {
             db: trees.db.clone(),
             data_file,
             data_path,
+            unlogged: options
+                .audit_wal_bytes
+                .map(|_| Arc::new(Mutex::new(Unlogged::default()))),
         };
         if fresh {
             // A new store must survive a crash right after creation: the
@@ -175,7 +242,8 @@ impl Store {
                     .map_err(io_err(d))?;
             }
         }
-        let committer = audit::Committer::start(trees.clone(), durability.clone())?;
+        let (wal, recovered) = open_wal(dir, &trees, &durability, options.audit_wal_bytes)?;
+        let committer = audit::Committer::start(trees.clone(), durability.clone(), wal)?;
         tracing::debug!(dir = %dir.display(), fresh, "store opened");
         Ok(Store {
             inner: Arc::new(Inner {
@@ -183,6 +251,7 @@ impl Store {
                 trees,
                 durability,
                 dir: dir.to_owned(),
+                recovered,
                 _lock: lock,
             }),
         })
@@ -197,6 +266,12 @@ impl Store {
     /// The directory this store lives in.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// How many audit records opening this store restored from the
+    /// write-ahead log (acknowledged before a crash, not yet flushed by sled).
+    pub fn recovered_from_wal(&self) -> usize {
+        self.inner.recovered
     }
 
     /// Makes every write so far durable (audit appends already are when they return).
@@ -246,6 +321,42 @@ impl Trees {
             db,
         })
     }
+}
+
+/// Replays what an earlier open left in the audit write-ahead log, makes it
+/// durable in sled, and starts a new log if `bytes` asks for one (else
+/// removes the old file).
+fn open_wal(
+    dir: &Path,
+    trees: &Trees,
+    durability: &Durability,
+    bytes: Option<u64>,
+) -> Result<(Option<wal::Wal>, usize)> {
+    let path = dir.join(wal::WAL_FILE);
+    let (frames, generation) = wal::Wal::recover(&path)?;
+    let restored = audit::replay_wal(trees, frames)?;
+    if restored > 0 {
+        durability.sync()?;
+        tracing::info!(
+            records = restored,
+            "audit records restored from the write-ahead log"
+        );
+    }
+    let wal = match bytes {
+        Some(capacity) => Some(wal::Wal::start(
+            &path,
+            capacity,
+            generation,
+            durability.data_file.is_some(),
+        )?),
+        None => {
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(io_err(&path))?;
+            }
+            None
+        }
+    };
+    Ok((wal, restored))
 }
 
 fn default_dir_from(env: Option<std::ffi::OsString>, data_dir: Option<PathBuf>) -> Result<PathBuf> {

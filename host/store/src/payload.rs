@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::{
-    Store, decode,
+    Store, Trees, decode,
     digest::Digest,
     error::{Result, StoreError},
     layout,
@@ -169,44 +169,10 @@ impl Store {
     /// had expired). Not flushed by itself: the audit append that references
     /// it flushes it too.
     pub fn put_payload(&self, bytes: &[u8]) -> Result<Digest> {
-        use sled::transaction::Transactional;
-        let digest = Digest::of(bytes);
-        let key = digest.as_str().as_bytes();
-        let now = unix_nanos(SystemTime::now());
-        let t = self.trees();
-        // One transaction with expiry's, so an expiry racing this put cannot
-        // remove bytes that were just stored again.
-        (&t.payloads, &t.payload_info).transaction(|(payloads, info)| {
-            let (mut entry, store_bytes) = match info.get(key)? {
-                // Known: rewrite the bytes only if they had expired.
-                Some(v) => match decode::<PayloadInfo>(layout::PAYLOAD_INFO, &v) {
-                    Ok(i) => {
-                        let expired = i.expired_at_ns.is_some();
-                        (i, expired)
-                    }
-                    Err(e) => return abort(e),
-                },
-                None => {
-                    let fresh = PayloadInfo {
-                        size: bytes.len() as u64,
-                        first_stored_ns: now,
-                        last_stored_ns: now,
-                        expired_at_ns: None,
-                    };
-                    (fresh, true)
-                }
-            };
-            if store_bytes {
-                payloads.insert(key, bytes)?;
-            }
-            entry.expired_at_ns = None;
-            entry.last_stored_ns = now;
-            match serde_json::to_vec(&entry) {
-                Ok(v) => info.insert(key, v)?,
-                Err(e) => return abort(e.into()),
-            };
-            Ok(())
-        })?;
+        let (digest, stored) = self.trees().put_payload(bytes)?;
+        if stored {
+            self.durability().note_payload(bytes);
+        }
         Ok(digest)
     }
 
@@ -282,6 +248,52 @@ impl Store {
             );
         }
         Ok(report)
+    }
+}
+
+impl Trees {
+    /// [`Store::put_payload`] on the trees; also says whether the bytes were
+    /// written (new, or restored after expiry) rather than only refreshed.
+    pub(crate) fn put_payload(&self, bytes: &[u8]) -> Result<(Digest, bool)> {
+        use sled::transaction::Transactional;
+        let digest = Digest::of(bytes);
+        let key = digest.as_str().as_bytes();
+        let now = unix_nanos(SystemTime::now());
+        let t = self;
+        // One transaction with expiry's, so an expiry racing this put cannot
+        // remove bytes that were just stored again.
+        let stored = (&t.payloads, &t.payload_info).transaction(|(payloads, info)| {
+            let (mut entry, store_bytes) = match info.get(key)? {
+                // Known: rewrite the bytes only if they had expired.
+                Some(v) => match decode::<PayloadInfo>(layout::PAYLOAD_INFO, &v) {
+                    Ok(i) => {
+                        let expired = i.expired_at_ns.is_some();
+                        (i, expired)
+                    }
+                    Err(e) => return abort(e),
+                },
+                None => {
+                    let fresh = PayloadInfo {
+                        size: bytes.len() as u64,
+                        first_stored_ns: now,
+                        last_stored_ns: now,
+                        expired_at_ns: None,
+                    };
+                    (fresh, true)
+                }
+            };
+            if store_bytes {
+                payloads.insert(key, bytes)?;
+            }
+            entry.expired_at_ns = None;
+            entry.last_stored_ns = now;
+            match serde_json::to_vec(&entry) {
+                Ok(v) => info.insert(key, v)?,
+                Err(e) => return abort(e.into()),
+            };
+            Ok(store_bytes)
+        })?;
+        Ok((digest, stored))
     }
 }
 
