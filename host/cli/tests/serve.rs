@@ -845,6 +845,15 @@ fn deploy_through_the_api_and_monitors_publish_metrics() {
     )
     .json();
     assert_eq!(history["windows"].as_array().unwrap().len(), 3, "{history}");
+    // The bias monitor alerts on this season (see the example's README).
+    let alerts = get(&d.url("/admin/alerts"), Some(VIEWER)).json();
+    let alerts = alerts["alerts"].as_array().unwrap();
+    assert!(!alerts.is_empty());
+    assert!(
+        alerts.iter().any(|a| a["monitor"] == "prediction-bias"),
+        "{alerts:?}"
+    );
+    assert!(metrics.contains("keel_alerts_total{"), "{metrics}");
 }
 
 #[test]
