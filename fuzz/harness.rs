@@ -44,7 +44,10 @@ fn decode(data: &[u8], format: Format, name: &str) {
                     assert!(text.starts_with(name), "{text}");
                     if let Some(line) = e.line() {
                         // An error is never on a line already accepted.
-                        assert!(line == 0 || line > last_line || last_line == 0, "{text} after line {last_line}");
+                        assert!(
+                            line == 0 || line > last_line || last_line == 0,
+                            "{text} after line {last_line}"
+                        );
                     }
                     break;
                 }
@@ -71,7 +74,11 @@ pub fn spec(data: &[u8]) {
     // A directory that does not exist: relative `config_file`s read nothing.
     let file = Path::new("/nonexistent-keel-fuzz/pipeline.toml");
     if let Err(e) = keel_runtime::spec::PipelineSpec::parse(text, file) {
-        assert!(e.to_string().starts_with("/nonexistent-keel-fuzz/pipeline.toml"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent-keel-fuzz/pipeline.toml"),
+            "{e}"
+        );
     }
 }
 
@@ -107,7 +114,12 @@ pub fn oip(data: &[u8]) {
             // Every tensor is at least one column, and its rows are bounded
             // by what the body can carry.
             assert!(!d.batch.columns().is_empty());
-            assert!(d.batch.rows() <= body.len(), "{} rows from {} bytes", d.batch.rows(), body.len());
+            assert!(
+                d.batch.rows() <= body.len(),
+                "{} rows from {} bytes",
+                d.batch.rows(),
+                body.len()
+            );
         }
         Err(e) => {
             assert!(!e.message.is_empty());

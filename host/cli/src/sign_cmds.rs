@@ -123,7 +123,13 @@ pub fn sign(a: &SignArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| keel_ops::trust::sig_path(&a.file));
     std::fs::write(&out, sig.to_text()).with_context(|| format!("writing {}", out.display()))?;
-    println!("{} signed {} by {} → {}", a.file.display(), sig.digest, sig.key, out.display());
+    println!(
+        "{} signed {} by {} → {}",
+        a.file.display(),
+        sig.digest,
+        sig.key,
+        out.display()
+    );
     Ok(())
 }
 
@@ -132,7 +138,9 @@ pub fn verify(a: &VerifyArgs, store: impl FnOnce() -> Result<Store>) -> Result<R
     let keys: Vec<PublicKey> = if a.pubkey.is_empty() {
         let keys = keel_ops::trust::trusted_keys(&store()?)?;
         if keys.is_empty() {
-            bail!("no --pubkey given and the store trusts no key (`keel plugin trust add KEY.pub`)");
+            bail!(
+                "no --pubkey given and the store trusts no key (`keel plugin trust add KEY.pub`)"
+            );
         }
         keys
     } else {
@@ -176,7 +184,11 @@ pub fn trust(store: &Store, c: &TrustCommand) -> Result<()> {
             println!(
                 "{} {} ({n} trusted key{}; unsigned plugins are now refused)",
                 key.id(),
-                if added { "trusted" } else { "was already trusted" },
+                if added {
+                    "trusted"
+                } else {
+                    "was already trusted"
+                },
                 if n == 1 { "" } else { "s" }
             );
         }
@@ -185,7 +197,9 @@ pub fn trust(store: &Store, c: &TrustCommand) -> Result<()> {
             if *json {
                 println!("{}", serde_json::to_string_pretty(&keys)?);
             } else if keys.is_empty() {
-                println!("no trusted keys: any plugin that loads may be added (trust one with `keel plugin trust add KEY.pub`)");
+                println!(
+                    "no trusted keys: any plugin that loads may be added (trust one with `keel plugin trust add KEY.pub`)"
+                );
             } else {
                 for k in keys {
                     println!("{}  {}  {}", k.id, k.added, k.label);

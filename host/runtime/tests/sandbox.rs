@@ -432,16 +432,25 @@ fn malformed_output_batches_are_refused_naming_the_column() {
     let rt = runtime();
     let p = Plugin::load_file(&rt, &test_guest("raw")).unwrap();
     let cases = [
-        ("ragged", "column `short` has 4 values but the batch has 5 rows"),
+        (
+            "ragged",
+            "column `short` has 4 values but the batch has 5 rows",
+        ),
         ("ragged-validity", "`masked`"),
-        ("rows-lie", "column `x` has 5 values but the batch has 12 rows"),
+        (
+            "rows-lie",
+            "column `x` has 5 values but the batch has 12 rows",
+        ),
         ("duplicate", "`dup`"),
     ];
     for (mode, needle) in cases {
         let cfg = format!(r#"{{"mode":"{mode}"}}"#);
-        let mut i =
-            Instance::create(&rt, &placement(&p, "raw-stage", &cfg, Limits::default(), vec![]), None)
-                .unwrap();
+        let mut i = Instance::create(
+            &rt,
+            &placement(&p, "raw-stage", &cfg, Limits::default(), vec![]),
+            None,
+        )
+        .unwrap();
         let e = i.process(batch(5), 0).unwrap_err();
         let text = e.to_string();
         assert!(
@@ -450,12 +459,21 @@ fn malformed_output_batches_are_refused_naming_the_column() {
                 && text.contains(needle),
             "{mode}: {text}"
         );
-        assert!(i.is_poisoned(), "{mode}: a contract breaker keeps no instance");
+        assert!(
+            i.is_poisoned(),
+            "{mode}: a contract breaker keeps no instance"
+        );
     }
     // The same plugin behaving: accepted.
     let mut ok = Instance::create(
         &rt,
-        &placement(&p, "raw-stage", r#"{"mode":"echo"}"#, Limits::default(), vec![]),
+        &placement(
+            &p,
+            "raw-stage",
+            r#"{"mode":"echo"}"#,
+            Limits::default(),
+            vec![],
+        ),
         None,
     )
     .unwrap();
@@ -468,8 +486,16 @@ fn malformed_output_batches_are_refused_naming_the_column() {
 fn every_hostile_mode_at_once_leaves_neighbours_undisturbed() {
     let rt = runtime();
     let modes = [
-        "panic", "unreachable", "abort", "loop", "spin-clock", "recurse", "grow", "huge-alloc",
-        "leak", "huge-output",
+        "panic",
+        "unreachable",
+        "abort",
+        "loop",
+        "spin-clock",
+        "recurse",
+        "grow",
+        "huge-alloc",
+        "leak",
+        "huge-output",
     ];
     let quiet = {
         let mut i = instance(&rt, "echo", Limits::default());
@@ -517,11 +543,16 @@ fn every_hostile_mode_at_once_leaves_neighbours_undisturbed() {
         for g in good {
             assert!(g.join().unwrap() > 10);
         }
-        bad.into_iter().map(|b| b.join().unwrap()).collect::<Vec<_>>()
+        bad.into_iter()
+            .map(|b| b.join().unwrap())
+            .collect::<Vec<_>>()
     });
     for (mode, e, took) in outcomes {
         let text = e.to_string();
-        assert!(text.contains("stage `bad-stage` (plugin `hostile`)"), "{mode}: {text}");
+        assert!(
+            text.contains("stage `bad-stage` (plugin `hostile`)"),
+            "{mode}: {text}"
+        );
         let want = match mode.as_str() {
             "loop" | "spin-clock" => Some("timeout_ms = 1000"),
             "grow" | "huge-alloc" | "leak" => Some("memory_mb = 32"),

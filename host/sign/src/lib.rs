@@ -130,7 +130,11 @@ fn hex_array<const N: usize>(s: &str, source: &str, line: usize, what: &str) -> 
         parse_err(
             source,
             line,
-            format!("{what}: expected {N} bytes ({} hex digits), found {}", N * 2, b.len()),
+            format!(
+                "{what}: expected {N} bytes ({} hex digits), found {}",
+                N * 2,
+                b.len()
+            ),
         )
     })
 }
@@ -277,9 +281,13 @@ impl Signature {
         let lines = lines(text, SIGNATURE_HEADER, source)?;
         let (mut key, mut digest, mut signature) = (None, None, None);
         for (n, line) in &lines[1..] {
-            let (field, value) = line
-                .split_once(' ')
-                .ok_or_else(|| parse_err(source, *n, format!("expected `FIELD VALUE`, found `{line}`")))?;
+            let (field, value) = line.split_once(' ').ok_or_else(|| {
+                parse_err(
+                    source,
+                    *n,
+                    format!("expected `FIELD VALUE`, found `{line}`"),
+                )
+            })?;
             let value = value.trim();
             let slot = match field {
                 "key" => &mut key,
@@ -294,7 +302,11 @@ impl Signature {
                 }
             };
             if slot.replace((*n, value)).is_some() {
-                return Err(parse_err(source, *n, format!("field `{field}` given twice")));
+                return Err(parse_err(
+                    source,
+                    *n,
+                    format!("field `{field}` given twice"),
+                ));
             }
         }
         let last = lines.last().map_or(1, |(n, _)| *n);
@@ -302,15 +314,24 @@ impl Signature {
         let (kn, key) = key.ok_or_else(|| missing("key"))?;
         let (dn, digest) = digest.ok_or_else(|| missing("digest"))?;
         let (sn, signature) = signature.ok_or_else(|| missing("signature"))?;
-        if !key.strip_prefix("ed25519:").is_some_and(|h| {
-            h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit())
-        }) {
-            return Err(parse_err(source, kn, format!("key `{key}`: expected ed25519:<16 hex digits>")));
+        if !key
+            .strip_prefix("ed25519:")
+            .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(parse_err(
+                source,
+                kn,
+                format!("key `{key}`: expected ed25519:<16 hex digits>"),
+            ));
         }
         if !digest.strip_prefix("sha256:").is_some_and(|h| {
             h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         }) {
-            return Err(parse_err(source, dn, format!("digest `{digest}`: expected sha256:<64 lowercase hex digits>")));
+            return Err(parse_err(
+                source,
+                dn,
+                format!("digest `{digest}`: expected sha256:<64 lowercase hex digits>"),
+            ));
         }
         Ok(Signature {
             key: key.to_string(),
@@ -344,17 +365,18 @@ pub fn verify_trusted<'a>(
             signed: sig.digest.clone(),
         });
     }
-    let key = trusted
-        .iter()
-        .find(|k| k.id() == sig.key)
-        .ok_or_else(|| SignError::UntrustedKey {
-            key: sig.key.clone(),
-            trusted: trusted
-                .iter()
-                .map(PublicKey::id)
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
+    let key =
+        trusted
+            .iter()
+            .find(|k| k.id() == sig.key)
+            .ok_or_else(|| SignError::UntrustedKey {
+                key: sig.key.clone(),
+                trusted: trusted
+                    .iter()
+                    .map(PublicKey::id)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
     key.verify(bytes, sig)?;
     Ok(key)
 }

@@ -27,11 +27,18 @@ fn every_tampered_byte_is_caught() {
         let mut bytes = COMPONENT.to_vec();
         bytes[i] ^= 0x01;
         let e = key.public().verify(&bytes, &sig).unwrap_err();
-        assert!(matches!(e, SignError::DigestMismatch { .. }), "byte {i}: {e}");
+        assert!(
+            matches!(e, SignError::DigestMismatch { .. }),
+            "byte {i}: {e}"
+        );
         assert!(e.to_string().contains("changed after it was signed"), "{e}");
     }
     // Truncated and extended bytes too.
-    assert!(key.public().verify(&COMPONENT[..COMPONENT.len() - 1], &sig).is_err());
+    assert!(
+        key.public()
+            .verify(&COMPONENT[..COMPONENT.len() - 1], &sig)
+            .is_err()
+    );
     let mut longer = COMPONENT.to_vec();
     longer.push(0);
     assert!(key.public().verify(&longer, &sig).is_err());
@@ -68,7 +75,10 @@ fn a_signature_by_another_key_is_untrusted() {
     let e = verify_trusted(COMPONENT, &sig, &[trusted]).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, SignError::UntrustedKey { .. }), "{msg}");
-    assert!(msg.contains(&stranger.public().id()) && msg.contains(&trusted.id()), "{msg}");
+    assert!(
+        msg.contains(&stranger.public().id()) && msg.contains(&trusted.id()),
+        "{msg}"
+    );
     // Naming the trusted key's id does not help: the bytes are the stranger's.
     let mut lie = sig.to_text();
     lie = lie.replace(&stranger.public().id(), &trusted.id());
@@ -92,17 +102,61 @@ fn malformed_files_are_named_with_their_line() {
     let good_sig = key.sign(COMPONENT).to_text();
     let cases: Vec<(&str, String, &str)> = vec![
         ("KEY.pub", String::new(), "KEY.pub:1: empty file"),
-        ("KEY.pub", "ssh-ed25519 AAAA\n".into(), "KEY.pub:1: expected `keel-ed25519-public-key-v1`"),
-        ("KEY.pub", "keel-ed25519-public-key-v1\nzz\n".into(), "KEY.pub:2: public key"),
-        ("KEY.pub", "keel-ed25519-public-key-v1\nabcd\n".into(), "KEY.pub:2: public key: expected 32 bytes"),
-        ("KEY.pub", "keel-ed25519-public-key-v1\n".into(), "KEY.pub:2: missing the public key line"),
-        ("KEY", key.public().to_text(), "KEY:1: expected `keel-ed25519-secret-key-v1`"),
-        ("s.sig", good_sig.replace("digest ", "digets "), "s.sig:3: unknown field `digets`"),
-        ("s.sig", good_sig.replace("sha256:", "md5:"), "s.sig:3: digest `md5:"),
-        ("s.sig", good_sig.replace("ed25519:", "rsa:"), "s.sig:2: key `rsa:"),
-        ("s.sig", good_sig.lines().take(3).collect::<Vec<_>>().join("\n"), "s.sig:4: missing field `signature`"),
-        ("s.sig", format!("{good_sig}key ed25519:0000000000000000\n"), "s.sig:5: field `key` given twice"),
-        ("s.sig", good_sig.replace("signature ", "signature 00"), "s.sig:4: signature: expected 64 bytes"),
+        (
+            "KEY.pub",
+            "ssh-ed25519 AAAA\n".into(),
+            "KEY.pub:1: expected `keel-ed25519-public-key-v1`",
+        ),
+        (
+            "KEY.pub",
+            "keel-ed25519-public-key-v1\nzz\n".into(),
+            "KEY.pub:2: public key",
+        ),
+        (
+            "KEY.pub",
+            "keel-ed25519-public-key-v1\nabcd\n".into(),
+            "KEY.pub:2: public key: expected 32 bytes",
+        ),
+        (
+            "KEY.pub",
+            "keel-ed25519-public-key-v1\n".into(),
+            "KEY.pub:2: missing the public key line",
+        ),
+        (
+            "KEY",
+            key.public().to_text(),
+            "KEY:1: expected `keel-ed25519-secret-key-v1`",
+        ),
+        (
+            "s.sig",
+            good_sig.replace("digest ", "digets "),
+            "s.sig:3: unknown field `digets`",
+        ),
+        (
+            "s.sig",
+            good_sig.replace("sha256:", "md5:"),
+            "s.sig:3: digest `md5:",
+        ),
+        (
+            "s.sig",
+            good_sig.replace("ed25519:", "rsa:"),
+            "s.sig:2: key `rsa:",
+        ),
+        (
+            "s.sig",
+            good_sig.lines().take(3).collect::<Vec<_>>().join("\n"),
+            "s.sig:4: missing field `signature`",
+        ),
+        (
+            "s.sig",
+            format!("{good_sig}key ed25519:0000000000000000\n"),
+            "s.sig:5: field `key` given twice",
+        ),
+        (
+            "s.sig",
+            good_sig.replace("signature ", "signature 00"),
+            "s.sig:4: signature: expected 64 bytes",
+        ),
     ];
     for (name, text, want) in cases {
         let e = match name {
@@ -112,6 +166,9 @@ fn malformed_files_are_named_with_their_line() {
         }
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with(want), "{name} {text:?}: got `{e}`, want `{want}…`");
+        assert!(
+            e.starts_with(want),
+            "{name} {text:?}: got `{e}`, want `{want}…`"
+        );
     }
 }

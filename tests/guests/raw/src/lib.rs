@@ -6,7 +6,9 @@
 
 use keel_sdk::bindings::transform as tb;
 use tb::exports::keel::plugin::transform::{Guest, GuestTransformer, Transformer};
-use tb::keel::plugin::types::{Batch, Column, ColumnData, Error, ErrorCode, PluginInfo, PluginKind};
+use tb::keel::plugin::types::{
+    Batch, Column, ColumnData, Error, ErrorCode, PluginInfo, PluginKind,
+};
 
 struct Raw;
 
