@@ -23,7 +23,7 @@ fn hostile_spec(dir: &Path, plugin: &str, mode: &str, extra: &str) -> PathBuf {
     std::fs::write(
         &p,
         format!(
-            "name = \"hostile-{mode}\"\n[run]\nbatch_size = 20\n[[stages]]\nname = \"bad\"\nplugin = \"{}\"\n[stages.config]\nmode = \"{mode}\"\n{extra}[stages.limits]\nmemory_mb = 32\ntimeout_ms = 300\nmax_output_rows = 1000\n",
+            "name = \"hostile-{mode}\"\n[run]\nbatch_size = 5\n[[stages]]\nname = \"bad\"\nplugin = \"{}\"\n[stages.config]\nmode = \"{mode}\"\n{extra}[stages.limits]\nmemory_mb = 64\ntimeout_ms = 300\nmax_output_rows = 1000\n",
             guest(plugin).display()
         ),
     )
@@ -80,19 +80,19 @@ const CASES: &[Case] = &[
         plugin: "hostile",
         mode: "grow",
         outcome: "trap",
-        says: "[limit memory_mb = 32]",
+        says: "[limit memory_mb = 64]",
     },
     Case {
         plugin: "hostile",
         mode: "huge-alloc",
         outcome: "trap",
-        says: "[limit memory_mb = 32]",
+        says: "[limit memory_mb = 64]",
     },
     Case {
         plugin: "hostile",
         mode: "leak",
         outcome: "trap",
-        says: "[limit memory_mb = 32]",
+        says: "[limit memory_mb = 64]",
     },
     Case {
         plugin: "hostile",
@@ -122,7 +122,7 @@ const CASES: &[Case] = &[
         plugin: "raw",
         mode: "ragged",
         outcome: "error",
-        says: "column `short` has 19 values but the batch has 20 rows",
+        says: "column `short` has 4 values but the batch has 5 rows",
     },
     Case {
         plugin: "raw",

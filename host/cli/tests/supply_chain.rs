@@ -126,7 +126,8 @@ fn keygen_sign_verify_and_tampering() {
 
     // A malformed signature file is a usage error naming file and line.
     let junk = d.join("junk.sig");
-    std::fs::write(&junk, "keel-plugin-signature-v1\nkey nope\n").unwrap();
+    let key_line = text.lines().nth(1).unwrap();
+    std::fs::write(&junk, text.replace(key_line, "key nope")).unwrap();
     let o = keel(&[
         "plugin",
         "verify",
@@ -304,7 +305,7 @@ fn deploy_under_the_trust_policy() {
     let p = d.join("c.toml");
     std::fs::write(
         &p,
-        "name = \"c\"\nversion = \"1.0.0\"\n[[stages]]\nname = \"scale\"\nplugin = \"minmax@1.0.0\"\n[stages.config]\ncolumns = [\"island\"]\n",
+        "name = \"c\"\nversion = \"1.0.0\"\n[[stages]]\nname = \"scale\"\nplugin = \"minmax@1.0.0\"\n[stages.config]\ncolumns = [\"island\"]\n[stages.config.categories]\nisland = [\"Biscoe\", \"Dream\", \"Torgersen\"]\n",
     )
     .unwrap();
     ok(&keel_in(st, &["pipeline", "deploy", s(&p)]));

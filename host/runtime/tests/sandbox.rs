@@ -508,7 +508,7 @@ fn every_hostile_mode_at_once_leaves_neighbours_undisturbed() {
                 let rt = &rt;
                 s.spawn(move || {
                     let l = Limits {
-                        memory_mb: 32,
+                        memory_mb: 64,
                         timeout_ms: 1000,
                         max_output_rows: 1000,
                         ..Limits::default()
@@ -555,7 +555,7 @@ fn every_hostile_mode_at_once_leaves_neighbours_undisturbed() {
         );
         let want = match mode.as_str() {
             "loop" | "spin-clock" => Some("timeout_ms = 1000"),
-            "grow" | "huge-alloc" | "leak" => Some("memory_mb = 32"),
+            "grow" | "huge-alloc" | "leak" => Some("memory_mb = 64"),
             "recurse" => Some("wasm stack = 512 KiB"),
             "huge-output" => Some("max_output_rows = 1000"),
             _ => None,
