@@ -410,7 +410,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Plugin(PluginCommand::Keygen(a)) => Ok(sign_cmds::keygen(&a)?),
         Command::Plugin(PluginCommand::Sign(a)) => Ok(sign_cmds::sign(&a)?),
         Command::Plugin(PluginCommand::Verify(a)) => {
-            match sign_cmds::verify(&a, || Ok(store().map_err(|f| f.error)?))
+            match sign_cmds::verify(&a, || store().map_err(|f| f.error))
                 .map_err(|e| fail(exit::USAGE, e))?
             {
                 Ok(message) => {

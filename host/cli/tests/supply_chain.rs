@@ -1,5 +1,6 @@
 //! Supply chain: `keel plugin keygen|sign|verify` and the trust policy that
 //! refuses unsigned, tampered or wrongly signed plugins at add and deploy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;

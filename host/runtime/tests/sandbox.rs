@@ -511,7 +511,6 @@ fn every_hostile_mode_at_once_leaves_neighbours_undisturbed() {
                         memory_mb: 64,
                         timeout_ms: 1000,
                         max_output_rows: 1000,
-                        ..Limits::default()
                     };
                     let mut i = instance(rt, mode, l);
                     let t = Instant::now();

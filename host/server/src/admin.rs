@@ -175,7 +175,8 @@ async fn plugin_add(
         None => None,
     };
     let target = format!("{}@{}", q.name, q.version);
-    let detail = json!({"bytes": bytes.len(), "state": state.to_string(), "signed": signature.is_some()});
+    let detail =
+        json!({"bytes": bytes.len(), "state": state.to_string(), "signed": signature.is_some()});
     change(&app, &caller, "plugin.add", target, detail, move |app| {
         let (digest, s) = keel_ops::plugin_add_signed(
             &app.store,

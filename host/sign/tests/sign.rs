@@ -1,5 +1,6 @@
 //! Keys, signatures and their verification, including tampered bytes, forged
 //! signatures, untrusted keys and malformed files.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use keel_sign::{PublicKey, SecretKey, SignError, Signature, digest_of, verify_trusted};
 
