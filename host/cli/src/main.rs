@@ -7,6 +7,7 @@ mod monitor_cmds;
 mod profile;
 mod render;
 mod replay;
+mod sign_cmds;
 mod store_cmds;
 
 use anyhow::{Context, Result};
@@ -276,7 +277,19 @@ enum PluginCommand {
         /// Lifecycle state: staged, active, deprecated.
         #[arg(long, default_value = "active")]
         state: String,
+        /// Its signature, for the trust policy [default: FILE.sig if it exists].
+        #[arg(long)]
+        sig: Option<PathBuf>,
     },
+    /// Generate an ed25519 signing key: writes KEY (secret, mode 600) and KEY.pub.
+    Keygen(sign_cmds::KeygenArgs),
+    /// Sign a component: writes FILE.sig (over its sha256 digest).
+    Sign(sign_cmds::SignArgs),
+    /// Check a component's signature; exit 5 if it is not good.
+    Verify(sign_cmds::VerifyArgs),
+    /// The trust policy: keys whose signatures plugins need to be added or deployed.
+    #[command(subcommand)]
+    Trust(sign_cmds::TrustCommand),
     /// List stored plugins.
     Ls,
     /// Retire NAME@VERSION: no new pipeline may use it; its records stay.
@@ -385,14 +398,29 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             name,
             version,
             state,
+            sig,
         }) => {
             let state: keel_store::State = state
                 .parse()
                 .map_err(|e| fail(exit::USAGE, anyhow::anyhow!("--state: {e}")))?;
             let rt = runtime(cli.cache_dir)?;
-            store_cmds::plugin_add(&store()?, &rt, &file, &name, &version, state)
+            store_cmds::plugin_add(&store()?, &rt, &file, &name, &version, state, sig)
                 .map_err(|e| fail(exit::PLUGIN, e))
         }
+        Command::Plugin(PluginCommand::Keygen(a)) => Ok(sign_cmds::keygen(&a)?),
+        Command::Plugin(PluginCommand::Sign(a)) => Ok(sign_cmds::sign(&a)?),
+        Command::Plugin(PluginCommand::Verify(a)) => {
+            match sign_cmds::verify(&a, || store().map_err(|f| f.error))
+                .map_err(|e| fail(exit::USAGE, e))?
+            {
+                Ok(message) => {
+                    println!("{message}");
+                    Ok(())
+                }
+                Err(e) => Err(fail(exit::INTEGRITY, e)),
+            }
+        }
+        Command::Plugin(PluginCommand::Trust(c)) => Ok(sign_cmds::trust(&store()?, &c)?),
         Command::Plugin(PluginCommand::Ls) => Ok(store_cmds::plugin_ls(&store()?)?),
         Command::Pipeline(PipelineCommand::Deploy { file, plugin_dirs }) => {
             let rt = runtime(cli.cache_dir)?;

@@ -23,10 +23,20 @@ pub fn plugin_add(
     name: &str,
     version: &str,
     state: State,
+    sig: Option<PathBuf>,
 ) -> Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let (digest, s) = keel_ops::plugin_add(store, rt, &bytes, name, version, state)
-        .with_context(|| format!("adding {}", file.display()))?;
+    let offered = match sig {
+        Some(p) => Some(keel_ops::trust::Offered {
+            text: std::fs::read_to_string(&p)
+                .with_context(|| format!("reading {}", p.display()))?,
+            source: p.display().to_string(),
+        }),
+        None => keel_ops::trust::Offered::read_if_exists(&keel_ops::trust::sig_path(file))?,
+    };
+    let (digest, s) =
+        keel_ops::plugin_add_signed(store, rt, &bytes, name, version, state, offered.as_ref())
+            .with_context(|| format!("adding {}", file.display()))?;
     println!("{name}@{version} {digest} ({}, {state})", s.kind);
     Ok(())
 }

@@ -3,6 +3,8 @@
 //! deploying pipeline specs, materialising deployed versions, building audit
 //! records and carrying monitor state between runs.
 
+pub mod trust;
+
 use anyhow::{Context, Result, bail};
 use keel_runtime::instance::Report;
 use keel_runtime::pipeline::{
@@ -340,6 +342,9 @@ pub struct Canonical {
     pub files: Vec<(String, Vec<u8>)>,
     /// Plugin bytes by digest.
     pub plugin_bytes: Vec<(Digest, Vec<u8>)>,
+    /// Where each of `plugin_bytes` came from (a path, `name@version` or a
+    /// digest): deploy looks for a `.sig` file next to a path.
+    pub plugin_sources: Vec<String>,
 }
 
 fn file_entry(dir: &Path, value: &str) -> Result<(String, Vec<u8>)> {
@@ -366,6 +371,7 @@ pub fn canonicalize(
         plugins: Vec::new(),
         files: Vec::new(),
         plugin_bytes: Vec::new(),
+        plugin_sources: Vec::new(),
     };
     if let Some(toml::Value::String(r)) = table.get("reference").cloned() {
         let (name, bytes) = file_entry(dir, &r)?;
@@ -394,13 +400,14 @@ pub fn canonicalize(
                 .and_then(|v| v.as_str())
                 .unwrap_or_default()
                 .to_string();
-            let (bytes, _) = resolver
+            let (bytes, source) = resolver
                 .resolve(&reference, dir)
                 .map_err(|e| anyhow::anyhow!("{section} `{name}`: {e}"))?;
             let digest = Digest::of(&bytes);
             t.insert("plugin".into(), toml::Value::String(digest.to_string()));
             out.plugins.push((format!("{role}:{name}"), digest.clone()));
             out.plugin_bytes.push((digest, bytes));
+            out.plugin_sources.push(source);
             if let Some(toml::Value::String(r)) = t.get("reference").cloned() {
                 let (file, bytes) = file_entry(dir, &r)?;
                 t.insert("reference".into(), toml::Value::String(file.clone()));
@@ -450,6 +457,16 @@ pub fn pipeline_deploy(
         dirs,
     };
     let canonical = canonicalize(spec_path, &text, &resolver)?;
+    // Every plugin passes the trust policy before anything is stored.
+    for ((_, bytes), source) in canonical.plugin_bytes.iter().zip(&canonical.plugin_sources) {
+        let sig_file = Path::new(source);
+        let offered = if sig_file.is_file() {
+            trust::Offered::read_if_exists(&trust::sig_path(sig_file))?
+        } else {
+            None
+        };
+        trust::check(store, bytes, &format!("plugin {source}"), offered.as_ref())?;
+    }
     for (digest, bytes) in &canonical.plugin_bytes {
         // Only components that load here are stored.
         Plugin::load(rt, bytes, digest.as_str())
@@ -476,7 +493,8 @@ pub fn pipeline_deploy(
 }
 
 /// Checks that `bytes` are a Keel component, stores them and tags them
-/// `name@version` in lifecycle `state`.
+/// `name@version` in lifecycle `state`. Under a trust policy the plugin must
+/// already have a trusted signature in the store (see [`plugin_add_signed`]).
 pub fn plugin_add(
     store: &Store,
     rt: &Runtime,
@@ -485,6 +503,20 @@ pub fn plugin_add(
     version: &str,
     state: State,
 ) -> Result<(Digest, keel_runtime::PluginSummary)> {
+    plugin_add_signed(store, rt, bytes, name, version, state, None)
+}
+
+/// [`plugin_add`] with a signature offered for the trust policy.
+pub fn plugin_add_signed(
+    store: &Store,
+    rt: &Runtime,
+    bytes: &[u8],
+    name: &str,
+    version: &str,
+    state: State,
+    signature: Option<&trust::Offered>,
+) -> Result<(Digest, keel_runtime::PluginSummary)> {
+    trust::check(store, bytes, &format!("plugin {name}@{version}"), signature)?;
     let plugin = Plugin::load(rt, bytes, &format!("{name}@{version}"))
         .with_context(|| format!("checking {name}@{version}"))?;
     let digest = store.put_plugin(bytes)?;

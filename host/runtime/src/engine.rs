@@ -15,6 +15,10 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// How often the epoch advances; `timeout_ms` is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
+/// Wasm stack a plugin call may use (wasmtime's default, named so a stack
+/// overflow can say which limit it hit).
+pub const MAX_WASM_STACK: usize = 512 << 10;
+
 /// Engine options.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -92,6 +96,7 @@ fn base_config(options: &RuntimeOptions) -> Config {
     let mut c = Config::new();
     c.wasm_component_model(true);
     c.epoch_interruption(true);
+    c.max_wasm_stack(MAX_WASM_STACK);
     // Identical NaN bit patterns on every CPU keep outputs (and their digests) reproducible.
     c.cranelift_nan_canonicalization(options.nan_canonicalization);
     // Async component support costs 50-100x on every sync call; plugins are sync.

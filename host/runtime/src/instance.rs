@@ -211,8 +211,12 @@ impl Instance {
             e.limit = Some(format!("max_output_rows = {max}"));
             return Err(e);
         }
-        batch_from_wit(out)
-            .map_err(|d| self.error("process", format!("returned a malformed batch: {d}")))
+        batch_from_wit(out).map_err(|d| {
+            // A batch that breaks the contract says the plugin is broken, not
+            // the data: the instance is not trusted with another call.
+            self.poisoned = true;
+            self.error("process", format!("returned a malformed batch: {d}"))
+        })
     }
 
     /// Runs a validator on one batch.
@@ -343,7 +347,10 @@ fn classify(
             ),
             Some(Trap::StackOverflow) => (
                 Outcome::Trap,
-                None,
+                Some(format!(
+                    "wasm stack = {} KiB",
+                    crate::engine::MAX_WASM_STACK >> 10
+                )),
                 "stack overflow (recursion too deep)".to_string(),
             ),
             Some(t) => {

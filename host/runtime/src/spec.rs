@@ -167,6 +167,25 @@ pub enum SpecError {
     },
 }
 
+/// A `config_file` larger than this is refused: a spec naming `/dev/zero`
+/// or a huge file gets an error, not a host that reads forever.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 64 << 20;
+
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_CONFIG_FILE_BYTES >> 20
+        )));
+    }
+    Ok(text)
+}
+
 impl PipelineSpec {
     /// Reads and checks a spec file.
     pub fn load(path: &Path) -> Result<PipelineSpec, SpecError> {
@@ -182,7 +201,9 @@ impl PipelineSpec {
         let spec: PipelineSpec = toml::from_str(text).map_err(|e| {
             let mut message = e.message().to_string();
             if let Some(span) = e.span() {
-                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                // Count bytes, not chars: a span need not fall on a char boundary.
+                let upto = &text.as_bytes()[..span.start.min(text.len())];
+                let line = upto.iter().filter(|b| **b == b'\n').count() + 1;
                 let snippet = text.lines().nth(line - 1).unwrap_or("").trim();
                 message = format!("line {line}: {message} (at `{snippet}`)");
             }
@@ -208,7 +229,7 @@ impl PipelineSpec {
                     key: key.clone(),
                     message,
                 };
-                let text = std::fs::read_to_string(&full)
+                let text = read_capped(&full)
                     .map_err(|e| bad(format!("cannot read {}: {e}", full.display())))?;
                 let mut table: toml::Table = toml::from_str(&text)
                     .map_err(|e| bad(format!("{}: {}", full.display(), e.message())))?;

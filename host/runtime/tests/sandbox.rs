@@ -424,3 +424,142 @@ fn ungranted_import_is_named() {
 fn wat_bytes(text: &str) -> Vec<u8> {
     wat::parse_str(text).unwrap()
 }
+
+/// A plugin on the raw bindings returning batches that break the contract:
+/// the host refuses each, naming the column, and discards the instance.
+#[test]
+fn malformed_output_batches_are_refused_naming_the_column() {
+    let rt = runtime();
+    let p = Plugin::load_file(&rt, &test_guest("raw")).unwrap();
+    let cases = [
+        (
+            "ragged",
+            "column `short` has 4 values but the batch has 5 rows",
+        ),
+        ("ragged-validity", "`masked`"),
+        (
+            "rows-lie",
+            "column `x` has 5 values but the batch has 12 rows",
+        ),
+        ("duplicate", "`dup`"),
+    ];
+    for (mode, needle) in cases {
+        let cfg = format!(r#"{{"mode":"{mode}"}}"#);
+        let mut i = Instance::create(
+            &rt,
+            &placement(&p, "raw-stage", &cfg, Limits::default(), vec![]),
+            None,
+        )
+        .unwrap();
+        let e = i.process(batch(5), 0).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("stage `raw-stage` (plugin `raw`)")
+                && text.contains("returned a malformed batch")
+                && text.contains(needle),
+            "{mode}: {text}"
+        );
+        assert!(
+            i.is_poisoned(),
+            "{mode}: a contract breaker keeps no instance"
+        );
+    }
+    // The same plugin behaving: accepted.
+    let mut ok = Instance::create(
+        &rt,
+        &placement(
+            &p,
+            "raw-stage",
+            r#"{"mode":"echo"}"#,
+            Limits::default(),
+            vec![],
+        ),
+        None,
+    )
+    .unwrap();
+    assert_eq!(ok.process(batch(5), 0).unwrap().rows(), 5);
+}
+
+/// Every hostile mode at once, each on its own thread, next to well-behaved
+/// instances whose answers must equal those of a quiet run.
+#[test]
+fn every_hostile_mode_at_once_leaves_neighbours_undisturbed() {
+    let rt = runtime();
+    let modes = [
+        "panic",
+        "unreachable",
+        "abort",
+        "loop",
+        "spin-clock",
+        "recurse",
+        "grow",
+        "huge-alloc",
+        "leak",
+        "huge-output",
+    ];
+    let quiet = {
+        let mut i = instance(&rt, "echo", Limits::default());
+        i.process(batch(100), 0).unwrap()
+    };
+    let outcomes = std::thread::scope(|s| {
+        let bad: Vec<_> = modes
+            .iter()
+            .map(|mode| {
+                let rt = &rt;
+                s.spawn(move || {
+                    let l = Limits {
+                        memory_mb: 64,
+                        timeout_ms: 1000,
+                        max_output_rows: 1000,
+                    };
+                    let mut i = instance(rt, mode, l);
+                    let t = Instant::now();
+                    let e = loop {
+                        if let Err(e) = i.process(batch(10), 0) {
+                            break e;
+                        }
+                    };
+                    (mode.to_string(), e, t.elapsed())
+                })
+            })
+            .collect();
+        let good: Vec<_> = (0..2)
+            .map(|_| {
+                let rt = &rt;
+                let quiet = &quiet;
+                s.spawn(move || {
+                    let mut i = instance(rt, "echo", Limits::default());
+                    let t = Instant::now();
+                    let mut n = 0;
+                    while t.elapsed() < Duration::from_millis(1500) {
+                        assert_eq!(&i.process(batch(100), 0).unwrap(), quiet);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        for g in good {
+            assert!(g.join().unwrap() > 10);
+        }
+        bad.into_iter()
+            .map(|b| b.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    for (mode, e, took) in outcomes {
+        let text = e.to_string();
+        assert!(
+            text.contains("stage `bad-stage` (plugin `hostile`)"),
+            "{mode}: {text}"
+        );
+        let want = match mode.as_str() {
+            "loop" | "spin-clock" => Some("timeout_ms = 1000"),
+            "grow" | "huge-alloc" | "leak" => Some("memory_mb = 64"),
+            "recurse" => Some("wasm stack = 512 KiB"),
+            "huge-output" => Some("max_output_rows = 1000"),
+            _ => None,
+        };
+        assert_eq!(e.limit.as_deref(), want, "{mode}: {text}");
+        assert!(took < Duration::from_secs(10), "{mode} took {took:?}");
+    }
+}

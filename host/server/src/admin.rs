@@ -135,7 +135,12 @@ struct PluginAddQuery {
     state: Option<String>,
 }
 
-/// `POST /admin/plugins?name=N&version=V[&state=S]`, body: the component bytes.
+/// Header carrying a plugin's signature (the `.sig` file's text, base64) for
+/// the store's trust policy.
+pub const SIGNATURE_HEADER: &str = "keel-signature";
+
+/// `POST /admin/plugins?name=N&version=V[&state=S]`, body: the component bytes;
+/// its signature, when the trust policy needs one, in the `keel-signature` header.
 async fn plugin_add(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -151,12 +156,38 @@ async fn plugin_add(
         .unwrap_or("active")
         .parse()
         .map_err(|e| ApiError::bad_request(format!("state: {e}")))?;
+    let signature = match headers.get(SIGNATURE_HEADER) {
+        Some(v) => {
+            let text = base64::engine::general_purpose::STANDARD
+                .decode(v.as_bytes())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "header {SIGNATURE_HEADER}: expected the .sig file's text in base64"
+                    ))
+                })?;
+            Some(keel_ops::trust::Offered {
+                text,
+                source: format!("header {SIGNATURE_HEADER}"),
+            })
+        }
+        None => None,
+    };
     let target = format!("{}@{}", q.name, q.version);
-    let detail = json!({"bytes": bytes.len(), "state": state.to_string()});
+    let detail =
+        json!({"bytes": bytes.len(), "state": state.to_string(), "signed": signature.is_some()});
     change(&app, &caller, "plugin.add", target, detail, move |app| {
-        let (digest, s) =
-            keel_ops::plugin_add(&app.store, &app.rt, &bytes, &q.name, &q.version, state)
-                .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+        let (digest, s) = keel_ops::plugin_add_signed(
+            &app.store,
+            &app.rt,
+            &bytes,
+            &q.name,
+            &q.version,
+            state,
+            signature.as_ref(),
+        )
+        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
         Ok(json!({"name": q.name, "version": q.version, "digest": digest.to_string(), "kind": s.kind.as_str()}))
     })
     .await

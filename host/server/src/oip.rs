@@ -594,7 +594,6 @@ pub fn decode_request(
                 format!("{:?}: dimensions must not be negative", t.shape),
             ));
         }
-        let count = t.shape.iter().map(|d| *d as usize).product::<usize>();
         let (n, c) = match t.shape.as_slice() {
             [n] => (*n as usize, 1),
             [n, c] => (*n as usize, *c as usize),
@@ -602,6 +601,27 @@ pub fn decode_request(
                 return Err(err(
                     format!("{path}.shape"),
                     format!("{s:?}: a tensor is one column [N] or [N, 1], or columns [N, C]"),
+                ));
+            }
+        };
+        if c == 0 {
+            return Err(err(
+                format!("{path}.shape"),
+                format!("{:?}: a tensor needs at least one column", t.shape),
+            ));
+        }
+        // Every element takes at least one byte of the body (JSON or binary),
+        // so a shape holding more is refused before anything is allocated for it.
+        let count = match n.checked_mul(c) {
+            Some(count) if count <= body.len() => count,
+            _ => {
+                return Err(err(
+                    format!("{path}.shape"),
+                    format!(
+                        "{:?} holds more elements than a body of {} bytes can carry",
+                        t.shape,
+                        body.len()
+                    ),
                 ));
             }
         };

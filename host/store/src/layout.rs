@@ -42,6 +42,10 @@ pub const COMPILED: &str = "compiled";
 pub const ADMIN_LOG: &str = "admin_log";
 /// Tree `serving`: pipeline name → the daemon's traffic settings (JSON, opaque to the store).
 pub const SERVING: &str = "serving";
+/// Tree `trusted_keys`: key id → JSON trusted key (the plugin signature policy; empty = none).
+pub const TRUSTED_KEYS: &str = "trusted_keys";
+/// Tree `signatures`: `digest \0 key id` → `.sig` text of a stored plugin's signature.
+pub const SIGNATURES: &str = "signatures";
 
 /// Key in [`META`] holding the format version as a big-endian u32.
 pub const FORMAT_VERSION_KEY: &[u8] = b"format_version";

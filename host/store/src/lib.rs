@@ -21,6 +21,7 @@ mod monitor;
 mod payload;
 mod registry;
 mod time;
+mod trust;
 pub mod wal;
 
 use std::{
@@ -47,6 +48,7 @@ pub use registry::{
     compare_versions, digest_pipeline, split_reference,
 };
 pub use time::{format_rfc3339, now_rfc3339, parse_rfc3339};
+pub use trust::TrustedKey;
 
 use error::io_err;
 

@@ -6,7 +6,7 @@ mod parquet;
 
 use crate::{Batch, Column, ColumnData, DataType};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Cell texts read as null in CSV input.
@@ -175,11 +175,42 @@ pub fn open(
         source,
     })?;
     match Format::from_path(path)? {
-        Format::Csv => Ok(Box::new(CsvSource::new(path, file, schema, batch_size)?)),
-        Format::JsonLines => Ok(Box::new(JsonlSource::new(path, file, schema, batch_size))),
+        Format::Csv => Ok(Box::new(CsvSource::new(
+            path,
+            Box::new(file),
+            schema,
+            batch_size,
+        )?)),
+        Format::JsonLines => Ok(Box::new(JsonlSource::new(
+            path,
+            Box::new(file),
+            schema,
+            batch_size,
+        ))),
         Format::Parquet => Ok(Box::new(parquet::ParquetSource::new(
             path, file, schema, batch_size,
         )?)),
+    }
+}
+
+/// Like [`open`], over bytes from any reader (not Parquet, which needs to
+/// seek); `name` is what errors call the input. For tests, fuzzing, and input
+/// that does not come from a file.
+pub fn open_reader(
+    name: &Path,
+    format: Format,
+    reader: Box<dyn Read + Send>,
+    schema: Option<&Schema>,
+    batch_size: usize,
+) -> Result<Box<dyn BatchSource>, ReadError> {
+    let batch_size = batch_size.max(1);
+    match format {
+        Format::Csv => Ok(Box::new(CsvSource::new(name, reader, schema, batch_size)?)),
+        Format::JsonLines => Ok(Box::new(JsonlSource::new(name, reader, schema, batch_size))),
+        Format::Parquet => Err(ReadError::Parquet {
+            file: name.to_path_buf(),
+            message: "Parquet input must be a file (it is read by seeking)".into(),
+        }),
     }
 }
 
@@ -243,8 +274,8 @@ impl Builder {
     /// Parses a text cell; on failure returns what was expected.
     fn push_text(&mut self, s: &str) -> Result<(), String> {
         match &mut self.data {
-            ColumnData::F64(v) => v.push(parse_f64(s).ok_or_else(|| expected("f64", s))?),
-            ColumnData::F32(v) => v.push(parse_f64(s).ok_or_else(|| expected("f32", s))? as f32),
+            ColumnData::F64(v) => v.push(parse_float(s, "f64", f64::MAX)?),
+            ColumnData::F32(v) => v.push(parse_float(s, "f32", f64::from(f32::MAX))? as f32),
             ColumnData::S64(v) => v.push(parse_i64(s)?),
             ColumnData::Bool(v) => v.push(parse_bool(s).ok_or_else(|| expected("bool", s))?),
             ColumnData::String(v) => v.push(s.to_string()),
@@ -269,6 +300,17 @@ fn expected(t: &str, s: &str) -> String {
 
 fn parse_f64(s: &str) -> Option<f64> {
     s.trim().parse::<f64>().ok()
+}
+
+/// A float cell of type `t`: a finite number beyond `max` (`1e400`) is out of
+/// range rather than silently infinite; `inf` and `NaN` spelled out are kept.
+fn parse_float(s: &str, t: &str, max: f64) -> Result<f64, String> {
+    let x = parse_f64(s).ok_or_else(|| expected(t, s))?;
+    if x.abs() > max && !s.to_ascii_lowercase().contains("inf") {
+        let shown: String = s.trim().chars().take(40).collect();
+        return Err(format!("`{shown}` is out of range for {t}"));
+    }
+    Ok(x)
 }
 
 fn parse_i64(s: &str) -> Result<i64, String> {
@@ -315,7 +357,7 @@ fn infer_text_type<'a>(cells: impl Iterator<Item = &'a str>) -> DataType {
 
 struct CsvSource {
     path: PathBuf,
-    reader: csv::Reader<File>,
+    reader: csv::Reader<Box<dyn Read + Send>>,
     header: Vec<String>,
     /// Type per header position; `None` until the first batch fixes it.
     types: Option<Vec<DataType>>,
@@ -324,12 +366,15 @@ struct CsvSource {
     batch_size: usize,
     rows_read: u64,
     done: bool,
+    /// An error met after some good rows of a batch: those rows are returned
+    /// first, the error on the next call, so nothing before it is lost.
+    pending: Option<ReadError>,
 }
 
 impl CsvSource {
     fn new(
         path: &Path,
-        file: File,
+        file: Box<dyn Read + Send>,
         schema: Option<&Schema>,
         batch_size: usize,
     ) -> Result<CsvSource, ReadError> {
@@ -380,7 +425,44 @@ impl CsvSource {
             batch_size,
             rows_read: 0,
             done: false,
+            pending: None,
         })
+    }
+
+    /// The columns of `records`; on a bad cell, its row's index and the error.
+    fn build(
+        &self,
+        records: &[csv::StringRecord],
+        lines: &[u64],
+    ) -> Result<Vec<Column>, (usize, ReadError)> {
+        let types = self.types.as_deref().unwrap_or_default();
+        let mut builders: Vec<Builder> = types
+            .iter()
+            .map(|t| Builder::new(*t, records.len()))
+            .collect();
+        for (j, (r, line)) in records.iter().zip(lines).enumerate() {
+            for (i, b) in builders.iter_mut().enumerate() {
+                let cell = field(r, i);
+                if NULL_TOKENS.contains(&cell) {
+                    b.push_null();
+                } else if let Err(message) = b.push_text(cell) {
+                    return Err((
+                        j,
+                        ReadError::Value {
+                            file: self.path.clone(),
+                            line: *line,
+                            column: self.header[i].clone(),
+                            message,
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(builders
+            .into_iter()
+            .zip(&self.header)
+            .map(|(b, n)| b.finish(n.clone()))
+            .collect())
     }
 }
 
@@ -435,6 +517,10 @@ impl BatchSource for CsvSource {
     }
 
     fn next_batch(&mut self) -> Result<Option<SourceBatch>, ReadError> {
+        if let Some(e) = self.pending.take() {
+            self.done = true;
+            return Err(e);
+        }
         if self.done {
             return Ok(None);
         }
@@ -442,10 +528,17 @@ impl BatchSource for CsvSource {
         let mut lines = Vec::new();
         let mut record = csv::StringRecord::new();
         while records.len() < self.batch_size {
-            let more = self
-                .reader
-                .read_record(&mut record)
-                .map_err(|e| csv_error(&self.path, e))?;
+            let more = match self.reader.read_record(&mut record) {
+                Ok(more) => more,
+                Err(e) if !records.is_empty() => {
+                    self.pending = Some(csv_error(&self.path, e));
+                    break;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(csv_error(&self.path, e));
+                }
+            };
             if !more {
                 self.done = true;
                 break;
@@ -481,31 +574,20 @@ impl BatchSource for CsvSource {
         if records.is_empty() {
             return Ok(None);
         }
-        let types = self.types.as_deref().unwrap_or_default();
-        let mut builders: Vec<Builder> = types
-            .iter()
-            .map(|t| Builder::new(*t, records.len()))
-            .collect();
-        for (r, line) in records.iter().zip(&lines) {
-            for (i, b) in builders.iter_mut().enumerate() {
-                let cell = field(r, i);
-                if NULL_TOKENS.contains(&cell) {
-                    b.push_null();
-                } else if let Err(message) = b.push_text(cell) {
-                    return Err(ReadError::Value {
-                        file: self.path.clone(),
-                        line: *line,
-                        column: self.header[i].clone(),
-                        message,
-                    });
-                }
+        let columns = match self.build(&records, &lines) {
+            Ok(columns) => columns,
+            Err((0, e)) => {
+                self.done = true;
+                return Err(e);
             }
-        }
-        let columns = builders
-            .into_iter()
-            .zip(&self.header)
-            .map(|(b, n)| b.finish(n.clone()))
-            .collect();
+            Err((good, e)) => {
+                // A bad cell comes before any read error later in the batch.
+                self.pending = Some(e);
+                records.truncate(good);
+                lines.truncate(good);
+                self.build(&records, &lines).map_err(|(_, e)| e)?
+            }
+        };
         let batch = Batch::new(records.len(), columns).map_err(|e| ReadError::Syntax {
             file: self.path.clone(),
             line: lines.first().copied().unwrap_or(0),
@@ -523,7 +605,7 @@ impl BatchSource for CsvSource {
 
 struct JsonlSource {
     path: PathBuf,
-    reader: BufReader<File>,
+    reader: BufReader<Box<dyn Read + Send>>,
     given: Option<Schema>,
     schema: Schema,
     fixed: bool,
@@ -532,10 +614,17 @@ struct JsonlSource {
     bytes: u64,
     rows_read: u64,
     done: bool,
+    /// As in the CSV reader: an error after good rows waits for the next call.
+    pending: Option<ReadError>,
 }
 
 impl JsonlSource {
-    fn new(path: &Path, file: File, schema: Option<&Schema>, batch_size: usize) -> JsonlSource {
+    fn new(
+        path: &Path,
+        file: Box<dyn Read + Send>,
+        schema: Option<&Schema>,
+        batch_size: usize,
+    ) -> JsonlSource {
         JsonlSource {
             path: path.to_path_buf(),
             reader: BufReader::with_capacity(1 << 16, file),
@@ -547,7 +636,87 @@ impl JsonlSource {
             bytes: 0,
             rows_read: 0,
             done: false,
+            pending: None,
         }
+    }
+
+    /// Reads the next non-blank line as a JSON object; `None` at the end.
+    fn next_object(
+        &mut self,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ReadError> {
+        loop {
+            buf.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', buf)
+                .map_err(|source| ReadError::Io {
+                    file: self.path.clone(),
+                    source,
+                })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.bytes += n as u64;
+            self.line += 1;
+            let text = std::str::from_utf8(buf).map_err(|e| ReadError::Syntax {
+                file: self.path.clone(),
+                line: self.line,
+                message: format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
+            })?;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| ReadError::Syntax {
+                    file: self.path.clone(),
+                    line: self.line,
+                    message: format!("invalid JSON at column {}: {e}", e.column()),
+                })?;
+            let serde_json::Value::Object(map) = value else {
+                return Err(ReadError::Syntax {
+                    file: self.path.clone(),
+                    line: self.line,
+                    message: "expected a JSON object per line".into(),
+                });
+            };
+            return Ok(Some(map));
+        }
+    }
+
+    /// The columns of `objects`; on a bad value, its row's index and the error.
+    fn build(
+        &self,
+        objects: &[serde_json::Map<String, serde_json::Value>],
+        lines: &[u64],
+    ) -> Result<Vec<Column>, (usize, ReadError)> {
+        let mut builders: Vec<Builder> = self
+            .schema
+            .fields
+            .iter()
+            .map(|f| Builder::new(f.data_type, objects.len()))
+            .collect();
+        for (j, (obj, line)) in objects.iter().zip(lines).enumerate() {
+            if let Some(k) = obj.keys().find(|k| self.schema.get(k).is_none()) {
+                return Err((
+                    j,
+                    self.value_error(
+                        *line,
+                        k,
+                        "key not seen in the first batch (declare it in the first lines)".into(),
+                    ),
+                ));
+            }
+            for (f, b) in self.schema.fields.iter().zip(builders.iter_mut()) {
+                let v = obj.get(&f.name).unwrap_or(&serde_json::Value::Null);
+                push_json(b, v).map_err(|m| (j, self.value_error(*line, &f.name, m)))?;
+            }
+        }
+        Ok(builders
+            .into_iter()
+            .zip(&self.schema.fields)
+            .map(|(b, f)| b.finish(f.name.clone()))
+            .collect())
     }
 
     fn value_error(&self, line: u64, column: &str, message: String) -> ReadError {
@@ -595,6 +764,10 @@ impl BatchSource for JsonlSource {
     }
 
     fn next_batch(&mut self) -> Result<Option<SourceBatch>, ReadError> {
+        if let Some(e) = self.pending.take() {
+            self.done = true;
+            return Err(e);
+        }
         if self.done {
             return Ok(None);
         }
@@ -602,43 +775,24 @@ impl BatchSource for JsonlSource {
         let mut lines = Vec::new();
         let mut buf = Vec::new();
         while objects.len() < self.batch_size {
-            buf.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut buf)
-                .map_err(|source| ReadError::Io {
-                    file: self.path.clone(),
-                    source,
-                })?;
-            if n == 0 {
-                self.done = true;
-                break;
+            match self.next_object(&mut buf) {
+                Ok(Some(map)) => {
+                    objects.push(map);
+                    lines.push(self.line);
+                }
+                Ok(None) => {
+                    self.done = true;
+                    break;
+                }
+                Err(e) if !objects.is_empty() => {
+                    self.pending = Some(e);
+                    break;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
             }
-            self.bytes += n as u64;
-            self.line += 1;
-            let text = std::str::from_utf8(&buf).map_err(|e| ReadError::Syntax {
-                file: self.path.clone(),
-                line: self.line,
-                message: format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
-            })?;
-            if text.trim().is_empty() {
-                continue;
-            }
-            let value: serde_json::Value =
-                serde_json::from_str(text).map_err(|e| ReadError::Syntax {
-                    file: self.path.clone(),
-                    line: self.line,
-                    message: format!("invalid JSON at column {}: {e}", e.column()),
-                })?;
-            let serde_json::Value::Object(map) = value else {
-                return Err(ReadError::Syntax {
-                    file: self.path.clone(),
-                    line: self.line,
-                    message: "expected a JSON object per line".into(),
-                });
-            };
-            objects.push(map);
-            lines.push(self.line);
         }
         if !self.fixed {
             // Column order: the given schema's, then new keys in order of first appearance.
@@ -688,30 +842,19 @@ impl BatchSource for JsonlSource {
         if objects.is_empty() {
             return Ok(None);
         }
-        let mut builders: Vec<Builder> = self
-            .schema
-            .fields
-            .iter()
-            .map(|f| Builder::new(f.data_type, objects.len()))
-            .collect();
-        for (obj, line) in objects.iter().zip(&lines) {
-            if let Some(k) = obj.keys().find(|k| self.schema.get(k).is_none()) {
-                return Err(self.value_error(
-                    *line,
-                    k,
-                    "key not seen in the first batch (declare it in the first lines)".into(),
-                ));
+        let columns = match self.build(&objects, &lines) {
+            Ok(columns) => columns,
+            Err((0, e)) => {
+                self.done = true;
+                return Err(e);
             }
-            for (f, b) in self.schema.fields.iter().zip(builders.iter_mut()) {
-                let v = obj.get(&f.name).unwrap_or(&serde_json::Value::Null);
-                push_json(b, v).map_err(|m| self.value_error(*line, &f.name, m))?;
+            Err((good, e)) => {
+                self.pending = Some(e);
+                objects.truncate(good);
+                lines.truncate(good);
+                self.build(&objects, &lines).map_err(|(_, e)| e)?
             }
-        }
-        let columns = builders
-            .into_iter()
-            .zip(&self.schema.fields)
-            .map(|(b, f)| b.finish(f.name.clone()))
-            .collect();
+        };
         let batch = Batch::new(objects.len(), columns).map_err(|e| ReadError::Syntax {
             file: self.path.clone(),
             line: lines.first().copied().unwrap_or(0),
@@ -742,13 +885,19 @@ fn push_json(b: &mut Builder, v: &serde_json::Value) -> Result<(), String> {
             d.push(n.as_f64().ok_or_else(|| expected("f64", &shown()))?)
         }
         (ColumnData::F32(d), J::Number(n)) => {
-            d.push(n.as_f64().ok_or_else(|| expected("f32", &shown()))? as f32)
+            let x = n.as_f64().ok_or_else(|| expected("f32", &shown()))?;
+            if x.abs() > f64::from(f32::MAX) {
+                return Err(format!("`{n}` is out of range for f32"));
+            }
+            d.push(x as f32)
         }
         (ColumnData::S64(d), J::Number(n)) => d.push(n.as_i64().ok_or_else(|| {
-            if n.is_f64() {
-                format!("expected s64, found the non-integer {n}")
-            } else {
-                format!("`{n}` is out of range for s64")
+            // Integers beyond i64 arrive as u64 or (past u64) as whole floats.
+            match n.as_f64() {
+                Some(x) if n.is_u64() || (x.fract() == 0.0 && x.abs() >= 9.2e18) => {
+                    format!("`{n}` is out of range for s64")
+                }
+                _ => format!("expected s64, found the non-integer {n}"),
             }
         })?),
         (ColumnData::Bool(d), J::Bool(x)) => d.push(*x),
