@@ -524,7 +524,7 @@ fn serve(
     };
     let options = keel_store::StoreOptions {
         sync_data: config.audit.fdatasync,
-        audit_wal_bytes: (config.audit.wal_mb > 0).then(|| config.audit.wal_mb << 20),
+        audit_wal_bytes: (config.audit.wal_mb > 0).then_some(config.audit.wal_mb << 20),
         ..Default::default()
     };
     let store = &keel_store::Store::open_with(&dir, options)
