@@ -275,7 +275,7 @@ struct TractContext {
 }
 
 fn backend_err(message: String) -> BackendError {
-    BackendError::BackendAccess(wasmtime::Error::msg(message))
+    BackendError::BackendAccess(wasmtime::format_err!("{message}"))
 }
 
 impl TractContext {

@@ -44,7 +44,8 @@ fn run() -> Result<(), String> {
         .init_execution_context()
         .map_err(|e| format!("init-execution-context: {}", e.data()))?;
     let data: Vec<u8> = rows.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
-    let tensor = Tensor::new(&[rows.len() as u32, width as u32], TensorType::Fp32, &data);
+    let dims = vec![rows.len() as u32, width as u32];
+    let tensor = Tensor::new(&dims, TensorType::Fp32, &data);
     let outputs = context
         .compute(vec![(args[2].clone(), tensor)])
         .map_err(|e| format!("compute: {}", e.data()))?;
