@@ -404,7 +404,11 @@ fn ensure_venv(root: &Path, name: &str, requirements: &Path) -> Result<PathBuf> 
             bail!("python3 -m venv {} failed", venv.display());
         }
     }
-    eprintln!("installing {} into {}", requirements.display(), venv.display());
+    eprintln!(
+        "installing {} into {}",
+        requirements.display(),
+        venv.display()
+    );
     run(Command::new(&python)
         .args(["-m", "pip", "install", "--quiet", "-r"])
         .arg(requirements))?;
@@ -652,20 +656,38 @@ fn bench_onnx(root: &Path) -> Result<()> {
     let ort_of = |batch: u64, key: &str| {
         rows.iter()
             .find(|r| {
-                r["batch"] == batch && r["what"].as_str().is_some_and(|w| w.starts_with("onnxruntime"))
+                r["batch"] == batch
+                    && r["what"]
+                        .as_str()
+                        .is_some_and(|w| w.starts_with("onnxruntime"))
             })
             .and_then(|r| r[key].as_f64())
     };
-    println!("throughput, {} rows x 7 features (median of 3 passes), one thread:", 1_000_000);
-    println!("  {:<34} {:>6} {:>14} {:>16}", "what", "batch", "rows/s", "vs onnxruntime");
+    println!(
+        "throughput, {} rows x 7 features (median of 3 passes), one thread:",
+        1_000_000
+    );
+    println!(
+        "  {:<34} {:>6} {:>14} {:>16}",
+        "what", "batch", "rows/s", "vs onnxruntime"
+    );
     for r in rows.iter().filter(|r| r["rows_per_s"].is_number()) {
         let b = r["batch"].as_u64().unwrap_or(0);
         let v = r["rows_per_s"].as_f64().unwrap_or(0.0);
         let ratio = ort_of(b, "rows_per_s").map_or("-".into(), |o| format!("{:.2}x", v / o));
-        println!("  {:<34} {:>6} {:>14.0} {:>16}", r["what"].as_str().unwrap_or(""), b, v, ratio);
+        println!(
+            "  {:<34} {:>6} {:>14.0} {:>16}",
+            r["what"].as_str().unwrap_or(""),
+            b,
+            v,
+            ratio
+        );
     }
     println!("per-row latency, 1-row batches (5,000 calls):");
-    println!("  {:<34} {:>9} {:>9} {:>16}", "what", "p50 µs", "p99 µs", "p50 vs ort");
+    println!(
+        "  {:<34} {:>9} {:>9} {:>16}",
+        "what", "p50 µs", "p99 µs", "p50 vs ort"
+    );
     for r in rows.iter().filter(|r| r["p50_us"].is_number()) {
         let p50 = r["p50_us"].as_f64().unwrap_or(0.0);
         let ratio = ort_of(1, "p50_us").map_or("-".into(), |o| format!("{:.2}x", p50 / o));

@@ -188,7 +188,10 @@ pub fn run(cmd: ModelCommand, store: impl Fn() -> Result<Store>) -> Result<Strin
             use keel_runtime::pipeline::PluginResolver as _;
             let rt = keel_runtime::Runtime::new(keel_runtime::RuntimeOptions::default())
                 .context("starting the runtime")?;
-            let stored = if models.iter().any(|m| !keel_runtime::pipeline::is_model_path(m)) {
+            let stored = if models
+                .iter()
+                .any(|m| !keel_runtime::pipeline::is_model_path(m))
+            {
                 Some(store()?)
             } else {
                 None

@@ -124,12 +124,15 @@ fn keel_predictions_equal_onnxruntime_and_the_model_digest_is_audited() {
         .arg(&out)
         .output()
         .unwrap();
-    let summary: serde_json::Value = serde_json::from_slice(&check.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&check)));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&check.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&check)));
     assert!(check.status.success(), "{summary}");
     assert_eq!(summary["rows"], 75);
     assert_eq!(summary["labels_differ"], 0, "{summary}");
-    assert!(summary["max_abs_diff"].as_f64().unwrap() <= 1e-5, "{summary}");
+    assert!(
+        summary["max_abs_diff"].as_f64().unwrap() <= 1e-5,
+        "{summary}"
+    );
     assert_eq!(summary["gentoo_rows"].as_u64().unwrap() as usize, gentoo);
 
     // The audit record names the model's digest under the stage that used it.
@@ -202,9 +205,15 @@ fn model_add_ls_inspect_and_lifecycle() {
     ok(&add("2", edited.to_str().unwrap()));
 
     let ls = ok(&keel_in(&store, &["model", "ls"]));
-    let lines: Vec<&str> = ls.lines().filter(|l| l.starts_with("penguins-logreg")).collect();
+    let lines: Vec<&str> = ls
+        .lines()
+        .filter(|l| l.starts_with("penguins-logreg"))
+        .collect();
     assert_eq!(lines.len(), 2, "{ls}");
-    assert!(lines[0].contains(" 1 ") && lines[0].contains("active"), "{ls}");
+    assert!(
+        lines[0].contains(" 1 ") && lines[0].contains("active"),
+        "{ls}"
+    );
 
     let inspect = ok(&keel_in(&store, &["model", "inspect", "penguins-logreg@1"]));
     for want in [
@@ -327,14 +336,14 @@ fn a_stage_loads_only_the_models_it_names() {
     assert_eq!(read_csv(&out).len(), 75);
     // A model the stage does not name is not there for the plugin.
     let spec = file_pipeline(tmp.path(), "other-model", "[\"penguins-logreg.onnx\"]");
+    fails_with(&run(&spec), 4, "is `other-model` in this stage's `models`?");
+    // No models at all: nothing to load either.
+    let spec = file_pipeline(tmp.path(), "penguins-logreg", "[]");
     fails_with(
         &run(&spec),
         4,
-        "is `other-model` in this stage's `models`?",
+        "failed to find graph with name: penguins-logreg",
     );
-    // No models at all: nothing to load either.
-    let spec = file_pipeline(tmp.path(), "penguins-logreg", "[]");
-    fails_with(&run(&spec), 4, "failed to find graph with name: penguins-logreg");
     // A stored model without a store is a usage error naming the key.
     let spec = file_pipeline(tmp.path(), "penguins-logreg", "[\"penguins-logreg@1\"]");
     fails_with(&run(&spec), 2, "stages[3].models[0]");
@@ -428,5 +437,9 @@ fn a_guest_written_only_against_standard_wasi_nn_runs_unchanged() {
         "0,0,0,0,0,0,0",
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("exited with an error"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exited with an error"),
+        "{}",
+        stderr(&o)
+    );
 }

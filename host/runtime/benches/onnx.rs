@@ -148,8 +148,7 @@ fn main() {
             .step_by(batch_rows)
             .map(|s| {
                 let n = batch_rows.min(ROWS - s);
-                tract_onnx::prelude::Tensor::from_shape(&[n, w], &data[s * w..(s + n) * w])
-                    .unwrap()
+                tract_onnx::prelude::Tensor::from_shape(&[n, w], &data[s * w..(s + n) * w]).unwrap()
             })
             .collect();
         let mut keel = Vec::new();
@@ -194,8 +193,8 @@ fn main() {
     }
     let mut native = Vec::with_capacity(LATENCY_CALLS);
     for i in 0..LATENCY_CALLS {
-        let x = tract_onnx::prelude::Tensor::from_shape(&[1, w], &data[i * w..(i + 1) * w])
-            .unwrap();
+        let x =
+            tract_onnx::prelude::Tensor::from_shape(&[1, w], &data[i * w..(i + 1) * w]).unwrap();
         let t = Instant::now();
         model.run(vec![x]).unwrap();
         native.push(t.elapsed());

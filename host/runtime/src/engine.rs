@@ -194,7 +194,12 @@ impl Runtime {
     ) -> Result<Arc<crate::nn::Model>, crate::nn::ModelError> {
         use sha2::Digest as _;
         let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
-        if let Some(m) = self.models.lock().ok().and_then(|m| m.get(&digest).cloned()) {
+        if let Some(m) = self
+            .models
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&digest).cloned())
+        {
             return Ok(m);
         }
         let model = crate::nn::Model::load(bytes, source)?;

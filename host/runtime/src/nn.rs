@@ -262,7 +262,8 @@ impl BackendGraph for TractGraph {
             output_names: self.outputs.iter().map(|t| t.name.clone()).collect(),
             inputs: vec![None; self.inputs.len()],
             outputs: Vec::new(),
-        }) as Box<dyn BackendExecutionContext>))
+        })
+            as Box<dyn BackendExecutionContext>))
     }
 }
 
@@ -300,18 +301,17 @@ impl TractContext {
             })?;
             values.push(TValue::from(t));
         }
-        let out = self.plan.run(values).map_err(|e| backend_err(format!("{e:#}")))?;
+        let out = self
+            .plan
+            .run(values)
+            .map_err(|e| backend_err(format!("{e:#}")))?;
         self.outputs = out.into_iter().map(|v| v.into_arc_tensor()).collect();
         Ok(())
     }
 }
 
 impl BackendExecutionContext for TractContext {
-    fn set_input(
-        &mut self,
-        id: Id,
-        tensor: &wasmtime_wasi_nn::Tensor,
-    ) -> Result<(), BackendError> {
+    fn set_input(&mut self, id: Id, tensor: &wasmtime_wasi_nn::Tensor) -> Result<(), BackendError> {
         let i = self.index(&id, &self.input_names, "input")?;
         self.inputs[i] = Some(to_tract(tensor).map_err(backend_err)?);
         Ok(())

@@ -253,14 +253,13 @@ impl Pipeline {
             let mut models: Vec<crate::nn::StageModel> = Vec::new();
             for (j, reference) in s.models.iter().enumerate() {
                 let key = format!("stages[{i}].models[{j}]");
-                let found =
-                    resolver
-                        .resolve_model(reference, &dir)
-                        .map_err(|message| LoadError::Plugin {
-                            file: path.to_path_buf(),
-                            key: key.clone(),
-                            message,
-                        })?;
+                let found = resolver.resolve_model(reference, &dir).map_err(|message| {
+                    LoadError::Plugin {
+                        file: path.to_path_buf(),
+                        key: key.clone(),
+                        message,
+                    }
+                })?;
                 if models.iter().any(|m| m.name == found.name) {
                     return Err(LoadError::Plugin {
                         file: path.to_path_buf(),

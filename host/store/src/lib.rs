@@ -31,10 +31,9 @@ use std::{
 
 pub use admin::AdminEntry;
 pub use audit::{
-    ModelEntry,
     AuditFilter, AuditIter, AuditRecord, AuditStats, ChainBreak, ChainError, FindingEntry,
-    GENESIS_HASH, MonitorVerdict, Outcome, PipelineRef, Receipt, Severity, StageEntry, StageRole,
-    VerifyReport,
+    GENESIS_HASH, ModelEntry, MonitorVerdict, Outcome, PipelineRef, Receipt, Severity, StageEntry,
+    StageRole, VerifyReport,
 };
 pub use digest::Digest;
 pub use error::{Result, StoreError};

@@ -311,7 +311,13 @@ impl Artifact {
             Artifact::Model => StoreError::UnknownModelDigest(digest.clone()),
         }
     }
-    fn immutable(self, name: &str, version: &str, existing: Digest, requested: Digest) -> StoreError {
+    fn immutable(
+        self,
+        name: &str,
+        version: &str,
+        existing: Digest,
+        requested: Digest,
+    ) -> StoreError {
         let (name, version) = (name.to_owned(), version.to_owned());
         match self {
             Artifact::Plugin => StoreError::TagImmutable {
@@ -367,7 +373,11 @@ impl Store {
         Ok(digest)
     }
 
-    pub(crate) fn artifact_bytes(&self, kind: Artifact, digest: &Digest) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn artifact_bytes(
+        &self,
+        kind: Artifact,
+        digest: &Digest,
+    ) -> Result<Option<Vec<u8>>> {
         Ok(kind.blobs(self).get(digest.as_str())?.map(|v| v.to_vec()))
     }
 

@@ -169,14 +169,17 @@ impl Transform for OnnxModel {
             let cols = if rows == 0 {
                 empty_columns(o)
             } else {
-                let (_, t) = outputs.iter().find(|(n, _)| *n == o.tensor).ok_or_else(|| {
-                    let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
-                    Error::config(format!(
-                        "the model has no output `{}` (outputs: {})",
-                        o.tensor,
-                        names.join(", ")
-                    ))
-                })?;
+                let (_, t) = outputs
+                    .iter()
+                    .find(|(n, _)| *n == o.tensor)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
+                        Error::config(format!(
+                            "the model has no output `{}` (outputs: {})",
+                            o.tensor,
+                            names.join(", ")
+                        ))
+                    })?;
                 unpack(o, t, rows)?
             };
             for mut c in cols {

@@ -43,7 +43,11 @@ fn run() -> Result<(), String> {
     let context = graph
         .init_execution_context()
         .map_err(|e| format!("init-execution-context: {}", e.data()))?;
-    let data: Vec<u8> = rows.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+    let data: Vec<u8> = rows
+        .iter()
+        .flatten()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     let dims = vec![rows.len() as u32, width as u32];
     let tensor = Tensor::new(&dims, TensorType::Fp32, &data);
     let outputs = context
