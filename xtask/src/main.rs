@@ -663,10 +663,7 @@ fn bench_onnx(root: &Path) -> Result<()> {
             })
             .and_then(|r| r[key].as_f64())
     };
-    println!(
-        "throughput, {} rows x 7 features (median of 3 passes), one thread:",
-        1_000_000
-    );
+    println!("throughput, 1,000,000 rows x 7 features (median of 3 passes), one thread:");
     println!(
         "  {:<34} {:>6} {:>14} {:>16}",
         "what", "batch", "rows/s", "vs onnxruntime"

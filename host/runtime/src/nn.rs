@@ -421,9 +421,7 @@ fn to_tract(t: &wasmtime_wasi_nn::Tensor) -> Result<Tensor, String> {
         TensorType::I32 => decode(&shape, &t.data, i32::from_le_bytes),
         TensorType::I64 => decode(&shape, &t.data, i64::from_le_bytes),
         TensorType::U8 => decode(&shape, &t.data, u8::from_le_bytes),
-        TensorType::Fp16 => decode(&shape, &t.data, |b: [u8; 2]| {
-            tract_onnx::prelude::f16::from_le_bytes(b)
-        }),
+        TensorType::Fp16 => decode(&shape, &t.data, tract_onnx::prelude::f16::from_le_bytes),
         TensorType::Bf16 => Err("BF16 tensors are not supported by the tract backend".into()),
     }
 }
@@ -455,7 +453,7 @@ fn from_tract(t: &Tensor) -> Result<wasmtime_wasi_nn::Tensor, String> {
         TensorType::I32 => encode(t, i32::to_le_bytes)?,
         TensorType::I64 => encode(t, i64::to_le_bytes)?,
         TensorType::U8 => encode(t, u8::to_le_bytes)?,
-        TensorType::Fp16 => encode(t, |v: tract_onnx::prelude::f16| v.to_le_bytes())?,
+        TensorType::Fp16 => encode(t, tract_onnx::prelude::f16::to_le_bytes)?,
         TensorType::Bf16 => return Err("BF16 output".into()),
     };
     let dimensions = t
