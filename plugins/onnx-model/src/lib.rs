@@ -155,7 +155,7 @@ impl Transform for OnnxModel {
                 ),
             };
             let dims = [rows as u32, width as u32];
-            let tensor = Tensor::new(&dims.to_vec(), ty, &bytes);
+            let tensor = Tensor::new(&dims, ty, &bytes);
             self.ctx
                 .compute(vec![(self.cfg.input.clone(), tensor)])
                 .map_err(|e| Error::input(nn_error("compute", e)))?
