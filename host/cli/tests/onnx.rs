@@ -1,6 +1,6 @@
 //! ONNX models through wasi:nn, end to end with the real `keel` binary: the
 //! example's model trained and exported by its committed script (scikit-learn
-//! + skl2onnx, from the virtualenv `cargo xtask test` makes), stored with
+//! and skl2onnx, from the virtualenv `cargo xtask test` makes), stored with
 //! `keel model add`, run by the `onnx-model` plugin, checked against
 //! onnxruntime on the same inputs, recorded in the audit log; and a guest
 //! written only against standard wasi:nn running unchanged.
