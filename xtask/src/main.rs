@@ -16,6 +16,7 @@ tasks:
   bench         run the benchmarks (criterion) and print the figures
   bench-drift   keel drift vs Evidently on 1M x 50 Parquet files (installs the Python side)
   bench-serve   keel serve under load: one-row OIP requests, open and closed loop, three audit modes
+  bench-onnx    the onnx-model stage (wasi:nn, tract) vs onnxruntime on the same model and rows
   ci            what .ci/run does: fmt check, clippy -D warnings, test";
 
 fn main() -> Result<()> {
@@ -29,6 +30,7 @@ fn main() -> Result<()> {
         "bench" => bench(&root),
         "bench-drift" => bench_drift(&root),
         "bench-serve" => bench_serve(&root),
+        "bench-onnx" => bench_onnx(&root),
         "ci" => {
             run(cargo().args(["fmt", "--all", "--check"]))?;
             build_guests(&root)?;
@@ -131,7 +133,13 @@ fn build_guests(root: &Path) -> Result<PathBuf> {
         let out = target.join(dir);
         std::fs::create_dir_all(&out)?;
         for (name, short) in set {
-            let file = built.join(format!("{}.wasm", name.replace('-', "_")));
+            // A library's file has `_` for `-`; a command's (bin) keeps its name.
+            let lib = built.join(format!("{}.wasm", name.replace('-', "_")));
+            let file = if lib.is_file() {
+                lib
+            } else {
+                built.join(format!("{name}.wasm"))
+            };
             let dest = out.join(format!("{short}.wasm"));
             std::fs::copy(&file, &dest)
                 .with_context(|| format!("copying {} to {}", file.display(), dest.display()))?;
@@ -324,13 +332,15 @@ fn serve_demo(keel_cmd: &dyn Fn() -> Command, example: &Path, plugins: &Path) ->
 fn test(root: &Path) -> Result<()> {
     ensure_chromium()?;
     let triton = ensure_tritonclient(root)?;
+    let onnx = ensure_onnx_tools(root)?;
     let plugins = build_guests(root)?;
     let guests = target_dir(root).join("test-guests");
     run(cargo()
         .args(["test", "--workspace"])
         .env("KEEL_PLUGIN_DIR", &plugins)
         .env("KEEL_TEST_GUESTS", &guests)
-        .env("KEEL_TRITON_PYTHON", &triton))
+        .env("KEEL_TRITON_PYTHON", &triton)
+        .env("KEEL_ONNX_PYTHON", &onnx))
 }
 
 fn is_root() -> bool {
@@ -341,13 +351,32 @@ fn is_root() -> bool {
 }
 
 /// The `keel serve` tests drive the daemon with Triton's own Python client:
-/// a virtualenv with `tritonclient[http]`, made once and re-used while its
-/// requirements file is unchanged. Returns its python.
+/// a virtualenv with `tritonclient[http]`. Returns its python.
 fn ensure_tritonclient(root: &Path) -> Result<PathBuf> {
-    let requirements = root.join("host/cli/tests/tritonclient/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements)
+    ensure_venv(
+        root,
+        "tritonclient",
+        &root.join("host/cli/tests/tritonclient/requirements.txt"),
+    )
+}
+
+/// The ONNX tests and `bench-onnx` train and export the example's model with
+/// scikit-learn + skl2onnx and check Keel against onnxruntime: a virtualenv
+/// with examples/penguins-onnx/requirements.txt. Returns its python.
+fn ensure_onnx_tools(root: &Path) -> Result<PathBuf> {
+    ensure_venv(
+        root,
+        "onnx",
+        &root.join("examples/penguins-onnx/requirements.txt"),
+    )
+}
+
+/// A virtualenv under target/venvs/NAME with `requirements` installed, made
+/// once and re-used while the requirements file is unchanged. Returns its python.
+fn ensure_venv(root: &Path, name: &str, requirements: &Path) -> Result<PathBuf> {
+    let wanted = std::fs::read_to_string(requirements)
         .with_context(|| format!("reading {}", requirements.display()))?;
-    let venv = target_dir(root).join("venvs").join("tritonclient");
+    let venv = target_dir(root).join("venvs").join(name);
     let python = venv.join("bin").join("python");
     let stamp = venv.join("keel-requirements.txt");
     if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
@@ -364,10 +393,10 @@ fn ensure_tritonclient(root: &Path) -> Result<PathBuf> {
         // Debian's python3 comes without ensurepip; python3-venv brings it.
         if !is_root() {
             bail!(
-                "cannot make a Python virtualenv for the tritonclient tests: install python3-venv (`sudo apt-get install python3-venv`) and run again"
+                "cannot make a Python virtualenv for the {name} tests: install python3-venv (`sudo apt-get install python3-venv`) and run again"
             );
         }
-        eprintln!("installing python3-venv (Debian package) for the tritonclient tests");
+        eprintln!("installing python3-venv (Debian package) for the {name} tests");
         run(Command::new("apt-get").arg("update"))?;
         run(Command::new("apt-get")
             .args(["install", "-y", "--no-install-recommends", "python3-venv"])
@@ -376,10 +405,14 @@ fn ensure_tritonclient(root: &Path) -> Result<PathBuf> {
             bail!("python3 -m venv {} failed", venv.display());
         }
     }
-    eprintln!("installing tritonclient[http] into {}", venv.display());
+    eprintln!(
+        "installing {} into {}",
+        requirements.display(),
+        venv.display()
+    );
     run(Command::new(&python)
         .args(["-m", "pip", "install", "--quiet", "-r"])
-        .arg(&requirements))?;
+        .arg(requirements))?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)
 }
@@ -577,6 +610,99 @@ fn bench_serve(root: &Path) -> Result<()> {
             num(&["latency_us", "p90"]),
             num(&["latency_us", "p99"]),
             num(&["latency_us", "max"])
+        );
+    }
+    Ok(())
+}
+
+/// The `onnx-model` stage against onnxruntime on the example's model and the
+/// same 1,000,000 rows, in one run: throughput by batch size and per-row
+/// latency, with tract called natively as a third line (what wasm and the
+/// batch boundary cost on top of the backend).
+fn bench_onnx(root: &Path) -> Result<()> {
+    let python = ensure_onnx_tools(root)?;
+    let plugins = build_guests(root)?;
+    let dir = target_dir(root).join("bench-onnx");
+    std::fs::create_dir_all(&dir)?;
+    let model = dir.join("penguins-logreg.onnx");
+    let data = dir.join("features.f32");
+    run(Command::new(&python)
+        .arg(root.join("examples/penguins-onnx/export_model.py"))
+        .arg(&model))?;
+    let keel = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["bench", "-q", "-p", "keel-runtime", "--bench", "onnx"])
+        .env("KEEL_PLUGIN_DIR", &plugins)
+        .env("KEEL_BENCH_MODEL", &model)
+        .env("KEEL_BENCH_DATA", &data)
+        .output()
+        .context("running the keel side")?;
+    if !keel.status.success() {
+        bail!(
+            "keel side failed: {}",
+            String::from_utf8_lossy(&keel.stderr)
+        );
+    }
+    let ort = Command::new(&python)
+        .arg(root.join("benches/onnx/ort_bench.py"))
+        .arg(&model)
+        .arg(&data)
+        .output()
+        .context("running the onnxruntime side")?;
+    if !ort.status.success() {
+        bail!(
+            "onnxruntime side failed: {}",
+            String::from_utf8_lossy(&ort.stderr)
+        );
+    }
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    for out in [&keel.stdout, &ort.stdout] {
+        for line in String::from_utf8_lossy(out).lines() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                rows.push(v);
+            }
+        }
+    }
+    let ort_of = |batch: u64, key: &str| {
+        rows.iter()
+            .find(|r| {
+                r["batch"] == batch
+                    && r["what"]
+                        .as_str()
+                        .is_some_and(|w| w.starts_with("onnxruntime"))
+            })
+            .and_then(|r| r[key].as_f64())
+    };
+    println!("throughput, 1,000,000 rows x 7 features (median of 3 passes), one thread:");
+    println!(
+        "  {:<34} {:>6} {:>14} {:>16}",
+        "what", "batch", "rows/s", "vs onnxruntime"
+    );
+    for r in rows.iter().filter(|r| r["rows_per_s"].is_number()) {
+        let b = r["batch"].as_u64().unwrap_or(0);
+        let v = r["rows_per_s"].as_f64().unwrap_or(0.0);
+        let ratio = ort_of(b, "rows_per_s").map_or("-".into(), |o| format!("{:.2}x", v / o));
+        println!(
+            "  {:<34} {:>6} {:>14.0} {:>16}",
+            r["what"].as_str().unwrap_or(""),
+            b,
+            v,
+            ratio
+        );
+    }
+    println!("per-row latency, 1-row batches (5,000 calls):");
+    println!(
+        "  {:<34} {:>9} {:>9} {:>16}",
+        "what", "p50 µs", "p99 µs", "p50 vs ort"
+    );
+    for r in rows.iter().filter(|r| r["p50_us"].is_number()) {
+        let p50 = r["p50_us"].as_f64().unwrap_or(0.0);
+        let ratio = ort_of(1, "p50_us").map_or("-".into(), |o| format!("{:.2}x", p50 / o));
+        println!(
+            "  {:<34} {:>9.1} {:>9.1} {:>16}",
+            r["what"].as_str().unwrap_or(""),
+            p50,
+            r["p99_us"].as_f64().unwrap_or(0.0),
+            ratio
         );
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! code that tells usage errors, bad data and plugin failures apart.
 
 mod drift;
+mod model_cmds;
 mod monitor_cmds;
 mod profile;
 mod render;
@@ -107,6 +108,9 @@ enum Command {
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Store, list and inspect ONNX models (run by model plugins through wasi:nn).
+    #[command(subcommand)]
+    Model(model_cmds::ModelCommand),
     /// Deploy and list pipeline versions.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
@@ -390,6 +394,12 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             drift_cmd(args)
         }
         Command::Profile(args) => profile::run(&args),
+        Command::Model(cmd) => {
+            let out = model_cmds::run(cmd, || store_cmds::open(store_dir.as_deref()))
+                .map_err(|e| fail(exit::USAGE, e))?;
+            print!("{out}");
+            Ok(())
+        }
         Command::Plugin(PluginCommand::Inspect { file, json }) => {
             inspect(&file, json, cli.cache_dir)
         }

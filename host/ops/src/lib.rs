@@ -8,7 +8,8 @@ pub mod trust;
 use anyhow::{Context, Result, bail};
 use keel_runtime::instance::Report;
 use keel_runtime::pipeline::{
-    MonitorState, Pipeline, PluginDirs, PluginResolver, RunSummary, severity_name,
+    FoundModel, MonitorState, Pipeline, PluginDirs, PluginResolver, RunSummary, is_model_path,
+    model_from_path, severity_name,
 };
 use keel_runtime::window::WindowReport;
 use keel_runtime::{Outcome as RunOutcome, Plugin, Runtime};
@@ -63,6 +64,26 @@ impl PluginResolver for Resolver<'_> {
             )),
             _ => self.dirs.resolve(reference, spec_dir),
         }
+    }
+
+    fn resolve_model(&self, reference: &str, spec_dir: &Path) -> Result<FoundModel, String> {
+        if is_model_path(reference) {
+            return model_from_path(reference, spec_dir);
+        }
+        let store = self.store.ok_or_else(|| {
+            format!(
+                "`{reference}` names a stored model, but auditing is off (--no-audit) so no store is open"
+            )
+        })?;
+        let r = store
+            .resolve_model(reference, keel_store::Purpose::NewPipeline)
+            .map_err(|e| e.to_string())?;
+        Ok(FoundModel {
+            bytes: r.bytes,
+            name: r.tag.name.clone(),
+            version: Some(r.tag.version.clone()),
+            label: reference.to_string(),
+        })
     }
 }
 
@@ -197,6 +218,15 @@ pub fn record(
                 Outcome::Ok
             },
             error: if failed { ending.error.clone() } else { None },
+            models: u
+                .models
+                .iter()
+                .map(|m| keel_store::ModelEntry {
+                    name: m.name.clone(),
+                    version: m.version.clone(),
+                    digest: digest_of(&m.digest),
+                })
+                .collect(),
         });
     }
     for (f, _line) in &summary.examples {

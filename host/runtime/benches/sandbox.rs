@@ -101,6 +101,7 @@ fn place(p: &Plugin, config: &str, memory_mb: u64) -> Placement {
         },
         grants: vec![],
         config: config.to_string(),
+        models: Vec::new(),
     }
 }
 

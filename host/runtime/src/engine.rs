@@ -88,6 +88,8 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
     pub(crate) cache: Cache,
+    /// ONNX models by digest: parsed and optimised once per process.
+    models: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::nn::Model>>>,
     pooled: bool,
     _ticker: Ticker,
 }
@@ -117,6 +119,9 @@ impl Runtime {
             |s| s,
         )
         .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        // wasi:nn for model plugins; an instance sees only its stage's graphs.
+        wasmtime_wasi_nn::wit::add_to_linker(&mut linker, HostState::nn_view)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let cache = Cache::new(options.cache_dir, &engine);
         let stop = Arc::new(AtomicBool::new(false));
         let handle = {
@@ -139,6 +144,7 @@ impl Runtime {
             engine,
             linker,
             cache,
+            models: Default::default(),
             pooled,
             _ticker: Ticker {
                 stop,
@@ -181,6 +187,32 @@ impl Runtime {
     /// The engine (for embedders that need it, e.g. benchmarks).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The model in `bytes`, parsed and optimised on first use and shared
+    /// after that (by digest), so every instance of every stage that names
+    /// it reuses one graph.
+    pub fn load_model(
+        &self,
+        bytes: &[u8],
+        source: &str,
+    ) -> Result<Arc<crate::nn::Model>, crate::nn::ModelError> {
+        use sha2::Digest as _;
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+        if let Some(m) = self
+            .models
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&digest).cloned())
+        {
+            return Ok(m);
+        }
+        let model = crate::nn::Model::load(bytes, source)?;
+        tracing::debug!(%digest, source, "model loaded and optimised");
+        if let Ok(mut m) = self.models.lock() {
+            m.insert(digest, model.clone());
+        }
+        Ok(model)
     }
 
     /// Epoch ticks for a deadline of `ms` milliseconds.

@@ -31,6 +31,8 @@ pub struct Placement {
     pub grants: Vec<Grant>,
     /// The stage's configuration as JSON text.
     pub config: String,
+    /// Models the plugin may load through `wasi:nn` (`load-by-name`).
+    pub models: Vec<crate::nn::StageModel>,
 }
 
 /// Derives a per-call seed so randomness depends only on what is being
@@ -78,8 +80,9 @@ impl Instance {
             message,
         };
         let label = format!("{}@{}", plugin.name(), placement.stage);
-        let state = HostState::new(&label, &placement.limits, &placement.grants)
+        let mut state = HostState::new(&label, &placement.limits, &placement.grants)
             .map_err(|m| fail(Outcome::Error, m))?;
+        state.grant_models(&placement.models);
         let mut store = Store::new(&rt.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();

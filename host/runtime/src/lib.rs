@@ -9,6 +9,8 @@
 //!   memory caps, virtual clocks and seeded randomness, guest output to `tracing`.
 //! - [`instance`] wraps a live plugin instance and turns traps, timeouts and
 //!   limit breaches into [`CallError`]s that name plugin, stage and limit.
+//! - [`nn`] runs ONNX graphs for model plugins behind `wasi:nn` (tract backend,
+//!   graphs shared per model digest).
 //! - [`spec`] parses pipeline specs (TOML); [`pipeline`] executes them.
 //! - [`window`] cuts a monitor's stream into windows; [`alert`] turns window
 //!   reports into alerts (hysteresis, cooldown) and delivers them.
@@ -24,6 +26,7 @@ mod convert;
 mod engine;
 pub mod error;
 pub mod instance;
+pub mod nn;
 pub mod pipeline;
 mod plugin;
 pub mod sandbox;

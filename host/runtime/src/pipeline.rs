@@ -21,6 +21,52 @@ use std::time::{Duration, Instant};
 pub trait PluginResolver {
     /// Returns the component bytes and a label for errors and records.
     fn resolve(&self, reference: &str, spec_dir: &Path) -> Result<(Vec<u8>, String), String>;
+
+    /// Finds the model a stage's `models = [...]` entry names. By default
+    /// only paths (relative to the spec); a resolver with a store also
+    /// resolves `name@version`.
+    fn resolve_model(&self, reference: &str, spec_dir: &Path) -> Result<FoundModel, String> {
+        model_from_path(reference, spec_dir)
+    }
+}
+
+/// A model file found for a stage.
+#[derive(Debug, Clone)]
+pub struct FoundModel {
+    pub bytes: Vec<u8>,
+    /// The name the plugin loads it by.
+    pub name: String,
+    /// The stored version, for `name@version` references.
+    pub version: Option<String>,
+    /// Where it came from, for errors and records.
+    pub label: String,
+}
+
+/// Whether a `models` entry is a path (else `name@version`).
+pub fn is_model_path(reference: &str) -> bool {
+    reference.ends_with(".onnx") || reference.contains('/') || !reference.contains('@')
+}
+
+/// Reads a model named by path, relative to the spec; its name is the file stem.
+pub fn model_from_path(reference: &str, spec_dir: &Path) -> Result<FoundModel, String> {
+    if !is_model_path(reference) {
+        return Err(format!(
+            "`{reference}` names a stored model, but no store is open (auditing is off?); name an .onnx file instead"
+        ));
+    }
+    let path = spec_dir.join(reference);
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| format!("{}: no file name to load the model by", path.display()))?
+        .to_string();
+    Ok(FoundModel {
+        bytes,
+        name,
+        version: None,
+        label: path.display().to_string(),
+    })
 }
 
 /// Resolves `name` as `<dir>/<name>.wasm` in each directory in turn, and a
@@ -114,6 +160,20 @@ pub struct PluginUse {
     pub version: String,
     pub digest: String,
     pub config_digest: String,
+    /// Models the stage may load, with their digests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelUse>,
+}
+
+/// A model a stage may load, for summaries and the audit log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelUse {
+    /// The name the plugin loads it by.
+    pub name: String,
+    /// Its stored version, for `name@version` references.
+    pub version: Option<String>,
+    /// `sha256:<hex>` of the model file.
+    pub digest: String,
 }
 
 impl Pipeline {
@@ -190,12 +250,47 @@ impl Pipeline {
                 format!("stages[{i}].plugin"),
                 PluginKind::Transform,
             )?;
+            let mut models: Vec<crate::nn::StageModel> = Vec::new();
+            for (j, reference) in s.models.iter().enumerate() {
+                let key = format!("stages[{i}].models[{j}]");
+                let found = resolver.resolve_model(reference, &dir).map_err(|message| {
+                    LoadError::Plugin {
+                        file: path.to_path_buf(),
+                        key: key.clone(),
+                        message,
+                    }
+                })?;
+                if models.iter().any(|m| m.name == found.name) {
+                    return Err(LoadError::Plugin {
+                        file: path.to_path_buf(),
+                        key,
+                        message: format!(
+                            "a second model named `{}`: the plugin loads models by name, so names must differ",
+                            found.name
+                        ),
+                    });
+                }
+                let model =
+                    rt.load_model(&found.bytes, &found.label)
+                        .map_err(|e| LoadError::Plugin {
+                            file: path.to_path_buf(),
+                            key,
+                            message: e.to_string(),
+                        })?;
+                models.push(crate::nn::StageModel {
+                    name: found.name,
+                    reference: reference.clone(),
+                    version: found.version,
+                    model,
+                });
+            }
             stages.push(Placement {
                 plugin,
                 stage: s.name.clone(),
                 limits: s.limits,
                 grants: resolve_grants(&s.grants),
                 config: config_json(&s.config),
+                models,
             });
         }
         let mut validators = Vec::new();
@@ -214,6 +309,7 @@ impl Pipeline {
                     limits: v.limits,
                     grants: Vec::new(),
                     config: config_json(&v.config),
+                    models: Vec::new(),
                 },
             });
         }
@@ -273,6 +369,7 @@ impl Pipeline {
                     limits: m.limits,
                     grants: Vec::new(),
                     config: config_json(&m.config),
+                    models: Vec::new(),
                 },
                 reference,
                 // Checked when the spec was parsed.
@@ -318,6 +415,15 @@ impl Pipeline {
             version: p.plugin.version().to_string(),
             digest: p.plugin.digest().to_string(),
             config_digest: format!("sha256:{}", hex::encode(sha2::Sha256::digest(&p.config))),
+            models: p
+                .models
+                .iter()
+                .map(|m| ModelUse {
+                    name: m.name.clone(),
+                    version: m.version.clone(),
+                    digest: m.model.digest().to_string(),
+                })
+                .collect(),
         };
         self.stages
             .iter()

@@ -343,6 +343,9 @@ pub struct HostState {
     rng: SeededRng,
     log_used: usize,
     stderr: GuestOutput,
+    /// wasi:nn: no backend (so no `load` of raw bytes), only the graphs the
+    /// stage names, preloaded and shared.
+    nn: wasmtime_wasi_nn::wit::WasiNnCtx,
 }
 
 impl WasiView for HostState {
@@ -374,16 +377,61 @@ impl host::Host for HostState {
 impl crate::bindings::types::Host for HostState {}
 
 impl HostState {
+    pub(crate) fn nn_view(&mut self) -> wasmtime_wasi_nn::wit::WasiNnView<'_> {
+        wasmtime_wasi_nn::wit::WasiNnView::new(&mut self.table, &mut self.nn)
+    }
+
+    /// Makes `models` loadable by name (`wasi:nn` `load-by-name`) in this instance.
+    pub fn grant_models(&mut self, models: &[crate::nn::StageModel]) {
+        self.nn = nn_ctx(models);
+    }
+}
+
+fn nn_ctx(models: &[crate::nn::StageModel]) -> wasmtime_wasi_nn::wit::WasiNnCtx {
+    wasmtime_wasi_nn::wit::WasiNnCtx::new(
+        Vec::new(),
+        wasmtime_wasi_nn::Registry::from(crate::nn::StageGraphs::new(models)),
+    )
+}
+
+impl HostState {
     /// Builds the state for one instance of `label` (`plugin@stage`) with
     /// `limits` and the directories in `grants` (already resolved to absolute paths).
     pub fn new(label: &str, limits: &Limits, grants: &[Grant]) -> Result<HostState, String> {
+        HostState::build(label, limits, grants, None)
+    }
+
+    /// The state for a `wasi:cli` command guest: the same sandbox, plus
+    /// `args` and a captured stdout (its stderr still goes to `tracing`).
+    pub(crate) fn for_command(
+        label: &str,
+        limits: &Limits,
+        args: &[String],
+        stdout: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
+    ) -> Result<HostState, String> {
+        HostState::build(label, limits, &[], Some((args, stdout)))
+    }
+
+    fn build(
+        label: &str,
+        limits: &Limits,
+        grants: &[Grant],
+        command: Option<(&[String], wasmtime_wasi::p2::pipe::MemoryOutputPipe)>,
+    ) -> Result<HostState, String> {
         let label: Arc<str> = Arc::from(label);
         let clock = VirtualClock::default();
         let rng = SeededRng::new(0);
         let stderr = GuestOutput::new(label.clone(), "stderr");
         let mut b = WasiCtxBuilder::new();
-        b.stdout(GuestOutput::new(label.clone(), "stdout"))
-            .stderr(stderr.clone())
+        match command {
+            Some((args, stdout)) => {
+                b.args(args).stdout(stdout);
+            }
+            None => {
+                b.stdout(GuestOutput::new(label.clone(), "stdout"));
+            }
+        }
+        b.stderr(stderr.clone())
             .wall_clock(clock.clone())
             .monotonic_clock(clock.clone())
             .secure_random(rng.clone())
@@ -411,6 +459,7 @@ impl HostState {
             rng,
             log_used: 0,
             stderr,
+            nn: nn_ctx(&[]),
         })
     }
 

@@ -84,6 +84,12 @@ pub struct StageSpec {
     pub limits: Limits,
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// Models the stage's plugin may load through `wasi:nn` (`load-by-name`):
+    /// `name@version` from the store, or a path to an `.onnx` file relative to
+    /// the spec. The plugin loads each by its name without the version (the
+    /// file stem for a path).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
 }
 
 /// What a validator's error findings do to the data.

@@ -35,6 +35,7 @@ fn record(i: u64) -> AuditRecord {
             peak_memory_bytes: Some(1 << 20),
             outcome: Outcome::Ok,
             error: None,
+            models: Vec::new(),
         })
         .collect();
     r.output_digest = Some(Digest::of(&(!i).to_le_bytes()));

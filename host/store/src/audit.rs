@@ -161,6 +161,23 @@ pub struct StageEntry {
     /// The error, trap or timeout message.
     #[serde(default)]
     pub error: Option<String>,
+    /// Models the stage could load through `wasi:nn`, with their digests.
+    /// Absent in records written before models existed, and omitted when
+    /// empty so those records' hashes still verify.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelEntry>,
+}
+
+/// A model one stage could load, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    /// The name the plugin loaded it by.
+    pub name: String,
+    /// Its stored version (`None` for a model file named by path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// sha256 of the model file.
+    pub digest: Digest,
 }
 
 /// One validator finding.

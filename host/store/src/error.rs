@@ -114,6 +114,49 @@ pub enum StoreError {
         /// State asked for.
         requested: State,
     },
+    /// No model bytes are stored under this digest.
+    #[error("no model stored with digest {0}")]
+    UnknownModelDigest(Digest),
+    /// No model tag `name@version`.
+    #[error("unknown model {name}@{version} (add it with `keel model add`)")]
+    UnknownModel {
+        /// Model name.
+        name: String,
+        /// Model version.
+        version: String,
+    },
+    /// A model tag already points to another file: versions are immutable.
+    #[error(
+        "model {name}@{version} already points to {existing}; versions are immutable, add a new version instead of {requested}"
+    )]
+    ModelTagImmutable {
+        /// Model name.
+        name: String,
+        /// Model version.
+        version: String,
+        /// Digest the tag points to.
+        existing: Digest,
+        /// Digest the caller asked for.
+        requested: Digest,
+    },
+    /// The model version is retired and cannot be used by a new pipeline run.
+    #[error("model {name}@{version} is retired and cannot be used by a new pipeline version")]
+    ModelRetired {
+        /// Model name.
+        name: String,
+        /// Model version.
+        version: String,
+    },
+    /// Retired is a final state, for models too.
+    #[error("model {name}@{version} is retired; retirement is final, it cannot become {requested}")]
+    ModelRetiredIsFinal {
+        /// Model name.
+        name: String,
+        /// Model version.
+        version: String,
+        /// State asked for.
+        requested: State,
+    },
     /// No such pipeline (or pipeline version).
     #[error("unknown pipeline {0}")]
     UnknownPipeline(String),

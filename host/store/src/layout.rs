@@ -18,6 +18,10 @@ pub const META: &str = "meta";
 pub const PLUGINS: &str = "plugins";
 /// Tree `tags`: `name@version` → JSON tag (digest, lifecycle state, metadata).
 pub const TAGS: &str = "tags";
+/// Tree `models`: digest → model file bytes (ONNX).
+pub const MODELS: &str = "models";
+/// Tree `model_tags`: `name@version` → JSON tag, as [`TAGS`] for plugins.
+pub const MODEL_TAGS: &str = "model_tags";
 /// Tree `pipelines`: `name@version` → JSON pipeline record.
 pub const PIPELINES: &str = "pipelines";
 /// Tree `audit`: big-endian u64 seq → `hash (64 hex bytes) || record JSON`.

@@ -34,8 +34,8 @@ use std::{
 pub use admin::AdminEntry;
 pub use audit::{
     AuditFilter, AuditIter, AuditRecord, AuditStats, ChainBreak, ChainError, FindingEntry,
-    GENESIS_HASH, MonitorVerdict, Outcome, PipelineRef, Receipt, Severity, StageEntry, StageRole,
-    VerifyReport,
+    GENESIS_HASH, ModelEntry, MonitorVerdict, Outcome, PipelineRef, Receipt, Severity, StageEntry,
+    StageRole, VerifyReport,
 };
 pub use digest::Digest;
 pub use error::{Result, StoreError};
@@ -100,6 +100,8 @@ pub(crate) struct Trees {
     pub(crate) meta: sled::Tree,
     pub(crate) plugins: sled::Tree,
     pub(crate) tags: sled::Tree,
+    pub(crate) models: sled::Tree,
+    pub(crate) model_tags: sled::Tree,
     pub(crate) pipelines: sled::Tree,
     pub(crate) audit: sled::Tree,
     pub(crate) audit_ids: sled::Tree,
@@ -309,6 +311,8 @@ impl Trees {
             meta: t(layout::META)?,
             plugins: t(layout::PLUGINS)?,
             tags: t(layout::TAGS)?,
+            models: t(layout::MODELS)?,
+            model_tags: t(layout::MODEL_TAGS)?,
             pipelines: t(layout::PIPELINES)?,
             audit: t(layout::AUDIT)?,
             audit_ids: t(layout::AUDIT_IDS)?,

@@ -263,46 +263,140 @@ pub fn digest_pipeline(spec_toml: &str, plugin_digests: &[(String, Digest)]) -> 
     pipeline_digest(spec_toml, &sorted_plugins(plugin_digests))
 }
 
+/// The two kinds of versioned artifact the registry keeps: plugin components
+/// and model files. Both are content-addressed bytes with immutable
+/// `name@version` tags and the same lifecycle; only their trees and the
+/// words in their errors differ, so one implementation serves both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Artifact {
+    Plugin,
+    Model,
+}
+
+impl Artifact {
+    fn blobs(self, store: &Store) -> &sled::Tree {
+        match self {
+            Artifact::Plugin => &store.trees().plugins,
+            Artifact::Model => &store.trees().models,
+        }
+    }
+    fn tags(self, store: &Store) -> &sled::Tree {
+        match self {
+            Artifact::Plugin => &store.trees().tags,
+            Artifact::Model => &store.trees().model_tags,
+        }
+    }
+    fn tags_tree(self) -> &'static str {
+        match self {
+            Artifact::Plugin => layout::TAGS,
+            Artifact::Model => layout::MODEL_TAGS,
+        }
+    }
+    fn noun(self) -> &'static str {
+        match self {
+            Artifact::Plugin => "plugin",
+            Artifact::Model => "model",
+        }
+    }
+    fn unknown(self, name: &str, version: &str) -> StoreError {
+        let (name, version) = (name.to_owned(), version.to_owned());
+        match self {
+            Artifact::Plugin => StoreError::UnknownPlugin { name, version },
+            Artifact::Model => StoreError::UnknownModel { name, version },
+        }
+    }
+    fn unknown_digest(self, digest: &Digest) -> StoreError {
+        match self {
+            Artifact::Plugin => StoreError::UnknownDigest(digest.clone()),
+            Artifact::Model => StoreError::UnknownModelDigest(digest.clone()),
+        }
+    }
+    fn immutable(
+        self,
+        name: &str,
+        version: &str,
+        existing: Digest,
+        requested: Digest,
+    ) -> StoreError {
+        let (name, version) = (name.to_owned(), version.to_owned());
+        match self {
+            Artifact::Plugin => StoreError::TagImmutable {
+                name,
+                version,
+                existing,
+                requested,
+            },
+            Artifact::Model => StoreError::ModelTagImmutable {
+                name,
+                version,
+                existing,
+                requested,
+            },
+        }
+    }
+    fn retired(self, name: &str, version: &str) -> StoreError {
+        let (name, version) = (name.to_owned(), version.to_owned());
+        match self {
+            Artifact::Plugin => StoreError::Retired { name, version },
+            Artifact::Model => StoreError::ModelRetired { name, version },
+        }
+    }
+    fn retired_is_final(self, name: &str, version: &str, requested: State) -> StoreError {
+        let (name, version) = (name.to_owned(), version.to_owned());
+        match self {
+            Artifact::Plugin => StoreError::RetiredIsFinal {
+                name,
+                version,
+                requested,
+            },
+            Artifact::Model => StoreError::ModelRetiredIsFinal {
+                name,
+                version,
+                requested,
+            },
+        }
+    }
+}
+
 impl Store {
-    /// Stores a component and returns its digest; storing the same bytes again is a no-op.
-    pub fn put_plugin(&self, bytes: &[u8]) -> Result<Digest> {
+    pub(crate) fn put_artifact(&self, kind: Artifact, bytes: &[u8]) -> Result<Digest> {
         let digest = Digest::of(bytes);
         // compare_and_swap from "absent" writes once and never rewrites a large value.
-        if self
-            .trees()
-            .plugins
+        if kind
+            .blobs(self)
             .compare_and_swap(digest.as_str(), None::<&[u8]>, Some(bytes))?
             .is_ok()
         {
             self.durability().sync()?;
-            tracing::info!(%digest, size = bytes.len(), "plugin stored");
+            tracing::info!(%digest, size = bytes.len(), kind = kind.noun(), "artifact stored");
         }
         Ok(digest)
     }
 
-    /// The component stored under `digest`, if any.
-    pub fn plugin_bytes(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .trees()
-            .plugins
-            .get(digest.as_str())?
-            .map(|v| v.to_vec()))
+    pub(crate) fn artifact_bytes(
+        &self,
+        kind: Artifact,
+        digest: &Digest,
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(kind.blobs(self).get(digest.as_str())?.map(|v| v.to_vec()))
     }
 
-    /// Points `name@version` at `digest` (which must be stored), in state
-    /// [`State::Staged`]. Tags are immutable: repeating the same call is a
-    /// no-op, pointing an existing tag elsewhere is [`StoreError::TagImmutable`].
-    pub fn tag_plugin(
+    pub(crate) fn tag_artifact(
         &self,
+        kind: Artifact,
         name: &str,
         version: &str,
         digest: &Digest,
         meta: PluginMeta,
     ) -> Result<()> {
-        validate_name("plugin name", name)?;
-        validate_name("plugin version", version)?;
-        if !self.trees().plugins.contains_key(digest.as_str())? {
-            return Err(StoreError::UnknownDigest(digest.clone()));
+        let (what_name, what_version) = match kind {
+            Artifact::Plugin => ("plugin name", "plugin version"),
+            Artifact::Model => ("model name", "model version"),
+        };
+        validate_name(what_name, name)?;
+        validate_name(what_version, version)?;
+        if !kind.blobs(self).contains_key(digest.as_str())? {
+            return Err(kind.unknown_digest(digest));
         }
         let value = TagValue {
             digest: digest.clone(),
@@ -311,7 +405,7 @@ impl Store {
             meta,
         };
         let key = ref_key(name, version);
-        let cas = self.trees().tags.compare_and_swap(
+        let cas = kind.tags(self).compare_and_swap(
             &key,
             None::<&[u8]>,
             Some(serde_json::to_vec(&value)?),
@@ -319,15 +413,15 @@ impl Store {
         match cas {
             Ok(()) => {
                 self.durability().sync()?;
-                tracing::info!(plugin = %key, %digest, "plugin tagged");
+                tracing::info!(artifact = %key, kind = kind.noun(), %digest, "tagged");
                 Ok(())
             }
             Err(current) => {
                 let existing: TagValue = match current.current {
-                    Some(v) => decode(layout::TAGS, &v)?,
+                    Some(v) => decode(kind.tags_tree(), &v)?,
                     None => {
                         return Err(StoreError::Corrupt {
-                            tree: layout::TAGS,
+                            tree: kind.tags_tree(),
                             reason: "tag vanished".into(),
                         });
                     }
@@ -335,23 +429,22 @@ impl Store {
                 if existing.digest == *digest {
                     Ok(())
                 } else {
-                    Err(StoreError::TagImmutable {
-                        name: name.to_owned(),
-                        version: version.to_owned(),
-                        existing: existing.digest,
-                        requested: digest.clone(),
-                    })
+                    Err(kind.immutable(name, version, existing.digest, digest.clone()))
                 }
             }
         }
     }
 
-    /// The tag `name@version`, if it exists.
-    pub fn plugin_tag(&self, name: &str, version: &str) -> Result<Option<PluginTag>> {
-        let Some(v) = self.trees().tags.get(ref_key(name, version))? else {
+    pub(crate) fn artifact_tag(
+        &self,
+        kind: Artifact,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<PluginTag>> {
+        let Some(v) = kind.tags(self).get(ref_key(name, version))? else {
             return Ok(None);
         };
-        let t: TagValue = decode(layout::TAGS, &v)?;
+        let t: TagValue = decode(kind.tags_tree(), &v)?;
         Ok(Some(PluginTag {
             name: name.to_owned(),
             version: version.to_owned(),
@@ -362,39 +455,26 @@ impl Store {
         }))
     }
 
-    /// The lifecycle state of `name@version`.
-    pub fn lifecycle(&self, name: &str, version: &str) -> Result<State> {
-        self.plugin_tag(name, version)?
-            .map(|t| t.state)
-            .ok_or_else(|| StoreError::UnknownPlugin {
-                name: name.to_owned(),
-                version: version.to_owned(),
-            })
-    }
-
-    /// Moves `name@version` to `state`. Any move is allowed except out of
-    /// [`State::Retired`] ([`StoreError::RetiredIsFinal`]); setting the current state is a no-op.
-    pub fn set_state(&self, name: &str, version: &str, state: State) -> Result<()> {
+    pub(crate) fn set_artifact_state(
+        &self,
+        kind: Artifact,
+        name: &str,
+        version: &str,
+        state: State,
+    ) -> Result<()> {
         let key = ref_key(name, version);
-        let tags = &self.trees().tags;
+        let tags = kind.tags(self);
         // Compare-and-swap loop: a concurrent retire must not be overwritten.
         loop {
             let Some(old) = tags.get(&key)? else {
-                return Err(StoreError::UnknownPlugin {
-                    name: name.to_owned(),
-                    version: version.to_owned(),
-                });
+                return Err(kind.unknown(name, version));
             };
-            let mut t: TagValue = decode(layout::TAGS, &old)?;
+            let mut t: TagValue = decode(kind.tags_tree(), &old)?;
             if t.state == state {
                 return Ok(());
             }
             if t.state == State::Retired {
-                return Err(StoreError::RetiredIsFinal {
-                    name: name.to_owned(),
-                    version: version.to_owned(),
-                    requested: state,
-                });
+                return Err(kind.retired_is_final(name, version, state));
             }
             let from = t.state;
             t.state = state;
@@ -403,23 +483,22 @@ impl Store {
                 .is_ok()
             {
                 self.durability().sync()?;
-                tracing::info!(plugin = %key, %from, to = %state, "plugin lifecycle changed");
+                tracing::info!(artifact = %key, kind = kind.noun(), %from, to = %state, "lifecycle changed");
                 return Ok(());
             }
         }
     }
 
-    /// Every tag, sorted by name then version order.
-    pub fn list_plugins(&self) -> Result<Vec<PluginTag>> {
+    pub(crate) fn list_artifacts(&self, kind: Artifact) -> Result<Vec<PluginTag>> {
         let mut out = Vec::new();
-        for entry in self.trees().tags.iter() {
+        for entry in kind.tags(self).iter() {
             let (k, v) = entry?;
             let key = String::from_utf8_lossy(&k);
             let (name, version) = key.rsplit_once('@').ok_or_else(|| StoreError::Corrupt {
-                tree: layout::TAGS,
+                tree: kind.tags_tree(),
                 reason: format!("key {key:?} is not name@version"),
             })?;
-            let t: TagValue = decode(layout::TAGS, &v)?;
+            let t: TagValue = decode(kind.tags_tree(), &v)?;
             out.push(PluginTag {
                 name: name.to_owned(),
                 version: version.to_owned(),
@@ -437,27 +516,76 @@ impl Store {
         Ok(out)
     }
 
+    pub(crate) fn resolve_artifact(
+        &self,
+        kind: Artifact,
+        reference: &str,
+        purpose: Purpose,
+    ) -> Result<ResolvedPlugin> {
+        let (name, version) = split_reference(reference)?;
+        let tag = self
+            .artifact_tag(kind, name, version)?
+            .ok_or_else(|| kind.unknown(name, version))?;
+        if tag.state == State::Retired && purpose == Purpose::NewPipeline {
+            return Err(kind.retired(name, version));
+        }
+        let bytes = self
+            .artifact_bytes(kind, &tag.digest)?
+            .ok_or_else(|| kind.unknown_digest(&tag.digest))?;
+        Ok(ResolvedPlugin { tag, bytes })
+    }
+
+    /// Stores a component and returns its digest; storing the same bytes again is a no-op.
+    pub fn put_plugin(&self, bytes: &[u8]) -> Result<Digest> {
+        self.put_artifact(Artifact::Plugin, bytes)
+    }
+
+    /// The component stored under `digest`, if any.
+    pub fn plugin_bytes(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        self.artifact_bytes(Artifact::Plugin, digest)
+    }
+
+    /// Points `name@version` at `digest` (which must be stored), in state
+    /// [`State::Staged`]. Tags are immutable: repeating the same call is a
+    /// no-op, pointing an existing tag elsewhere is [`StoreError::TagImmutable`].
+    pub fn tag_plugin(
+        &self,
+        name: &str,
+        version: &str,
+        digest: &Digest,
+        meta: PluginMeta,
+    ) -> Result<()> {
+        self.tag_artifact(Artifact::Plugin, name, version, digest, meta)
+    }
+
+    /// The tag `name@version`, if it exists.
+    pub fn plugin_tag(&self, name: &str, version: &str) -> Result<Option<PluginTag>> {
+        self.artifact_tag(Artifact::Plugin, name, version)
+    }
+
+    /// The lifecycle state of `name@version`.
+    pub fn lifecycle(&self, name: &str, version: &str) -> Result<State> {
+        self.plugin_tag(name, version)?
+            .map(|t| t.state)
+            .ok_or_else(|| Artifact::Plugin.unknown(name, version))
+    }
+
+    /// Moves `name@version` to `state`. Any move is allowed except out of
+    /// [`State::Retired`] ([`StoreError::RetiredIsFinal`]); setting the current state is a no-op.
+    pub fn set_state(&self, name: &str, version: &str, state: State) -> Result<()> {
+        self.set_artifact_state(Artifact::Plugin, name, version, state)
+    }
+
+    /// Every tag, sorted by name then version order.
+    pub fn list_plugins(&self) -> Result<Vec<PluginTag>> {
+        self.list_artifacts(Artifact::Plugin)
+    }
+
     /// Resolves `name@version` to its tag and bytes. For
     /// [`Purpose::NewPipeline`] a retired version is [`StoreError::Retired`];
     /// for [`Purpose::Replay`] it is returned.
     pub fn resolve_plugin(&self, reference: &str, purpose: Purpose) -> Result<ResolvedPlugin> {
-        let (name, version) = split_reference(reference)?;
-        let tag = self
-            .plugin_tag(name, version)?
-            .ok_or_else(|| StoreError::UnknownPlugin {
-                name: name.to_owned(),
-                version: version.to_owned(),
-            })?;
-        if tag.state == State::Retired && purpose == Purpose::NewPipeline {
-            return Err(StoreError::Retired {
-                name: name.to_owned(),
-                version: version.to_owned(),
-            });
-        }
-        let bytes = self
-            .plugin_bytes(&tag.digest)?
-            .ok_or_else(|| StoreError::UnknownDigest(tag.digest.clone()))?;
-        Ok(ResolvedPlugin { tag, bytes })
+        self.resolve_artifact(Artifact::Plugin, reference, purpose)
     }
 
     /// [`Store::resolve_plugin`] for a new pipeline version: refuses retired versions.
@@ -468,6 +596,53 @@ impl Store {
     /// [`Store::resolve_plugin`] for replaying records: accepts retired versions.
     pub fn resolve_for_replay(&self, reference: &str) -> Result<ResolvedPlugin> {
         self.resolve_plugin(reference, Purpose::Replay)
+    }
+
+    // Models: the same registry over their own trees (`models`, `model_tags`).
+    // The tag's `meta.kind` is the model format (`onnx`) and its description
+    // the model's signature, as the caller chose.
+
+    /// Stores a model file and returns its digest; the same bytes again is a no-op.
+    pub fn put_model(&self, bytes: &[u8]) -> Result<Digest> {
+        self.put_artifact(Artifact::Model, bytes)
+    }
+
+    /// The model file stored under `digest`, if any.
+    pub fn model_bytes(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        self.artifact_bytes(Artifact::Model, digest)
+    }
+
+    /// Points model `name@version` at `digest` (staged); tags are immutable
+    /// ([`StoreError::ModelTagImmutable`]).
+    pub fn tag_model(
+        &self,
+        name: &str,
+        version: &str,
+        digest: &Digest,
+        meta: PluginMeta,
+    ) -> Result<()> {
+        self.tag_artifact(Artifact::Model, name, version, digest, meta)
+    }
+
+    /// The model tag `name@version`, if it exists.
+    pub fn model_tag(&self, name: &str, version: &str) -> Result<Option<PluginTag>> {
+        self.artifact_tag(Artifact::Model, name, version)
+    }
+
+    /// Moves model `name@version` to `state`; retired is final.
+    pub fn set_model_state(&self, name: &str, version: &str, state: State) -> Result<()> {
+        self.set_artifact_state(Artifact::Model, name, version, state)
+    }
+
+    /// Every model tag, sorted by name then version order.
+    pub fn list_models(&self) -> Result<Vec<PluginTag>> {
+        self.list_artifacts(Artifact::Model)
+    }
+
+    /// Resolves model `name@version` to its tag and bytes (a retired version
+    /// only for [`Purpose::Replay`]).
+    pub fn resolve_model(&self, reference: &str, purpose: Purpose) -> Result<ResolvedPlugin> {
+        self.resolve_artifact(Artifact::Model, reference, purpose)
     }
 
     /// Deploys pipeline `name@version` and returns its digest: sha256 over a

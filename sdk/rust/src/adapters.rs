@@ -29,7 +29,13 @@ pub struct TransformResource<T>(RefCell<T>);
 
 impl<T: Transform> tb::exports::keel::plugin::metadata::Guest for TransformComponent<T> {
     fn describe() -> wit::PluginInfo {
-        describe(T::info(), wit::PluginKind::Transform)
+        let info = T::info();
+        let kind = if info.model {
+            wit::PluginKind::Model
+        } else {
+            wit::PluginKind::Transform
+        };
+        describe(info, kind)
     }
 }
 

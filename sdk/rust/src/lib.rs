@@ -59,6 +59,8 @@ pub struct Info {
     pub description: String,
     /// JSON Schema of the configuration, as a JSON document.
     pub config_schema: String,
+    /// A transform that runs graphs through `wasi:nn` reports kind `model`.
+    pub model: bool,
 }
 
 impl Info {
@@ -69,7 +71,15 @@ impl Info {
             version: version.into(),
             description: description.into(),
             config_schema: "{}".into(),
+            model: false,
         }
+    }
+
+    /// Marks a transform as a model plugin (it imports `wasi:nn`; the
+    /// `model-plugin` world): it reports kind `model`.
+    pub fn model(mut self) -> Info {
+        self.model = true;
+        self
     }
 
     /// Sets the JSON Schema of the configuration.

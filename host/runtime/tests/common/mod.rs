@@ -55,5 +55,6 @@ pub fn placement(
         limits,
         grants,
         config: config.into(),
+        models: Vec::new(),
     }
 }

@@ -36,6 +36,7 @@ pub fn record(pipeline: &str, i: u64) -> AuditRecord {
             peak_memory_bytes: Some(2 << 20),
             outcome: Outcome::Ok,
             error: None,
+            models: Vec::new(),
         },
         StageEntry {
             name: "range".into(),
@@ -49,6 +50,7 @@ pub fn record(pipeline: &str, i: u64) -> AuditRecord {
             peak_memory_bytes: None,
             outcome: Outcome::Ok,
             error: None,
+            models: Vec::new(),
         },
     ];
     r.output_digest = Some(Digest::of(format!("output {i}").as_bytes()));
