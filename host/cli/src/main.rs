@@ -4,6 +4,7 @@
 
 mod drift;
 mod monitor_cmds;
+mod new_build;
 mod profile;
 mod render;
 mod replay;
@@ -106,6 +107,10 @@ enum Command {
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Start a plugin project from a template (rust, python, js, c).
+    New(new_build::NewArgs),
+    /// Build a plugin project (keel.toml) into a component and check it loads.
+    Build(new_build::BuildArgs),
     /// Deploy and list pipeline versions.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
@@ -377,6 +382,11 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             drift_cmd(args)
         }
         Command::Profile(args) => profile::run(&args),
+        Command::New(args) => new_build::new(&args).map_err(|e| fail(exit::USAGE, e)),
+        Command::Build(args) => {
+            let rt = runtime(cli.cache_dir)?;
+            new_build::build(&args, &rt).map(|_| ()).map_err(Failure::from)
+        }
         Command::Plugin(PluginCommand::Inspect { file, json }) => {
             inspect(&file, json, cli.cache_dir)
         }

@@ -57,3 +57,8 @@ pub fn placement(
         config: config.into(),
     }
 }
+
+/// An SDK example plugin (sdk/<lang>/examples/<name>), built by `cargo xtask build-guests`.
+pub fn sdk_example(name: &str) -> PathBuf {
+    dir("KEEL_SDK_EXAMPLES", "sdk-examples").join(format!("{name}.wasm"))
+}
