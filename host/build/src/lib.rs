@@ -486,6 +486,7 @@ fn build_c(
     // Debian's wasi-libc is installed for the `wasm32-wasi` triple (preview 1).
     cc.args(["--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall"])
         .arg(format!("-DKEEL_WORLD_H=\"{stem}.h\""))
+        .arg(format!("-DKEEL_{}", project.kind.as_str().to_uppercase()))
         .arg("-I")
         .arg(&gen_dir)
         .arg("-I")

@@ -136,7 +136,7 @@ bool keel_observe(void *p, const keel_batch *in, keel_error *err) {
   return true;
 }
 
-bool keel_report(void *p, keel_report *r, keel_error *err) {
+bool keel_report(void *p, keel_report_t *r, keel_error *err) {
   (void)err;
   state *s = p;
   size_t drifted = 0;
