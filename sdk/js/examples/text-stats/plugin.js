@@ -1,9 +1,10 @@
 // `text-stats`: features of free-text columns: length in code points, word
-// count, and the share of upper-case letters (Unicode-aware).
+// count (runs of non-space), and the share of upper-case letters among the
+// letters that have a case (Unicode-aware; this engine has no \p{...} classes).
 import { Column, Transform, exportPlugin, configError, inputError } from "./keel.js";
 
-const WORD = /[\p{L}\p{N}]+/gu;
-const LETTER = /\p{L}/u;
+const WORD = /\S+/gu;
+const cased = (c) => c.toLowerCase() !== c.toUpperCase();
 
 class TextStats extends Transform {
   constructor(config) {
@@ -29,8 +30,8 @@ class TextStats extends Transform {
         const chars = Array.from(v);
         len.push(BigInt(chars.length));
         words.push(BigInt((v.match(WORD) || []).length));
-        const letters = chars.filter((c) => LETTER.test(c));
-        upper.push(letters.length ? letters.filter((c) => c !== c.toLowerCase() && c === c.toUpperCase()).length / letters.length : 0);
+        const letters = chars.filter(cased);
+        upper.push(letters.length ? letters.filter((c) => c === c.toUpperCase()).length / letters.length : 0);
       }
       batch.set(new Column(`${name}_length`, "s64", len));
       batch.set(new Column(`${name}_words`, "s64", words));

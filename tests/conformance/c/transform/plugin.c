@@ -58,10 +58,14 @@ static bool probe(state *s, keel_batch *out, keel_error *err) {
     for (;;) n++;
   }
   if (strcmp(s->probe, "grow") == 0) {
+    /* Chained through a global so the compiler cannot drop the allocations. */
+    static void *volatile hoard;
     for (;;) {
-      volatile char *p = malloc(1 << 20);
+      void **p = malloc(1 << 20);
       if (!p) abort();
-      memset((char *)p, 1, 1 << 20);
+      memset(p, 1, 1 << 20);
+      *p = hoard;
+      hoard = p;
     }
   }
   return keel_fail(err, KEEL_INVALID_CONFIG, "probe", "unknown probe `%s`", s->probe);

@@ -7,21 +7,51 @@
 
 use keel_sdk::{Batch, Column, ColumnData, Config, Error, Info, Result, Transform};
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Cfg {
-    #[serde(default = "one")]
     offset: f64,
     /// A sandbox probe instead of the transform: `read-file` (of `path`),
     /// `loop` (forever) or `grow` (memory until refused).
-    #[serde(default)]
     probe: String,
-    #[serde(default)]
     path: String,
 }
 
-fn one() -> f64 {
-    1.0
+impl Cfg {
+    /// Parsed by hand, as the other languages' SDKs do, so that every error
+    /// names the key in `column` (serde's type errors do not name it).
+    fn parse(config: &Config) -> Result<Cfg> {
+        let text = if config.as_str().trim().is_empty() {
+            "{}"
+        } else {
+            config.as_str()
+        };
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::config(format!("config is not JSON: {e}")))?;
+        let map = value
+            .as_object()
+            .ok_or_else(|| Error::config("config must be a JSON object"))?;
+        let mut cfg = Cfg {
+            offset: 1.0,
+            probe: String::new(),
+            path: String::new(),
+        };
+        for (key, v) in map {
+            let bad = |want: &str| {
+                Error::config(format!("config key `{key}`: expected {want}, got {v}")).in_column(key.clone())
+            };
+            match key.as_str() {
+                "offset" => cfg.offset = v.as_f64().ok_or_else(|| bad("a number"))?,
+                "probe" => cfg.probe = v.as_str().ok_or_else(|| bad("a string"))?.to_string(),
+                "path" => cfg.path = v.as_str().ok_or_else(|| bad("a string"))?.to_string(),
+                _ => {
+                    return Err(Error::config(format!(
+                        "unknown config key `{key}` (expected one of: offset, probe, path)"
+                    ))
+                    .in_column(key.clone()));
+                }
+            }
+        }
+        Ok(cfg)
+    }
 }
 
 struct Conformance(Cfg);
@@ -50,7 +80,7 @@ impl Transform for Conformance {
     }
 
     fn create(config: Config, _reference: Option<Batch>) -> Result<Self> {
-        Ok(Conformance(config.parse()?))
+        Ok(Conformance(Cfg::parse(&config)?))
     }
 
     fn process(&mut self, input: Batch) -> Result<Batch> {
