@@ -172,3 +172,96 @@ fn js_text_stats_counts_code_points_words_and_capitals() {
     let e = t.process(Batch::from_columns(vec![Column::new("s", ColumnData::F64(vec![1.0]))]).unwrap(), 0).unwrap_err();
     assert_eq!((e.outcome, e.column.as_deref()), (Outcome::Error, Some("s")), "{e}");
 }
+
+#[test]
+fn c_log_transform_takes_log1p_and_names_the_bad_row() {
+    let rt = runtime();
+    let p = load(&rt, "log-transform", PluginKind::Transform);
+    let mut t = create(&rt, &p, r#"{"columns":["amount","count"]}"#, None);
+    let b = Batch::from_columns(vec![
+        Column::from_opt_f64("amount", &[Some(0.0), Some(9.0), None, Some(-0.5)]),
+        Column::new("count", ColumnData::S64(vec![1, 2, 3, 4])),
+        strings("keep", &[Some("a"), None, Some("c"), Some("d")]),
+    ])
+    .unwrap();
+    let out = t.process(b, 0).unwrap();
+    let names: Vec<&str> = out.columns().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["amount", "count", "keep"]);
+    let amount = f64s(out.column("amount").unwrap());
+    assert_eq!(amount, vec![Some(0.0), Some(9f64.ln_1p()), None, Some((-0.5f64).ln_1p())]);
+    let count = f64s(out.column("count").unwrap());
+    assert_eq!(count, (1..=4).map(|i| Some(f64::from(i).ln_1p())).collect::<Vec<_>>());
+    assert_eq!(out.column("keep").unwrap().value(1), Value::Null);
+    assert_eq!(out.column("keep").unwrap().value(2), Value::Str("c"));
+    let bad = Batch::from_columns(vec![
+        Column::new("amount", ColumnData::F64(vec![1.0, -3.0])),
+        Column::new("count", ColumnData::S64(vec![1, 1])),
+    ])
+    .unwrap();
+    let e = t.process(bad, 0).unwrap_err();
+    assert_eq!((e.outcome, e.column.as_deref()), (Outcome::Error, Some("amount")), "{e}");
+    assert!(e.message.contains("row 1"), "{e}");
+    let e = Instance::create(&rt, &placement(&p, "s", r#"{"columns":"amount"}"#, Limits::default(), vec![]), None).err().unwrap();
+    assert!(e.message.starts_with("invalid-config") && e.column.as_deref() == Some("columns"), "{e}");
+    let e = Instance::create(&rt, &placement(&p, "s", r#"{"colums":["a"]}"#, Limits::default(), vec![]), None).err().unwrap();
+    assert!(e.message.contains("unknown config key `colums`"), "{e}");
+}
+
+/// The PSI of `counts` against reference shares, as the plugin documents it.
+fn psi(reference: &[f64], counts: &[f64]) -> f64 {
+    let total: f64 = counts.iter().sum();
+    reference
+        .iter()
+        .zip(counts)
+        .map(|(p, c)| {
+            let (p, q) = (p.max(1e-4), (c / total).max(1e-4));
+            (q - p) * (q / p).ln()
+        })
+        .sum()
+}
+
+#[test]
+fn c_psi_monitor_bins_on_reference_quantiles() {
+    let rt = runtime();
+    let p = load(&rt, "psi-monitor", PluginKind::Monitor);
+    let reference = Batch::from_columns(vec![
+        Column::new("x", ColumnData::F64((0..1000).map(f64::from).collect())),
+        Column::new("n", ColumnData::S64((0..1000).collect())),
+        strings("s", &[Some("a"); 1000]),
+    ])
+    .unwrap();
+    // Quartile edges at 250, 500, 750: reference shares 1/4 each.
+    let mut m = create(&rt, &p, r#"{"columns":["x"],"bins":4,"threshold":0.2}"#, Some(&reference));
+    let same = Batch::from_columns(vec![Column::new("x", ColumnData::F64((0..100).map(|i| f64::from(i) * 10.0).collect()))]).unwrap();
+    m.observe(same, 0).unwrap();
+    let r = m.report().unwrap();
+    assert!(!r.alert && r.metrics[0].value.abs() < 1e-12, "{r:?}");
+    // Everything below the first edge, plus a null and a NaN (not binned).
+    let low = Batch::from_columns(vec![Column::from_opt_f64("x", &[Some(1.0), Some(2.0), None, Some(f64::NAN), Some(249.0)])]).unwrap();
+    m.observe(low.clone(), 0).unwrap();
+    let r = m.report().unwrap();
+    let want = psi(&[0.25; 4], &[25.0 + 3.0, 25.0, 25.0, 25.0]);
+    assert!((r.metrics[0].value - want).abs() < 1e-12, "{} vs {want}", r.metrics[0].value);
+    let mut fresh = create(&rt, &p, r#"{"columns":["x"],"bins":4,"threshold":0.2}"#, Some(&reference));
+    fresh.observe(low, 0).unwrap();
+    let r = fresh.report().unwrap();
+    let want = psi(&[0.25; 4], &[3.0, 0.0, 0.0, 0.0]);
+    assert!((r.metrics[0].value - want).abs() < 1e-12 && r.alert, "{r:?}");
+    assert_eq!(r.summary, "1 of 1 columns drifted (PSI > 0.2): x");
+    assert_eq!(r.rows, 5);
+    // Snapshot and restore carry the counts; junk is refused.
+    let state = fresh.snapshot().unwrap();
+    let mut again = create(&rt, &p, r#"{"columns":["x"],"bins":4,"threshold":0.2}"#, Some(&reference));
+    again.restore(&state).unwrap();
+    assert_eq!(again.report().unwrap(), r);
+    let e = again.restore(b"junk").unwrap_err();
+    assert!(e.message.starts_with("invalid-state"), "{e}");
+    // With no columns named it watches every numeric one.
+    let mut all = create(&rt, &p, "{}", Some(&reference));
+    let e = all.observe(Batch::from_columns(vec![Column::new("x", ColumnData::F64(vec![1.0]))]).unwrap(), 0).unwrap_err();
+    assert_eq!(e.column.as_deref(), Some("n"), "{e}");
+    let e = Instance::create(&rt, &placement(&p, "s", r#"{"columns":["s"]}"#, Limits::default(), vec![]), Some(&reference)).err().unwrap();
+    assert!(e.message.starts_with("invalid-reference") && e.column.as_deref() == Some("s"), "{e}");
+    let e = Instance::create(&rt, &placement(&p, "s", r#"{"bins":1}"#, Limits::default(), vec![]), Some(&reference)).err().unwrap();
+    assert!(e.message.starts_with("invalid-config") && e.column.as_deref() == Some("bins"), "{e}");
+}
