@@ -22,7 +22,10 @@ fn apt_install(what: &str, packages: &[&str]) -> Result<()> {
             packages.join(" ")
         );
     }
-    eprintln!("installing {} (Debian packages) for {what}", packages.join(" "));
+    eprintln!(
+        "installing {} (Debian packages) for {what}",
+        packages.join(" ")
+    );
     run(Command::new("apt-get").arg("update"))?;
     run(Command::new("apt-get")
         .args(["install", "-y", "--no-install-recommends"])
@@ -35,7 +38,8 @@ fn ensure_python(root: &Path) -> Result<PathBuf> {
     let venv = target_dir(root).join("venvs").join("componentize-py");
     let bin = venv.join("bin").join("componentize-py");
     let stamp = venv.join("keel-version");
-    if bin.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == versions::COMPONENTIZE_PY) {
+    if bin.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == versions::COMPONENTIZE_PY)
+    {
         return Ok(bin);
     }
     let make = || {
@@ -51,7 +55,11 @@ fn ensure_python(root: &Path) -> Result<PathBuf> {
             bail!("python3 -m venv {} failed", venv.display());
         }
     }
-    eprintln!("installing componentize-py {} into {}", versions::COMPONENTIZE_PY, venv.display());
+    eprintln!(
+        "installing componentize-py {} into {}",
+        versions::COMPONENTIZE_PY,
+        venv.display()
+    );
     run(Command::new(venv.join("bin").join("python"))
         .args(["-m", "pip", "install", "--quiet"])
         .arg(format!("componentize-py=={}", versions::COMPONENTIZE_PY)))?;
@@ -62,7 +70,10 @@ fn ensure_python(root: &Path) -> Result<PathBuf> {
 /// componentize-js and jco from npm, in `target/js-tools`.
 fn ensure_js(root: &Path) -> Result<PathBuf> {
     let dir = target_dir(root).join("js-tools");
-    let bin = dir.join("node_modules").join(".bin").join("componentize-js");
+    let bin = dir
+        .join("node_modules")
+        .join(".bin")
+        .join("componentize-js");
     let wanted = format!("{} {}", versions::COMPONENTIZE_JS, versions::JCO);
     let stamp = dir.join("keel-version");
     if bin.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
@@ -80,7 +91,10 @@ fn ensure_js(root: &Path) -> Result<PathBuf> {
     run(Command::new("npm")
         .current_dir(&dir)
         .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-        .arg(format!("@bytecodealliance/componentize-js@{}", versions::COMPONENTIZE_JS))
+        .arg(format!(
+            "@bytecodealliance/componentize-js@{}",
+            versions::COMPONENTIZE_JS
+        ))
         .arg(format!("@bytecodealliance/jco@{}", versions::JCO)))?;
     std::fs::write(&stamp, wanted)?;
     Ok(bin)
@@ -123,13 +137,18 @@ fn ensure_c(root: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
         if !current.contains(version) {
-            eprintln!("installing {krate} {version} into {} (once; takes minutes)", tools.display());
-            run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["install", "--locked", "--root"])
-                .arg(&tools)
-                .arg(format!("{krate}@{version}"))
-                // Its own target dir: the workspace's is locked by this build.
-                .env("CARGO_TARGET_DIR", tools.join("build")))?;
+            eprintln!(
+                "installing {krate} {version} into {} (once; takes minutes)",
+                tools.display()
+            );
+            run(
+                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                    .args(["install", "--locked", "--root"])
+                    .arg(&tools)
+                    .arg(format!("{krate}@{version}"))
+                    // Its own target dir: the workspace's is locked by this build.
+                    .env("CARGO_TARGET_DIR", tools.join("build")),
+            )?;
         }
         bins.push(path);
     }
@@ -196,9 +215,10 @@ pub fn build_lang_guests(root: &Path) -> Result<()> {
             jobs.push((p, out));
         }
         for p in projects(root, &format!("tests/conformance/{lang}"))? {
-            let out = target
-                .join("test-guests")
-                .join(format!("{}-{}.wasm", p.name, p.lang.as_str()));
+            let out =
+                target
+                    .join("test-guests")
+                    .join(format!("{}-{}.wasm", p.name, p.lang.as_str()));
             jobs.push((p, out));
         }
     }

@@ -614,11 +614,15 @@ fn bench_langs(root: &Path) -> Result<()> {
     ]))?;
     times.push(("rust", t.elapsed()));
     for lang in ["python", "js", "c"] {
-        let project = keel_build::Project::open(&root.join("tests/conformance").join(lang).join("transform"))?;
+        let project = keel_build::Project::open(
+            &root.join("tests/conformance").join(lang).join("transform"),
+        )?;
         let built = keel_build::build(&project, &tools, &out.join(format!("{lang}.wasm")))?;
         times.push((lang, built.elapsed));
     }
-    eprintln!("\nbuild time of the conformance transform (Rust: the plugin crate, dependencies built):");
+    eprintln!(
+        "\nbuild time of the conformance transform (Rust: the plugin crate, dependencies built):"
+    );
     for (lang, d) in &times {
         eprintln!("  {lang:<8} {:>6.1} s", d.as_secs_f64());
     }

@@ -264,7 +264,12 @@ fn run(cmd: &mut Command, tool: &str, what: &str) -> Result<()> {
         output.push_str(&String::from_utf8_lossy(&out.stdout));
         // componentize-py prints a Rust backtrace after the Python one; the
         // first lines say what is wrong.
-        let output: String = output.lines().take(60).collect::<Vec<_>>().join("\n");
+        let output: String = output
+            .lines()
+            .take_while(|l| !l.starts_with("Stack backtrace:"))
+            .take(60)
+            .collect::<Vec<_>>()
+            .join("\n");
         return Err(BuildError::ToolFailed {
             what: what.into(),
             status: out.status.to_string(),
@@ -283,9 +288,18 @@ pub const WIT: &[(&str, &str)] = &[
 ];
 const PY_SDK: &[(&str, &str)] = &[
     ("keel.py", include_str!("../../../sdk/python/keel.py")),
-    ("keel_app.py", include_str!("../../../sdk/python/keel_app.py")),
-    ("transform.py", include_str!("../../../sdk/python/transform.py")),
-    ("validator.py", include_str!("../../../sdk/python/validator.py")),
+    (
+        "keel_app.py",
+        include_str!("../../../sdk/python/keel_app.py"),
+    ),
+    (
+        "transform.py",
+        include_str!("../../../sdk/python/transform.py"),
+    ),
+    (
+        "validator.py",
+        include_str!("../../../sdk/python/validator.py"),
+    ),
     ("monitor.py", include_str!("../../../sdk/python/monitor.py")),
 ];
 const JS_SDK: &[(&str, &str)] = &[("keel.js", include_str!("../../../sdk/js/keel.js"))];
@@ -447,7 +461,13 @@ fn build_rust(project: &Project, tools: &Toolchains, output: &Path) -> Result<()
         .unwrap_or_else(|| project.dir.join("target"));
     run(
         Command::new(&tools.cargo)
-            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
             .arg(&manifest)
             .env("CARGO_TARGET_DIR", &target),
         "cargo",
@@ -484,18 +504,23 @@ fn build_c(
     let stem = world.replace('-', "_");
     let mut cc = Command::new(&tools.clang);
     // Debian's wasi-libc is installed for the `wasm32-wasi` triple (preview 1).
-    cc.args(["--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall"])
-        .arg(format!("-DKEEL_WORLD_H=\"{stem}.h\""))
-        .arg(format!("-DKEEL_{}", project.kind.as_str().to_uppercase()))
-        .arg("-I")
-        .arg(&gen_dir)
-        .arg("-I")
-        .arg(&sdk)
-        .arg("-I")
-        .arg(&project.dir)
-        .arg(gen_dir.join(format!("{stem}.c")))
-        .arg(gen_dir.join(format!("{stem}_component_type.o")))
-        .arg(sdk.join("keel.c"));
+    cc.args([
+        "--target=wasm32-wasi",
+        "-mexec-model=reactor",
+        "-O2",
+        "-Wall",
+    ])
+    .arg(format!("-DKEEL_WORLD_H=\"{stem}.h\""))
+    .arg(format!("-DKEEL_{}", project.kind.as_str().to_uppercase()))
+    .arg("-I")
+    .arg(&gen_dir)
+    .arg("-I")
+    .arg(&sdk)
+    .arg("-I")
+    .arg(&project.dir)
+    .arg(gen_dir.join(format!("{stem}.c")))
+    .arg(gen_dir.join(format!("{stem}_component_type.o")))
+    .arg(sdk.join("keel.c"));
     for p in sources(&project.dir)? {
         if p.extension().is_some_and(|e| e == "c") {
             cc.arg(p);

@@ -385,7 +385,9 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::New(args) => new_build::new(&args).map_err(|e| fail(exit::USAGE, e)),
         Command::Build(args) => {
             let rt = runtime(cli.cache_dir)?;
-            new_build::build(&args, &rt).map(|_| ()).map_err(Failure::from)
+            new_build::build(&args, &rt)
+                .map(|_| ())
+                .map_err(Failure::from)
         }
         Command::Plugin(PluginCommand::Inspect { file, json }) => {
             inspect(&file, json, cli.cache_dir)

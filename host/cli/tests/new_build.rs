@@ -19,16 +19,34 @@ fn new_build_run(lang: &str) {
     for kind in ["transform", "validator", "monitor"] {
         let name = format!("my-{lang}-{kind}");
         let project = dir.path().join(&name);
-        let o = keel(&["new", "--lang", lang, "--kind", kind, project.to_str().unwrap()]);
+        let o = keel(&[
+            "new",
+            "--lang",
+            lang,
+            "--kind",
+            kind,
+            project.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "{lang} {kind}: {}", stderr(&o));
         assert!(project.join("keel.toml").is_file());
         let o = keel_with(
             &["build", project.to_str().unwrap()],
-            &[("CARGO_TARGET_DIR", workspace().join("target").join("keel-new-rust").to_str().unwrap())],
+            &[(
+                "CARGO_TARGET_DIR",
+                workspace()
+                    .join("target")
+                    .join("keel-new-rust")
+                    .to_str()
+                    .unwrap(),
+            )],
         );
         assert!(o.status.success(), "{lang} {kind}: {}", stderr(&o));
         let wasm = project.join("target").join(format!("{name}.wasm"));
-        assert!(stdout(&o).contains(&wasm.display().to_string()), "{}", stdout(&o));
+        assert!(
+            stdout(&o).contains(&wasm.display().to_string()),
+            "{}",
+            stdout(&o)
+        );
         let o = keel(&["plugin", "inspect", "--json", wasm.to_str().unwrap()]);
         assert!(o.status.success(), "{lang} {kind}: {}", stderr(&o));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -82,11 +100,18 @@ at = "input"
     ]);
     assert!(o.status.success(), "{lang}: {}", stderr(&o));
     let text = std::fs::read_to_string(&out).unwrap();
-    let xs: Vec<f64> = text.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    let xs: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
     assert_eq!(xs, vec![3.0, 6.0, 9.0], "{lang}: {text}");
     let log = stderr(&o);
     assert!(log.contains("not-null"), "{lang}: {log}");
-    assert!(log.contains("1 of 2 columns above 0.1 nulls"), "{lang}: {log}");
+    assert!(
+        log.contains("1 of 2 columns above 0.1 nulls"),
+        "{lang}: {log}"
+    );
 }
 
 #[test]
@@ -112,22 +137,48 @@ fn c_templates_build_and_run() {
 #[test]
 fn bad_projects_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let o = keel(&["new", "--lang", "cobol", "--kind", "transform", dir.path().join("x").to_str().unwrap()]);
+    let o = keel(&[
+        "new",
+        "--lang",
+        "cobol",
+        "--kind",
+        "transform",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
     fails_with(&o, 2, "unknown language `cobol`");
-    let o = keel(&["new", "--lang", "python", "--kind", "transform", dir.path().join("Bad_Name").to_str().unwrap()]);
+    let o = keel(&[
+        "new",
+        "--lang",
+        "python",
+        "--kind",
+        "transform",
+        dir.path().join("Bad_Name").to_str().unwrap(),
+    ]);
     fails_with(&o, 2, "lowercase");
     let o = keel(&["build", dir.path().to_str().unwrap()]);
     fails_with(&o, 1, "keel.toml");
     let p = dir.path().join("broken");
     std::fs::create_dir(&p).unwrap();
-    std::fs::write(p.join("keel.toml"), "name = \"broken\"\nlang = \"python\"\nkind = \"transform\"\n").unwrap();
+    std::fs::write(
+        p.join("keel.toml"),
+        "name = \"broken\"\nlang = \"python\"\nkind = \"transform\"\n",
+    )
+    .unwrap();
     let o = keel(&["build", p.to_str().unwrap()]);
     fails_with(&o, 1, "plugin.py");
-    std::fs::write(p.join("plugin.py"), "import keel\nthis is not python\n").unwrap();
+    std::fs::write(p.join("plugin.py"), "import keel\nundefined_name()\n").unwrap();
     let o = keel(&["build", p.to_str().unwrap()]);
     fails_with(&o, 1, "componentize-py failed");
-    assert!(stderr(&o).contains("SyntaxError"), "{}", stderr(&o));
-    std::fs::write(p.join("keel.toml"), "name = \"broken\"\nlang = \"python\"\nkind = \"sorter\"\n").unwrap();
+    assert!(
+        stderr(&o).contains("plugin.py") && stderr(&o).contains("NameError"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(
+        p.join("keel.toml"),
+        "name = \"broken\"\nlang = \"python\"\nkind = \"sorter\"\n",
+    )
+    .unwrap();
     let o = keel(&["build", p.to_str().unwrap()]);
     fails_with(&o, 1, "unknown variant `sorter`");
 }

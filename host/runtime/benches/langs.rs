@@ -28,7 +28,9 @@ const BATCH: usize = 16_384;
 fn guests() -> PathBuf {
     std::env::var_os("KEEL_TEST_GUESTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-guests"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-guests")
+        })
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

@@ -99,14 +99,28 @@ fn diff(got: &Batch, want: &Batch) -> Option<String> {
     if got.rows() != want.rows() {
         return Some(format!("{} rows, expected {}", got.rows(), want.rows()));
     }
-    let names = |b: &Batch| b.columns().iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    let names = |b: &Batch| {
+        b.columns()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>()
+    };
     if names(got) != names(want) {
-        return Some(format!("columns {:?}, expected {:?}", names(got), names(want)));
+        return Some(format!(
+            "columns {:?}, expected {:?}",
+            names(got),
+            names(want)
+        ));
     }
     for (g, w) in got.columns().iter().zip(want.columns()) {
         let valid = |c: &Column| c.validity.clone().unwrap_or_else(|| vec![true; c.len()]);
         if valid(g) != valid(w) {
-            return Some(format!("column `{}`: validity {:?}, expected {:?}", g.name, valid(g), valid(w)));
+            return Some(format!(
+                "column `{}`: validity {:?}, expected {:?}",
+                g.name,
+                valid(g),
+                valid(w)
+            ));
         }
         let equal = match (&g.data, &w.data) {
             (ColumnData::F64(a), ColumnData::F64(b)) => {
@@ -114,12 +128,17 @@ fn diff(got: &Batch, want: &Batch) -> Option<String> {
             }
             (ColumnData::F32(a), ColumnData::F32(b)) => {
                 a.len() == b.len()
-                    && a.iter().zip(b).all(|(x, y)| same_f64(f64::from(*x), f64::from(*y)))
+                    && a.iter()
+                        .zip(b)
+                        .all(|(x, y)| same_f64(f64::from(*x), f64::from(*y)))
             }
             (a, b) => a == b,
         };
         if !equal {
-            return Some(format!("column `{}`: {:?}, expected {:?}", g.name, g.data, w.data));
+            return Some(format!(
+                "column `{}`: {:?}, expected {:?}",
+                g.name, g.data, w.data
+            ));
         }
     }
     None
@@ -134,7 +153,10 @@ fn load(rt: &Runtime, kind: &str, lang: &str) -> Plugin {
 fn every_language_describes_the_same_plugins() {
     let rt = runtime();
     for lang in LANGS {
-        for (kind, want) in [("transform", PluginKind::Transform), ("monitor", PluginKind::Monitor)] {
+        for (kind, want) in [
+            ("transform", PluginKind::Transform),
+            ("monitor", PluginKind::Monitor),
+        ] {
             let p = load(&rt, kind, lang);
             assert_eq!(p.kind(), want, "{lang}");
             assert_eq!(p.name(), format!("conformance-{kind}"), "{lang}");
@@ -157,10 +179,17 @@ fn every_language_passes_the_transform_vectors() {
             let name = case["name"].as_str().unwrap();
             let config = case["config"].to_string();
             let input = batch(&case["input"]);
-            let created = Instance::create(&rt, &placement(&p, "conf", &config, Limits::default(), vec![]), None);
+            let created = Instance::create(
+                &rt,
+                &placement(&p, "conf", &config, Limits::default(), vec![]),
+                None,
+            );
             let result = created.and_then(|mut i| {
                 let r = i.process(input, 0);
-                assert!(!i.is_poisoned(), "{lang}: {name}: the instance was poisoned");
+                assert!(
+                    !i.is_poisoned(),
+                    "{lang}: {name}: the instance was poisoned"
+                );
                 r
             });
             match (&case["error"], result) {
@@ -170,7 +199,10 @@ fn every_language_passes_the_transform_vectors() {
                     }
                 }
                 (J::Null, Err(e)) => failures.push(format!("{lang}: {name}: {e}")),
-                (want, Ok(out)) => failures.push(format!("{lang}: {name}: expected {want}, got a batch of {} rows", out.rows())),
+                (want, Ok(out)) => failures.push(format!(
+                    "{lang}: {name}: expected {want}, got a batch of {} rows",
+                    out.rows()
+                )),
                 (want, Err(e)) => {
                     let code = want["code"].as_str().unwrap();
                     let call = want["at"].as_str().unwrap_or("process");
@@ -186,7 +218,11 @@ fn every_language_passes_the_transform_vectors() {
             }
         }
     }
-    assert!(failures.is_empty(), "conformance failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "conformance failures:\n{}",
+        failures.join("\n")
+    );
 }
 
 fn same_report(got: &Report, want: &J) -> Option<String> {
@@ -197,11 +233,18 @@ fn same_report(got: &Report, want: &J) -> Option<String> {
         return Some(format!("alert {}, expected {}", got.alert, want["alert"]));
     }
     if got.summary != want["summary"].as_str().unwrap() {
-        return Some(format!("summary {:?}, expected {}", got.summary, want["summary"]));
+        return Some(format!(
+            "summary {:?}, expected {}",
+            got.summary, want["summary"]
+        ));
     }
     let metrics = want["metrics"].as_array().unwrap();
     if got.metrics.len() != metrics.len() {
-        return Some(format!("{} metrics, expected {}", got.metrics.len(), metrics.len()));
+        return Some(format!(
+            "{} metrics, expected {}",
+            got.metrics.len(),
+            metrics.len()
+        ));
     }
     for (g, w) in got.metrics.iter().zip(metrics) {
         let opt = |v: &J| (!v.is_null()).then(|| float(v));
@@ -234,12 +277,25 @@ fn every_language_passes_the_monitor_vectors() {
             let name = case["name"].as_str().unwrap();
             let config = case["config"].to_string();
             let reference = batch(&case["reference"]);
-            let batches: Vec<Batch> = case["batches"].as_array().unwrap().iter().map(batch).collect();
-            let make = || Instance::create(&rt, &placement(&p, "conf", &config, Limits::default(), vec![]), Some(&reference)).unwrap();
+            let batches: Vec<Batch> = case["batches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(batch)
+                .collect();
+            let make = || {
+                Instance::create(
+                    &rt,
+                    &placement(&p, "conf", &config, Limits::default(), vec![]),
+                    Some(&reference),
+                )
+                .unwrap()
+            };
             // Straight through.
             let mut w = make();
             for b in &batches {
-                w.observe(b.clone(), 0).unwrap_or_else(|e| panic!("{lang}: {name}: {e}"));
+                w.observe(b.clone(), 0)
+                    .unwrap_or_else(|e| panic!("{lang}: {name}: {e}"));
             }
             if let Some(d) = same_report(&w.report().unwrap(), &case["expected"]) {
                 failures.push(format!("{lang}: {name}: {d}"));
@@ -249,7 +305,9 @@ fn every_language_passes_the_monitor_vectors() {
             first.observe(batches[0].clone(), 0).unwrap();
             let state = first.snapshot().unwrap();
             let mut second = make();
-            second.restore(&state).unwrap_or_else(|e| panic!("{lang}: {name}: restore: {e}"));
+            second
+                .restore(&state)
+                .unwrap_or_else(|e| panic!("{lang}: {name}: restore: {e}"));
             for b in &batches[1..] {
                 second.observe(b.clone(), 0).unwrap();
             }
@@ -262,18 +320,36 @@ fn every_language_passes_the_monitor_vectors() {
                 failures.push(format!("{lang}: {name}: restoring junk: {e}"));
             }
             // A missing column is an error naming it; an empty reference is refused.
-            let e = make().observe(Batch::from_columns(vec![Column::new("b", ColumnData::S64(vec![1]))]).unwrap(), 0).unwrap_err();
-            if e.outcome != Outcome::Error || !e.message.starts_with("invalid-input") || e.column.as_deref() != Some("a") {
+            let e = make()
+                .observe(
+                    Batch::from_columns(vec![Column::new("b", ColumnData::S64(vec![1]))]).unwrap(),
+                    0,
+                )
+                .unwrap_err();
+            if e.outcome != Outcome::Error
+                || !e.message.starts_with("invalid-input")
+                || e.column.as_deref() != Some("a")
+            {
                 failures.push(format!("{lang}: {name}: observing without column a: {e}"));
             }
             let empty = Batch::new(0, vec![Column::new("a", ColumnData::F64(vec![]))]).unwrap();
-            let e = Instance::create(&rt, &placement(&p, "conf", &config, Limits::default(), vec![]), Some(&empty)).err().unwrap();
+            let e = Instance::create(
+                &rt,
+                &placement(&p, "conf", &config, Limits::default(), vec![]),
+                Some(&empty),
+            )
+            .err()
+            .unwrap();
             if e.outcome != Outcome::Error || !e.message.starts_with("invalid-reference") {
                 failures.push(format!("{lang}: {name}: empty reference: {e}"));
             }
         }
     }
-    assert!(failures.is_empty(), "conformance failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "conformance failures:\n{}",
+        failures.join("\n")
+    );
 }
 
 fn probe(rt: &Runtime, lang: &str, config: &str, limits: Limits) -> keel_runtime::CallError {
@@ -305,11 +381,22 @@ fn every_language_is_stopped_by_the_deadline() {
     let rt = runtime();
     for lang in LANGS {
         let t = Instant::now();
-        let e = probe(&rt, lang, r#"{"probe":"loop"}"#, Limits { timeout_ms: 300, ..Limits::default() });
+        let e = probe(
+            &rt,
+            lang,
+            r#"{"probe":"loop"}"#,
+            Limits {
+                timeout_ms: 300,
+                ..Limits::default()
+            },
+        );
         let took = t.elapsed();
         assert_eq!(e.outcome, Outcome::Timeout, "{lang}: {e}");
         assert_eq!(e.limit.as_deref(), Some("timeout_ms = 300"), "{lang}");
-        assert!(took >= Duration::from_millis(290) && took < Duration::from_secs(10), "{lang}: {took:?}");
+        assert!(
+            took >= Duration::from_millis(290) && took < Duration::from_secs(10),
+            "{lang}: {took:?}"
+        );
     }
 }
 
@@ -318,8 +405,21 @@ fn every_language_hits_the_memory_cap() {
     let rt = runtime();
     for lang in LANGS {
         // Python and JavaScript carry an interpreter: give them room to start.
-        let cap = if matches!(*lang, "python" | "js") { 96 } else { 32 };
-        let e = probe(&rt, lang, r#"{"probe":"grow"}"#, Limits { memory_mb: cap, timeout_ms: 20_000, ..Limits::default() });
+        let cap = if matches!(*lang, "python" | "js") {
+            96
+        } else {
+            32
+        };
+        let e = probe(
+            &rt,
+            lang,
+            r#"{"probe":"grow"}"#,
+            Limits {
+                memory_mb: cap,
+                timeout_ms: 20_000,
+                ..Limits::default()
+            },
+        );
         assert_eq!(e.outcome, Outcome::Trap, "{lang}: {e}");
         assert_eq!(e.limit, Some(format!("memory_mb = {cap}")), "{lang}: {e}");
     }

@@ -32,8 +32,12 @@ fn load(rt: &Runtime, name: &str, kind: PluginKind) -> Plugin {
 }
 
 fn create(rt: &Runtime, p: &Plugin, config: &str, reference: Option<&Batch>) -> Instance {
-    Instance::create(rt, &placement(p, "s", config, Limits::default(), vec![]), reference)
-        .unwrap_or_else(|e| panic!("{e}"))
+    Instance::create(
+        rt,
+        &placement(p, "s", config, Limits::default(), vec![]),
+        reference,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn f64s(c: &Column) -> Vec<Option<f64>> {
@@ -63,10 +67,18 @@ fn python_winsorize_clips_to_the_reference_quantiles() {
     let mut with_null: Vec<Option<f64>> = ref_values.iter().copied().map(Some).collect();
     with_null.push(None);
     let reference = Batch::from_columns(vec![Column::from_opt_f64("x", &with_null)]).unwrap();
-    let mut t = create(&rt, &p, r#"{"columns":["x"],"lower":0.1,"upper":0.85}"#, Some(&reference));
+    let mut t = create(
+        &rt,
+        &p,
+        r#"{"columns":["x"],"lower":0.1,"upper":0.85}"#,
+        Some(&reference),
+    );
     let (lo, hi) = (quantile(&ref_values, 0.1), quantile(&ref_values, 0.85));
     let input = Batch::from_columns(vec![
-        Column::from_opt_f64("x", &[Some(-5.0), Some(100.0), Some(1e6), None, Some(f64::NAN)]),
+        Column::from_opt_f64(
+            "x",
+            &[Some(-5.0), Some(100.0), Some(1e6), None, Some(f64::NAN)],
+        ),
         Column::new("keep", ColumnData::S64(vec![1, 2, 3, 4, 5])),
     ])
     .unwrap();
@@ -77,16 +89,55 @@ fn python_winsorize_clips_to_the_reference_quantiles() {
     assert_eq!(x[2], Some(hi));
     assert_eq!(x[3], None);
     assert!(x[4].unwrap().is_nan());
-    assert_eq!(out.column("keep").unwrap().data, ColumnData::S64(vec![1, 2, 3, 4, 5]));
+    assert_eq!(
+        out.column("keep").unwrap().data,
+        ColumnData::S64(vec![1, 2, 3, 4, 5])
+    );
     // Errors are values naming what is wrong.
-    let e = Instance::create(&rt, &placement(&p, "s", r#"{"columns":["x"]}"#, Limits::default(), vec![]), None).err().unwrap();
+    let e = Instance::create(
+        &rt,
+        &placement(&p, "s", r#"{"columns":["x"]}"#, Limits::default(), vec![]),
+        None,
+    )
+    .err()
+    .unwrap();
     assert!(e.message.starts_with("invalid-reference"), "{e}");
-    let e = Instance::create(&rt, &placement(&p, "s", r#"{"columns":["y"]}"#, Limits::default(), vec![]), Some(&reference)).err().unwrap();
+    let e = Instance::create(
+        &rt,
+        &placement(&p, "s", r#"{"columns":["y"]}"#, Limits::default(), vec![]),
+        Some(&reference),
+    )
+    .err()
+    .unwrap();
     assert_eq!(e.column.as_deref(), Some("y"), "{e}");
-    let e = Instance::create(&rt, &placement(&p, "s", r#"{"columns":["x"],"lower":"low"}"#, Limits::default(), vec![]), Some(&reference)).err().unwrap();
-    assert!(e.message.starts_with("invalid-config") && e.column.as_deref() == Some("lower"), "{e}");
-    let e = t.process(Batch::from_columns(vec![Column::new("z", ColumnData::F64(vec![1.0]))]).unwrap(), 0).unwrap_err();
-    assert_eq!((e.outcome, e.column.as_deref()), (Outcome::Error, Some("x")), "{e}");
+    let e = Instance::create(
+        &rt,
+        &placement(
+            &p,
+            "s",
+            r#"{"columns":["x"],"lower":"low"}"#,
+            Limits::default(),
+            vec![],
+        ),
+        Some(&reference),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.message.starts_with("invalid-config") && e.column.as_deref() == Some("lower"),
+        "{e}"
+    );
+    let e = t
+        .process(
+            Batch::from_columns(vec![Column::new("z", ColumnData::F64(vec![1.0]))]).unwrap(),
+            0,
+        )
+        .unwrap_err();
+    assert_eq!(
+        (e.outcome, e.column.as_deref()),
+        (Outcome::Error, Some("x")),
+        "{e}"
+    );
     assert!(!t.is_poisoned());
 }
 
@@ -111,9 +162,14 @@ fn python_category_drift_measures_total_variation_and_unseen_categories() {
     m.observe(second.clone(), 0).unwrap();
     let r = m.report().unwrap();
     // ref a .5 b .25 c .25; observed a .25 b .5 d .25 (the null is not a category).
-    let get = |r: &keel_runtime::instance::Report, name: &str| r.metrics.iter().find(|x| x.name == name).unwrap().clone();
+    let get = |r: &keel_runtime::instance::Report, name: &str| {
+        r.metrics.iter().find(|x| x.name == name).unwrap().clone()
+    };
     assert!((get(&r, "tvd").value - 0.5).abs() < 1e-12, "{r:?}");
-    assert!((get(&r, "unseen-share").value - 0.25).abs() < 1e-12, "{r:?}");
+    assert!(
+        (get(&r, "unseen-share").value - 0.25).abs() < 1e-12,
+        "{r:?}"
+    );
     assert!(r.alert && r.rows == 5, "{r:?}");
     assert_eq!(r.summary, "1 of 1 string columns drifted: s");
     let mut again = create(&rt, &p, r#"{"threshold":0.3}"#, Some(&reference));
@@ -122,8 +178,15 @@ fn python_category_drift_measures_total_variation_and_unseen_categories() {
     assert_eq!(again.report().unwrap(), r);
     let e = again.restore(b"[]").unwrap_err();
     assert!(e.message.starts_with("invalid-state"), "{e}");
-    let numeric_only = Batch::from_columns(vec![Column::new("n", ColumnData::F64(vec![1.0]))]).unwrap();
-    let e = Instance::create(&rt, &placement(&p, "s", "{}", Limits::default(), vec![]), Some(&numeric_only)).err().unwrap();
+    let numeric_only =
+        Batch::from_columns(vec![Column::new("n", ColumnData::F64(vec![1.0]))]).unwrap();
+    let e = Instance::create(
+        &rt,
+        &placement(&p, "s", "{}", Limits::default(), vec![]),
+        Some(&numeric_only),
+    )
+    .err()
+    .unwrap();
     assert!(e.message.starts_with("invalid-reference"), "{e}");
 }
 
@@ -145,18 +208,48 @@ fn js_schema_check_finds_each_broken_rule() {
         .map(|f| (f.rule, f.column, f.row, f.severity))
         .collect();
     let want = vec![
-        ("range".to_string(), Some("x".to_string()), Some(1), Severity::Error),
-        ("not-null".into(), Some("x".into()), Some(2), Severity::Error),
+        (
+            "range".to_string(),
+            Some("x".to_string()),
+            Some(1),
+            Severity::Error,
+        ),
+        (
+            "not-null".into(),
+            Some("x".into()),
+            Some(2),
+            Severity::Error,
+        ),
         ("pattern".into(), Some("s".into()), Some(1), Severity::Error),
-        ("values".into(), Some("s".into()), Some(1), Severity::Warning),
+        (
+            "values".into(),
+            Some("s".into()),
+            Some(1),
+            Severity::Warning,
+        ),
         ("present".into(), Some("gone".into()), None, Severity::Error),
     ];
     assert_eq!(found, want);
     let wrong_type = Batch::from_columns(vec![Column::new("x", ColumnData::S64(vec![1]))]).unwrap();
     let f = v.validate(wrong_type, 0).unwrap();
     assert_eq!(f[0].rule, "type", "{f:?}");
-    let e = Instance::create(&rt, &placement(&p, "s", r#"{"columns":{"s":{"pattern":"("}}}"#, Limits::default(), vec![]), None).err().unwrap();
-    assert!(e.message.starts_with("invalid-config") && e.column.as_deref() == Some("s"), "{e}");
+    let e = Instance::create(
+        &rt,
+        &placement(
+            &p,
+            "s",
+            r#"{"columns":{"s":{"pattern":"("}}}"#,
+            Limits::default(),
+            vec![],
+        ),
+        None,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.message.starts_with("invalid-config") && e.column.as_deref() == Some("s"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -164,13 +257,35 @@ fn js_text_stats_counts_code_points_words_and_capitals() {
     let rt = runtime();
     let p = load(&rt, "text-stats", PluginKind::Transform);
     let mut t = create(&rt, &p, r#"{"columns":["s"]}"#, None);
-    let b = Batch::from_columns(vec![strings("s", &[Some("Hello World"), Some("日本 語👍"), None, Some("")])]).unwrap();
+    let b = Batch::from_columns(vec![strings(
+        "s",
+        &[Some("Hello World"), Some("日本 語👍"), None, Some("")],
+    )])
+    .unwrap();
     let out = t.process(b, 0).unwrap();
-    assert_eq!(f64s(out.column("s_length").unwrap()), vec![Some(11.0), Some(5.0), None, Some(0.0)]);
-    assert_eq!(f64s(out.column("s_words").unwrap()), vec![Some(2.0), Some(2.0), None, Some(0.0)]);
-    assert_eq!(f64s(out.column("s_upper_share").unwrap()), vec![Some(0.2), Some(0.0), None, Some(0.0)]);
-    let e = t.process(Batch::from_columns(vec![Column::new("s", ColumnData::F64(vec![1.0]))]).unwrap(), 0).unwrap_err();
-    assert_eq!((e.outcome, e.column.as_deref()), (Outcome::Error, Some("s")), "{e}");
+    assert_eq!(
+        f64s(out.column("s_length").unwrap()),
+        vec![Some(11.0), Some(5.0), None, Some(0.0)]
+    );
+    assert_eq!(
+        f64s(out.column("s_words").unwrap()),
+        vec![Some(2.0), Some(2.0), None, Some(0.0)]
+    );
+    assert_eq!(
+        f64s(out.column("s_upper_share").unwrap()),
+        vec![Some(0.2), Some(0.0), None, Some(0.0)]
+    );
+    let e = t
+        .process(
+            Batch::from_columns(vec![Column::new("s", ColumnData::F64(vec![1.0]))]).unwrap(),
+            0,
+        )
+        .unwrap_err();
+    assert_eq!(
+        (e.outcome, e.column.as_deref()),
+        (Outcome::Error, Some("s")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -188,9 +303,17 @@ fn c_log_transform_takes_log1p_and_names_the_bad_row() {
     let names: Vec<&str> = out.columns().iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["amount", "count", "keep"]);
     let amount = f64s(out.column("amount").unwrap());
-    assert_eq!(amount, vec![Some(0.0), Some(9f64.ln_1p()), None, Some((-0.5f64).ln_1p())]);
+    assert_eq!(
+        amount,
+        vec![Some(0.0), Some(9f64.ln_1p()), None, Some((-0.5f64).ln_1p())]
+    );
     let count = f64s(out.column("count").unwrap());
-    assert_eq!(count, (1..=4).map(|i| Some(f64::from(i).ln_1p())).collect::<Vec<_>>());
+    assert_eq!(
+        count,
+        (1..=4)
+            .map(|i| Some(f64::from(i).ln_1p()))
+            .collect::<Vec<_>>()
+    );
     assert_eq!(out.column("keep").unwrap().value(1), Value::Null);
     assert_eq!(out.column("keep").unwrap().value(2), Value::Str("c"));
     let bad = Batch::from_columns(vec![
@@ -199,11 +322,36 @@ fn c_log_transform_takes_log1p_and_names_the_bad_row() {
     ])
     .unwrap();
     let e = t.process(bad, 0).unwrap_err();
-    assert_eq!((e.outcome, e.column.as_deref()), (Outcome::Error, Some("amount")), "{e}");
+    assert_eq!(
+        (e.outcome, e.column.as_deref()),
+        (Outcome::Error, Some("amount")),
+        "{e}"
+    );
     assert!(e.message.contains("row 1"), "{e}");
-    let e = Instance::create(&rt, &placement(&p, "s", r#"{"columns":"amount"}"#, Limits::default(), vec![]), None).err().unwrap();
-    assert!(e.message.starts_with("invalid-config") && e.column.as_deref() == Some("columns"), "{e}");
-    let e = Instance::create(&rt, &placement(&p, "s", r#"{"colums":["a"]}"#, Limits::default(), vec![]), None).err().unwrap();
+    let e = Instance::create(
+        &rt,
+        &placement(
+            &p,
+            "s",
+            r#"{"columns":"amount"}"#,
+            Limits::default(),
+            vec![],
+        ),
+        None,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.message.starts_with("invalid-config") && e.column.as_deref() == Some("columns"),
+        "{e}"
+    );
+    let e = Instance::create(
+        &rt,
+        &placement(&p, "s", r#"{"colums":["a"]}"#, Limits::default(), vec![]),
+        None,
+    )
+    .err()
+    .unwrap();
     assert!(e.message.contains("unknown config key `colums`"), "{e}");
 }
 
@@ -231,37 +379,90 @@ fn c_psi_monitor_bins_on_reference_quantiles() {
     ])
     .unwrap();
     // Quartile edges at 250, 500, 750: reference shares 1/4 each.
-    let mut m = create(&rt, &p, r#"{"columns":["x"],"bins":4,"threshold":0.2}"#, Some(&reference));
-    let same = Batch::from_columns(vec![Column::new("x", ColumnData::F64((0..100).map(|i| f64::from(i) * 10.0).collect()))]).unwrap();
+    let mut m = create(
+        &rt,
+        &p,
+        r#"{"columns":["x"],"bins":4,"threshold":0.2}"#,
+        Some(&reference),
+    );
+    let same = Batch::from_columns(vec![Column::new(
+        "x",
+        ColumnData::F64((0..100).map(|i| f64::from(i) * 10.0).collect()),
+    )])
+    .unwrap();
     m.observe(same, 0).unwrap();
     let r = m.report().unwrap();
     assert!(!r.alert && r.metrics[0].value.abs() < 1e-12, "{r:?}");
     // Everything below the first edge, plus a null and a NaN (not binned).
-    let low = Batch::from_columns(vec![Column::from_opt_f64("x", &[Some(1.0), Some(2.0), None, Some(f64::NAN), Some(249.0)])]).unwrap();
+    let low = Batch::from_columns(vec![Column::from_opt_f64(
+        "x",
+        &[Some(1.0), Some(2.0), None, Some(f64::NAN), Some(249.0)],
+    )])
+    .unwrap();
     m.observe(low.clone(), 0).unwrap();
     let r = m.report().unwrap();
     let want = psi(&[0.25; 4], &[25.0 + 3.0, 25.0, 25.0, 25.0]);
-    assert!((r.metrics[0].value - want).abs() < 1e-12, "{} vs {want}", r.metrics[0].value);
-    let mut fresh = create(&rt, &p, r#"{"columns":["x"],"bins":4,"threshold":0.2}"#, Some(&reference));
+    assert!(
+        (r.metrics[0].value - want).abs() < 1e-12,
+        "{} vs {want}",
+        r.metrics[0].value
+    );
+    let mut fresh = create(
+        &rt,
+        &p,
+        r#"{"columns":["x"],"bins":4,"threshold":0.2}"#,
+        Some(&reference),
+    );
     fresh.observe(low, 0).unwrap();
     let r = fresh.report().unwrap();
     let want = psi(&[0.25; 4], &[3.0, 0.0, 0.0, 0.0]);
-    assert!((r.metrics[0].value - want).abs() < 1e-12 && r.alert, "{r:?}");
+    assert!(
+        (r.metrics[0].value - want).abs() < 1e-12 && r.alert,
+        "{r:?}"
+    );
     assert_eq!(r.summary, "1 of 1 columns drifted (PSI > 0.2): x");
     assert_eq!(r.rows, 5);
     // Snapshot and restore carry the counts; junk is refused.
     let state = fresh.snapshot().unwrap();
-    let mut again = create(&rt, &p, r#"{"columns":["x"],"bins":4,"threshold":0.2}"#, Some(&reference));
+    let mut again = create(
+        &rt,
+        &p,
+        r#"{"columns":["x"],"bins":4,"threshold":0.2}"#,
+        Some(&reference),
+    );
     again.restore(&state).unwrap();
     assert_eq!(again.report().unwrap(), r);
     let e = again.restore(b"junk").unwrap_err();
     assert!(e.message.starts_with("invalid-state"), "{e}");
     // With no columns named it watches every numeric one.
     let mut all = create(&rt, &p, "{}", Some(&reference));
-    let e = all.observe(Batch::from_columns(vec![Column::new("x", ColumnData::F64(vec![1.0]))]).unwrap(), 0).unwrap_err();
+    let e = all
+        .observe(
+            Batch::from_columns(vec![Column::new("x", ColumnData::F64(vec![1.0]))]).unwrap(),
+            0,
+        )
+        .unwrap_err();
     assert_eq!(e.column.as_deref(), Some("n"), "{e}");
-    let e = Instance::create(&rt, &placement(&p, "s", r#"{"columns":["s"]}"#, Limits::default(), vec![]), Some(&reference)).err().unwrap();
-    assert!(e.message.starts_with("invalid-reference") && e.column.as_deref() == Some("s"), "{e}");
-    let e = Instance::create(&rt, &placement(&p, "s", r#"{"bins":1}"#, Limits::default(), vec![]), Some(&reference)).err().unwrap();
-    assert!(e.message.starts_with("invalid-config") && e.column.as_deref() == Some("bins"), "{e}");
+    let e = Instance::create(
+        &rt,
+        &placement(&p, "s", r#"{"columns":["s"]}"#, Limits::default(), vec![]),
+        Some(&reference),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.message.starts_with("invalid-reference") && e.column.as_deref() == Some("s"),
+        "{e}"
+    );
+    let e = Instance::create(
+        &rt,
+        &placement(&p, "s", r#"{"bins":1}"#, Limits::default(), vec![]),
+        Some(&reference),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.message.starts_with("invalid-config") && e.column.as_deref() == Some("bins"),
+        "{e}"
+    );
 }

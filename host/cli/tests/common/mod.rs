@@ -31,12 +31,10 @@ pub fn keel(args: &[&str]) -> Output {
 pub fn keel_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     let store = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
-    cmd.args(args)
-        .env("KEEL_STORE", store.path())
-        .env(
-            "KEEL_CACHE_DIR",
-            workspace().join("target").join("keel-test-cache"),
-        );
+    cmd.args(args).env("KEEL_STORE", store.path()).env(
+        "KEEL_CACHE_DIR",
+        workspace().join("target").join("keel-test-cache"),
+    );
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -47,7 +47,10 @@ fn accumulate(acc: &mut Acc, data: &ColumnData, validity: Option<&Vec<bool>>) ->
     };
     match data {
         ColumnData::F64(v) => v.iter().enumerate().for_each(|(i, x)| add(i, *x)),
-        ColumnData::F32(v) => v.iter().enumerate().for_each(|(i, x)| add(i, f64::from(*x))),
+        ColumnData::F32(v) => v
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| add(i, f64::from(*x))),
         ColumnData::S64(v) => v.iter().enumerate().for_each(|(i, x)| add(i, *x as f64)),
         _ => return false,
     }
@@ -121,7 +124,13 @@ impl Monitor for Conformance {
             } else {
                 acc.nulls as f64 / self.rows as f64
             };
-            metrics.push(metric(Some(name), "mean-shift", shift, Some(self.threshold), alert));
+            metrics.push(metric(
+                Some(name),
+                "mean-shift",
+                shift,
+                Some(self.threshold),
+                alert,
+            ));
             metrics.push(metric(Some(name), "null-share", share, None, false));
         }
         let share = if self.columns.is_empty() {
@@ -131,7 +140,11 @@ impl Monitor for Conformance {
         };
         let alert = !shifted.is_empty();
         metrics.push(metric(None, "share-drifted", share, None, alert));
-        let mut summary = format!("{} of {} columns shifted", shifted.len(), self.columns.len());
+        let mut summary = format!(
+            "{} of {} columns shifted",
+            shifted.len(),
+            self.columns.len()
+        );
         if alert {
             summary.push_str(": ");
             summary.push_str(&shifted.join(", "));
@@ -160,7 +173,13 @@ impl Monitor for Conformance {
     }
 }
 
-fn metric(column: Option<&str>, name: &str, value: f64, threshold: Option<f64>, alert: bool) -> Metric {
+fn metric(
+    column: Option<&str>,
+    name: &str,
+    value: f64,
+    threshold: Option<f64>,
+    alert: bool,
+) -> Metric {
     Metric {
         column: column.map(str::to_string),
         name: name.into(),

@@ -36,7 +36,8 @@ impl Cfg {
         };
         for (key, v) in map {
             let bad = |want: &str| {
-                Error::config(format!("config key `{key}`: expected {want}, got {v}")).in_column(key.clone())
+                Error::config(format!("config key `{key}`: expected {want}, got {v}"))
+                    .in_column(key.clone())
             };
             match key.as_str() {
                 "offset" => cfg.offset = v.as_f64().ok_or_else(|| bad("a number"))?,
@@ -106,7 +107,9 @@ impl Transform for Conformance {
                     hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
                 }
             }
-            other => return Err(Error::config(format!("unknown probe `{other}`")).in_column("probe")),
+            other => {
+                return Err(Error::config(format!("unknown probe `{other}`")).in_column("probe"));
+            }
         }
         if input.column("nulls").is_some() {
             return Err(Error::input("the input already has a column `nulls`").in_column("nulls"));
