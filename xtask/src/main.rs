@@ -15,7 +15,7 @@ tasks:
   demo          build everything and run the example pipeline (examples/penguins)
   test          build guests, then run every test in the workspace
   build-guests  build first-party plugins and test guests (Rust for wasm32-wasip2; Python, JS, C through keel-build)
-  bench-langs   component size, build time, instantiate time and throughput per language
+  bench-langs   component size, build time, instantiate time and throughput per language [--dev]
   bench         run the benchmarks (criterion) and print the figures
   bench-drift   keel drift vs Evidently on 1M x 50 Parquet files (installs the Python side)
   ci            what .ci/run does: fmt check, clippy -D warnings, test";
@@ -626,7 +626,12 @@ fn bench_langs(root: &Path) -> Result<()> {
     for (lang, d) in &times {
         eprintln!("  {lang:<8} {:>6.1} s", d.as_secs_f64());
     }
-    run(cargo()
-        .args(["bench", "-p", "keel-runtime", "--bench", "langs"])
-        .env("KEEL_TEST_GUESTS", target_dir(root).join("test-guests")))
+    // `--dev`: the test profile (wasmtime and Cranelift optimised, the rest
+    // not), for a machine where a release build of wasmtime is too slow.
+    let mut cmd = cargo();
+    cmd.args(["bench", "-p", "keel-runtime", "--bench", "langs"]);
+    if std::env::args().any(|a| a == "--dev") {
+        cmd.args(["--profile", "dev"]);
+    }
+    run(cmd.env("KEEL_TEST_GUESTS", target_dir(root).join("test-guests")))
 }
