@@ -126,13 +126,14 @@ fn ensure_c(root: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
     }
     let tools = target_dir(root).join("tools");
     let mut bins = Vec::new();
-    // Only the features `keel build` uses: a fraction of the compile time.
+    // Only the features `keel build` uses (wit-bindgen: C; wasm-tools:
+    // `component new`): a fraction of the compile time.
     for (krate, bin, version, features) in [
         (
             "wit-bindgen-cli",
             "wit-bindgen",
             versions::WIT_BINDGEN_CLI,
-            None,
+            Some("c"),
         ),
         (
             "wasm-tools",
