@@ -3,6 +3,8 @@
 //! it needs (the wasm32-wasip2 target), builds every guest component once, and
 //! then does its job.
 
+mod langs;
+
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +14,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   demo          build everything and run the example pipeline (examples/penguins)
   test          build guests, then run every test in the workspace
-  build-guests  build first-party plugins and test guests for wasm32-wasip2
+  build-guests  build first-party plugins and test guests (Rust for wasm32-wasip2; Python, JS, C through keel-build)
+  bench-langs   component size, build time, instantiate time and throughput per language [--dev]
   bench         run the benchmarks (criterion) and print the figures
   bench-drift   keel drift vs Evidently on 1M x 50 Parquet files (installs the Python side)
   bench-serve   keel serve under load: one-row OIP requests, open and closed loop, three audit modes
@@ -31,6 +34,7 @@ fn main() -> Result<()> {
         "bench-drift" => bench_drift(&root),
         "bench-serve" => bench_serve(&root),
         "bench-onnx" => bench_onnx(&root),
+        "bench-langs" => bench_langs(&root),
         "ci" => {
             run(cargo().args(["fmt", "--all", "--check"]))?;
             build_guests(&root)?;
@@ -58,7 +62,7 @@ fn root() -> Result<PathBuf> {
         .context("xtask lives one level below the workspace root")
 }
 
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
@@ -68,7 +72,7 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("+ {cmd:?}");
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
     if !status.success() {
@@ -146,6 +150,7 @@ fn build_guests(root: &Path) -> Result<PathBuf> {
         }
         eprintln!("guests: {} component(s) in {}", set.len(), out.display());
     }
+    langs::build_lang_guests(root)?;
     Ok(target.join("plugins"))
 }
 
@@ -335,15 +340,18 @@ fn test(root: &Path) -> Result<()> {
     let onnx = ensure_onnx_tools(root)?;
     let plugins = build_guests(root)?;
     let guests = target_dir(root).join("test-guests");
+    let tools = langs::toolchains(root)?;
     run(cargo()
         .args(["test", "--workspace"])
+        .envs(langs::tool_env(&tools))
         .env("KEEL_PLUGIN_DIR", &plugins)
         .env("KEEL_TEST_GUESTS", &guests)
+        .env("KEEL_SDK_EXAMPLES", target_dir(root).join("sdk-examples"))
         .env("KEEL_TRITON_PYTHON", &triton)
         .env("KEEL_ONNX_PYTHON", &onnx))
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -714,4 +722,51 @@ fn bench(root: &Path) -> Result<()> {
         .args(["bench", "-p", "keel-runtime", "--bench", "sandbox"])
         .env("KEEL_PLUGIN_DIR", &plugins)
         .env("KEEL_TEST_GUESTS", target_dir(root).join("test-guests")))
+}
+
+/// Per language: the conformance transform's build time (here: a fresh
+/// `keel-build` build for Python, JavaScript and C; for Rust, recompiling the
+/// plugin crate with its dependencies already built), then the runtime
+/// figures from `cargo bench -p keel-runtime --bench langs`.
+fn bench_langs(root: &Path) -> Result<()> {
+    build_guests(root)?;
+    let tools = langs::toolchains(root)?;
+    let out = target_dir(root).join("bench-langs");
+    std::fs::create_dir_all(&out)?;
+    let mut times = Vec::new();
+    let lib = root.join("tests/guests/conformance-transform/src/lib.rs");
+    let text = std::fs::read(&lib)?;
+    std::fs::write(&lib, text)?;
+    let t = std::time::Instant::now();
+    run(cargo().args([
+        "build",
+        "--target",
+        "wasm32-wasip2",
+        "--profile",
+        "guest",
+        "-p",
+        "keel-test-conformance-transform",
+    ]))?;
+    times.push(("rust", t.elapsed()));
+    for lang in ["python", "js", "c"] {
+        let project = keel_build::Project::open(
+            &root.join("tests/conformance").join(lang).join("transform"),
+        )?;
+        let built = keel_build::build(&project, &tools, &out.join(format!("{lang}.wasm")))?;
+        times.push((lang, built.elapsed));
+    }
+    eprintln!(
+        "\nbuild time of the conformance transform (Rust: the plugin crate, dependencies built):"
+    );
+    for (lang, d) in &times {
+        eprintln!("  {lang:<8} {:>6.1} s", d.as_secs_f64());
+    }
+    // `--dev`: the test profile (wasmtime and Cranelift optimised, the rest
+    // not), for a machine where a release build of wasmtime is too slow.
+    let mut cmd = cargo();
+    cmd.args(["bench", "-p", "keel-runtime", "--bench", "langs"]);
+    if std::env::args().any(|a| a == "--dev") {
+        cmd.args(["--profile", "dev"]);
+    }
+    run(cmd.env("KEEL_TEST_GUESTS", target_dir(root).join("test-guests")))
 }

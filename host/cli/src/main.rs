@@ -5,6 +5,7 @@
 mod drift;
 mod model_cmds;
 mod monitor_cmds;
+mod new_build;
 mod profile;
 mod render;
 mod replay;
@@ -111,6 +112,11 @@ enum Command {
     /// Store, list and inspect ONNX models (run by model plugins through wasi:nn).
     #[command(subcommand)]
     Model(model_cmds::ModelCommand),
+        }
+    /// Start a plugin project from a template (rust, python, js, c).
+    New(new_build::NewArgs),
+    /// Build a plugin project (keel.toml) into a component and check it loads.
+    Build(new_build::BuildArgs),
     /// Deploy and list pipeline versions.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
@@ -399,6 +405,13 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
                 .map_err(|e| fail(exit::USAGE, e))?;
             print!("{out}");
             Ok(())
+        }
+        Command::New(args) => new_build::new(&args).map_err(|e| fail(exit::USAGE, e)),
+        Command::Build(args) => {
+            let rt = runtime(cli.cache_dir)?;
+            new_build::build(&args, &rt)
+                .map(|_| ())
+                .map_err(Failure::from)
         }
         Command::Plugin(PluginCommand::Inspect { file, json }) => {
             inspect(&file, json, cli.cache_dir)

@@ -27,6 +27,20 @@ pub fn keel(args: &[&str]) -> Output {
     keel_in(store.path(), args)
 }
 
+/// `keel` with extra environment variables.
+pub fn keel_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let store = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
+    cmd.args(args).env("KEEL_STORE", store.path()).env(
+        "KEEL_CACHE_DIR",
+        workspace().join("target").join("keel-test-cache"),
+    );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
 pub fn keel_in(store: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keel"))
         .args(args)

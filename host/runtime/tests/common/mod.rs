@@ -58,3 +58,8 @@ pub fn placement(
         models: Vec::new(),
     }
 }
+
+/// An SDK example plugin (sdk/<lang>/examples/<name>), built by `cargo xtask build-guests`.
+pub fn sdk_example(name: &str) -> PathBuf {
+    dir("KEEL_SDK_EXAMPLES", "sdk-examples").join(format!("{name}.wasm"))
+}

@@ -1,0 +1,92 @@
+//! `keel new` (a plugin project from a template) and `keel build` (a project
+//! in Rust, Python, JavaScript or C into a component, checked by loading it
+//! the way `keel plugin inspect` does).
+
+use anyhow::{Context, Result};
+use keel_build::{Kind, Lang, Project, Toolchains};
+use keel_runtime::{Plugin, Runtime};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct NewArgs {
+    /// Language: rust, python, js or c.
+    #[arg(long)]
+    pub lang: Lang,
+    /// Kind: transform, validator or monitor.
+    #[arg(long)]
+    pub kind: Kind,
+    /// Directory to create; its name is the plugin's name (lowercase, `-`).
+    pub name: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// The project directory (with keel.toml) [default: .].
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Where to write the component [default: DIR/target/NAME.wasm].
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+pub fn new(args: &NewArgs) -> Result<()> {
+    let files = keel_build::templates::new_project(&args.name, args.lang, args.kind)?;
+    eprintln!(
+        "created {} ({} {}):",
+        args.name.display(),
+        args.lang.as_str(),
+        args.kind.as_str()
+    );
+    for f in files {
+        eprintln!("  {}", f.display());
+    }
+    eprintln!("build it with `keel build {}`", args.name.display());
+    Ok(())
+}
+
+/// Builds the project and loads the result; returns the component's path.
+pub fn build(args: &BuildArgs, rt: &Runtime) -> Result<PathBuf> {
+    let project = Project::open(&args.dir)?;
+    let output = args.output.clone().unwrap_or_else(|| {
+        args.dir
+            .join("target")
+            .join(format!("{}.wasm", project.name))
+    });
+    let built = keel_build::build(&project, &Toolchains::from_env(), &output)
+        .with_context(|| format!("building {}", args.dir.display()))?;
+    let plugin = Plugin::load_file(rt, &output)
+        .with_context(|| format!("the built component {} does not load", output.display()))?;
+    check(&project, &plugin, &output)?;
+    println!(
+        "{} ({} {}, {} {}) {} KiB in {:.1} s",
+        output.display(),
+        plugin.name(),
+        plugin.version(),
+        project.lang.as_str(),
+        plugin.kind(),
+        built.bytes / 1024,
+        built.elapsed.as_secs_f64()
+    );
+    Ok(output)
+}
+
+/// The component must be what keel.toml says it is.
+fn check(project: &Project, plugin: &Plugin, output: &Path) -> Result<()> {
+    let kind = plugin.kind().to_string();
+    if kind != project.kind.as_str() {
+        anyhow::bail!(
+            "{}: keel.toml says kind = \"{}\", but the component is a {kind}",
+            output.display(),
+            project.kind.as_str()
+        );
+    }
+    if plugin.name() != project.name {
+        tracing::warn!(
+            "{}: the plugin describes itself as `{}`, keel.toml names it `{}`",
+            output.display(),
+            plugin.name(),
+            project.name
+        );
+    }
+    Ok(())
+}
