@@ -13,7 +13,7 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   demo          build everything and run the example pipeline (examples/penguins)
-  test          build guests, then run every test in the workspace
+  test          build guests, then run every test in the workspace (extra args go to cargo test)
   build-guests  build first-party plugins and test guests (Rust for wasm32-wasip2; Python, JS, C through keel-build)
   bench-langs   component size, build time, instantiate time and throughput per language [--dev]
   bench         run the benchmarks (criterion) and print the figures
@@ -28,7 +28,7 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match task.as_str() {
         "demo" => demo(&root),
-        "test" => test(&root),
+        "test" => test(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         "build-guests" => build_guests(&root).map(|_| ()),
         "bench" => bench(&root),
         "bench-drift" => bench_drift(&root),
@@ -46,7 +46,7 @@ fn main() -> Result<()> {
                 "-D",
                 "warnings",
             ]))?;
-            test(&root)
+            test(&root, &[])
         }
         _ => {
             eprintln!("{USAGE}");
@@ -334,7 +334,9 @@ fn serve_demo(keel_cmd: &dyn Fn() -> Command, example: &Path, plugins: &Path) ->
     result
 }
 
-fn test(root: &Path) -> Result<()> {
+/// `extra` goes to `cargo test` (`cargo xtask test --no-fail-fast`, or a
+/// filter after `--`).
+fn test(root: &Path, extra: &[String]) -> Result<()> {
     ensure_chromium()?;
     let triton = ensure_tritonclient(root)?;
     let onnx = ensure_onnx_tools(root)?;
@@ -343,6 +345,7 @@ fn test(root: &Path) -> Result<()> {
     let tools = langs::toolchains(root)?;
     run(cargo()
         .args(["test", "--workspace"])
+        .args(extra)
         .envs(langs::tool_env(&tools))
         .env("KEEL_PLUGIN_DIR", &plugins)
         .env("KEEL_TEST_GUESTS", &guests)

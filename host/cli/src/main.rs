@@ -112,7 +112,6 @@ enum Command {
     /// Store, list and inspect ONNX models (run by model plugins through wasi:nn).
     #[command(subcommand)]
     Model(model_cmds::ModelCommand),
-        }
     /// Start a plugin project from a template (rust, python, js, c).
     New(new_build::NewArgs),
     /// Build a plugin project (keel.toml) into a component and check it loads.

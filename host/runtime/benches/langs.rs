@@ -122,6 +122,7 @@ fn main() {
             limits: Limits::default(),
             grants: vec![],
             config: "{}".into(),
+            models: Vec::new(),
         };
         let fresh: Vec<Duration> = (0..20)
             .map(|_| {
