@@ -3,6 +3,7 @@
 //! it needs (the wasm32-wasip2 target), builds every guest component once, and
 //! then does its job.
 
+mod edge;
 mod langs;
 
 use anyhow::{Context, Result, bail};
@@ -19,6 +20,7 @@ tasks:
   bench         run the benchmarks (criterion) and print the figures
   bench-drift   keel drift vs Evidently on 1M x 50 Parquet files (installs the Python side)
   bench-serve   keel serve under load: one-row OIP requests, open and closed loop, three audit modes
+  edge          the runtime-only keel: size, bundle smoke test, footprint, Pulley [--target aarch64]
   bench-onnx    the onnx-model stage (wasi:nn, tract) vs onnxruntime on the same model and rows
   ci            what .ci/run does: fmt check, clippy -D warnings, test";
 
@@ -35,6 +37,7 @@ fn main() -> Result<()> {
         "bench-serve" => bench_serve(&root),
         "bench-onnx" => bench_onnx(&root),
         "bench-langs" => bench_langs(&root),
+        "edge" => edge::edge(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         "ci" => {
             run(cargo().args(["fmt", "--all", "--check"]))?;
             build_guests(&root)?;

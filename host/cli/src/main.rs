@@ -2,6 +2,9 @@
 //! hands work to `keel-runtime`; errors are reported with context and an exit
 //! code that tells usage errors, bad data and plugin failures apart.
 
+#[cfg(feature = "compiler")]
+mod compile_cmd;
+mod bundle;
 mod drift;
 mod model_cmds;
 mod monitor_cmds;
@@ -9,6 +12,8 @@ mod new_build;
 mod profile;
 mod render;
 mod replay;
+#[cfg(feature = "server")]
+mod serve_cmd;
 mod sign_cmds;
 mod store_cmds;
 
@@ -128,8 +133,13 @@ enum Command {
     /// Infer a data-quality schema (types, ranges, null rates, domains) from a data file and
     /// print it: the config of the `data-quality` validator.
     Profile(profile::ProfileArgs),
+    /// Precompile every component of a pipeline for a target into a bundle
+    /// that a runtime-only (edge) keel runs without compiling anything.
+    #[cfg(feature = "compiler")]
+    Compile(compile_cmd::CompileArgs),
     /// Serve the deployed pipelines over the Open Inference Protocol v2, with
     /// an admin API and Prometheus metrics (see docs/serving.md).
+    #[cfg(feature = "server")]
     Serve {
         /// Address to listen on [default: the config's `listen`, else 127.0.0.1:8080].
         #[arg(long)]
@@ -357,13 +367,32 @@ fn init_logging(format: LogFormat, verbose: u8) {
 }
 
 fn runtime(cache_dir: Option<PathBuf>) -> Result<Arc<Runtime>, Failure> {
+    Ok(Arc::new(
+        Runtime::new(runtime_options(cache_dir)).context("starting the runtime")?,
+    ))
+}
+
+fn runtime_options(cache_dir: Option<PathBuf>) -> RuntimeOptions {
     let mut options = RuntimeOptions::default();
     if cache_dir.is_some() {
         options.cache_dir = cache_dir;
     }
-    Ok(Arc::new(
-        Runtime::new(options).context("starting the runtime")?,
-    ))
+    options
+}
+
+/// The runtime for `keel run SPEC`: a bundle written by `keel compile`
+/// loads its artifacts and compiles nothing.
+fn runtime_for(spec: &Path, cache_dir: Option<PathBuf>) -> Result<Arc<Runtime>, Failure> {
+    match bundle::detect(spec).map_err(|e| fail(exit::USAGE, e))? {
+        Some((dir, manifest)) => {
+            let options = bundle::runtime_options(runtime_options(cache_dir), &dir, &manifest)
+                .map_err(|e| fail(exit::USAGE, e))?;
+            Ok(Arc::new(
+                Runtime::new(options).context("starting the runtime")?,
+            ))
+        }
+        None => runtime(cache_dir),
+    }
 }
 
 fn dispatch(cli: Cli) -> Result<(), Failure> {
@@ -454,8 +483,16 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
+        #[cfg(feature = "server")]
         Command::Serve { listen, config } => {
-            serve(listen, config, cli.cache_dir, store_dir.clone())
+            serve_cmd::serve(listen, config, cli.cache_dir, store_dir.clone())
+        }
+        #[cfg(feature = "compiler")]
+        Command::Compile(args) => {
+            let out = compile_cmd::compile(&args, store_dir.as_deref())
+                .map_err(|e| fail(exit::USAGE, e))?;
+            print!("{out}");
+            Ok(())
         }
         Command::Replay {
             pipeline,
@@ -529,92 +566,6 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-/// `keel serve`: runs the daemon until SIGTERM/SIGINT.
-fn serve(
-    listen: Option<std::net::SocketAddr>,
-    config: Option<PathBuf>,
-    cache_dir: Option<PathBuf>,
-    store_dir: Option<PathBuf>,
-) -> Result<(), Failure> {
-    let config = match &config {
-        Some(p) => keel_server::ServerConfig::load(p).map_err(|e| fail(exit::USAGE, e))?,
-        None => keel_server::ServerConfig::default(),
-    };
-    let dir = match store_dir {
-        Some(d) => d,
-        None => keel_store::Store::default_dir().context("locating the store")?,
-    };
-    let options = keel_store::StoreOptions {
-        sync_data: config.audit.fdatasync,
-        audit_wal_bytes: (config.audit.wal_mb > 0).then_some(config.audit.wal_mb << 20),
-        ..Default::default()
-    };
-    let store = &keel_store::Store::open_with(&dir, options)
-        .with_context(|| format!("opening the store at {}", dir.display()))
-        .map_err(|e| fail(exit::USAGE, e))?;
-    let rt = runtime(cache_dir)?;
-    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("keel-serve")
-        .build()
-        .context("starting the async runtime")?;
-    let open = config.tokens.is_empty();
-    let opts = keel_server::ServeOptions {
-        store: store.clone(),
-        rt,
-        config,
-        listen,
-    };
-    let served = tokio_rt.block_on(keel_server::serve(opts, |addr, app| {
-        let snap = app.snapshot();
-        let scheme = if snap.config.tls.is_some() { "https" } else { "http" };
-        if open {
-            eprintln!(
-                "keel serve: no tokens configured: every endpoint is open to local callers; listening on loopback only"
-            );
-        }
-        for m in snap.models.values() {
-            let versions: Vec<String> = m
-                .sorted_versions()
-                .iter()
-                .map(|v| v.version.clone())
-                .collect();
-            eprintln!(
-                "keel serve: model {} versions [{}] serving {}{}{}",
-                m.name,
-                versions.join(", "),
-                m.stable().map(|v| v.version.as_str()).unwrap_or("-"),
-                m.traffic
-                    .canary
-                    .as_ref()
-                    .map(|c| format!(", canary {} at {:.0}%", c.version, c.share * 100.0))
-                    .unwrap_or_default(),
-                m.traffic
-                    .shadow
-                    .as_ref()
-                    .map(|s| format!(", shadow {s}"))
-                    .unwrap_or_default(),
-            );
-        }
-        if snap.models.is_empty() {
-            eprintln!("keel serve: no pipelines deployed yet (keel pipeline deploy, or POST /admin/pipelines)");
-        }
-        for f in &snap.failures {
-            eprintln!("keel serve: NOT LOADED {f}");
-        }
-        // Last: the first line on stdout is the address (scripts and tests
-        // read it, and may read the notes above once they have it).
-        println!("keel serve: listening on {scheme}://{addr}");
-        use std::io::Write as _;
-        let _ = std::io::stdout().flush();
-    }));
-    match served {
-        Ok(()) => Ok(()),
-        Err(e @ keel_server::ServeError::Config(_)) => Err(fail(exit::USAGE, e)),
-        Err(e) => Err(fail(exit::FAILURE, e)),
-    }
-}
-
 fn inspect(file: &Path, json: bool, cache_dir: Option<PathBuf>) -> Result<(), Failure> {
     let rt = runtime(cache_dir)?;
     let plugin = Plugin::load_file(&rt, file).map_err(|e| fail(exit::PLUGIN, e))?;
@@ -632,7 +583,7 @@ fn run(
     cache_dir: Option<PathBuf>,
     store_dir: Option<PathBuf>,
 ) -> Result<(), Failure> {
-    let rt = runtime(cache_dir)?;
+    let rt = runtime_for(&args.pipeline, cache_dir)?;
     // The store is opened first: a locked or unreadable store should stop the
     // run before any work, not after it, when the record could not be kept.
     let store = if args.no_audit {

@@ -1,6 +1,8 @@
 //! Precompiled components on disk, keyed by the component's sha256 and the
 //! engine's compatibility hash, so a plugin is compiled once per machine and
-//! engine configuration rather than once per run.
+//! engine configuration rather than once per run; and the read-only
+//! artifacts of `keel compile`, keyed by digest alone (they were compiled on
+//! another machine, for a target named in the bundle).
 
 use crate::error::RuntimeError;
 use std::hash::{Hash, Hasher};
@@ -11,10 +13,25 @@ use wasmtime::component::Component;
 pub(crate) struct Cache {
     dir: Option<PathBuf>,
     engine_hash: String,
+    precompiled: Option<PathBuf>,
+    #[cfg_attr(not(feature = "compiler"), allow(dead_code))]
+    may_compile: bool,
+    target: String,
+}
+
+/// The file name `keel compile` gives the artifact of the component with `digest`.
+pub fn artifact_name(digest: &str) -> String {
+    format!("{}.cwasm", digest.strip_prefix("sha256:").unwrap_or(digest))
 }
 
 impl Cache {
-    pub(crate) fn new(dir: Option<PathBuf>, engine: &Engine) -> Cache {
+    pub(crate) fn new(
+        dir: Option<PathBuf>,
+        precompiled: Option<PathBuf>,
+        may_compile: bool,
+        target: String,
+        engine: &Engine,
+    ) -> Cache {
         // SipHash with fixed keys: stable across processes, which is what a cache key needs.
         #[allow(deprecated)]
         let mut h = std::hash::SipHasher::new();
@@ -22,6 +39,9 @@ impl Cache {
         Cache {
             dir,
             engine_hash: format!("{:016x}", h.finish()),
+            precompiled,
+            may_compile,
+            target,
         }
     }
 
@@ -41,6 +61,22 @@ impl Cache {
         digest: &str,
         label: &str,
     ) -> Result<(Component, bool), RuntimeError> {
+        if let Some(path) = self.precompiled.as_ref().map(|d| d.join(artifact_name(digest)))
+            && path.exists()
+        {
+            // SAFETY: the directory is a bundle written by `keel compile`,
+            // which the operator chose to run (the same trust as the .wasm
+            // files next to it); wasmtime checks the header, target, flags
+            // and version, and a mismatch is an error, not a recompilation.
+            return match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(c) => Ok((c, true)),
+                Err(e) => Err(RuntimeError::Precompiled {
+                    plugin: label.to_string(),
+                    path,
+                    message: format!("{e:#}"),
+                }),
+            };
+        }
         if let Some(path) = self.path(digest)
             && path.exists()
         {
@@ -56,16 +92,49 @@ impl Cache {
                 }
             }
         }
-        let component = Component::new(engine, bytes).map_err(|e| RuntimeError::Compile {
-            plugin: label.to_string(),
-            message: format!("{e:#}"),
-        })?;
+        let component = self.compile(engine, bytes, digest, label)?;
         if let Some(path) = self.path(digest)
             && let Err(e) = self.store(&component, &path)
         {
             tracing::warn!(path = %path.display(), error = %e, "cannot write compile cache");
         }
         Ok((component, false))
+    }
+
+    #[cfg(feature = "compiler")]
+    fn compile(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        digest: &str,
+        label: &str,
+    ) -> Result<Component, RuntimeError> {
+        if !self.may_compile {
+            return Err(self.not_precompiled(digest, label));
+        }
+        Component::new(engine, bytes).map_err(|e| RuntimeError::Compile {
+            plugin: label.to_string(),
+            message: format!("{e:#}"),
+        })
+    }
+
+    #[cfg(not(feature = "compiler"))]
+    fn compile(
+        &self,
+        _engine: &Engine,
+        _bytes: &[u8],
+        digest: &str,
+        label: &str,
+    ) -> Result<Component, RuntimeError> {
+        Err(self.not_precompiled(digest, label))
+    }
+
+    fn not_precompiled(&self, digest: &str, label: &str) -> RuntimeError {
+        RuntimeError::NotPrecompiled {
+            plugin: label.to_string(),
+            digest: digest.to_string(),
+            target: self.target.clone(),
+        }
     }
 
     fn store(&self, component: &Component, path: &std::path::Path) -> Result<(), RuntimeError> {

@@ -32,6 +32,16 @@ pub struct RuntimeOptions {
     /// Canonicalise NaN bit patterns (on by default: outputs and their
     /// digests then match across CPUs; the benchmark measures its cost).
     pub nan_canonicalization: bool,
+    /// A directory of artifacts written by `keel compile` (`<hex digest>.cwasm`),
+    /// looked up before the cache. Read-only: an artifact there that does not
+    /// fit this engine is an error, never silently recompiled.
+    pub precompiled_dir: Option<PathBuf>,
+    /// The engine's target triple when it is not this machine, e.g. `pulley64`
+    /// to run artifacts compiled for wasmtime's portable interpreter.
+    pub target: Option<String>,
+    /// Refuse to compile: every plugin must come precompiled (always the case
+    /// in a build without the `compiler` feature).
+    pub require_precompiled: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -43,6 +53,9 @@ impl Default for RuntimeOptions {
             pooling: true,
             pool_instances: 256,
             nan_canonicalization: true,
+            precompiled_dir: None,
+            target: None,
+            require_precompiled: !cfg!(feature = "compiler"),
         }
     }
 }
@@ -94,17 +107,45 @@ pub struct Runtime {
     _ticker: Ticker,
 }
 
-fn base_config(options: &RuntimeOptions) -> Config {
+fn base_config(options: &RuntimeOptions) -> Result<Config, RuntimeError> {
     let mut c = Config::new();
+    if let Some(target) = &options.target {
+        c.target(target)
+            .map_err(|e| RuntimeError::Engine(format!("target `{target}`: {e}")))?;
+    }
     c.wasm_component_model(true);
     c.epoch_interruption(true);
     c.max_wasm_stack(MAX_WASM_STACK);
-    // Identical NaN bit patterns on every CPU keep outputs (and their digests) reproducible.
+    // Identical NaN bit patterns on every CPU keep outputs (and their digests)
+    // reproducible. A runtime-only build checks the flag an artifact was
+    // compiled with instead of setting it.
+    #[cfg(feature = "compiler")]
     c.cranelift_nan_canonicalization(options.nan_canonicalization);
     // Async component support costs 50-100x on every sync call; plugins are sync.
     c.concurrency_support(false);
+    #[cfg(feature = "compiler")]
     c.parallel_compilation(true);
-    c
+    Ok(c)
+}
+
+/// The target names `keel compile --target` takes, and their triples.
+pub const TARGETS: &[(&str, &str)] = &[
+    ("x86_64", "x86_64-unknown-linux-gnu"),
+    ("aarch64", "aarch64-unknown-linux-gnu"),
+    ("pulley64", "pulley64"),
+];
+
+/// The triple for a `--target` name (a name from [`TARGETS`] or a full triple).
+pub fn target_triple(name: &str) -> &str {
+    TARGETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(name, |(_, t)| t)
+}
+
+/// This build's own target name, as [`TARGETS`] spells it.
+pub fn host_target() -> &'static str {
+    std::env::consts::ARCH
 }
 
 impl Runtime {
@@ -122,7 +163,13 @@ impl Runtime {
         // wasi:nn for model plugins; an instance sees only its stage's graphs.
         wasmtime_wasi_nn::wit::add_to_linker(&mut linker, HostState::nn_view)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
-        let cache = Cache::new(options.cache_dir, &engine);
+        let cache = Cache::new(
+            options.cache_dir.clone(),
+            options.precompiled_dir.clone(),
+            !options.require_precompiled,
+            options.target.clone().unwrap_or_else(|| host_target().to_string()),
+            &engine,
+        );
         let stop = Arc::new(AtomicBool::new(false));
         let handle = {
             let stop = stop.clone();
@@ -160,7 +207,7 @@ impl Runtime {
             return Ok((Self::on_demand(options)?, false));
         }
         for pagemap in [true, false] {
-            let mut cfg = base_config(options);
+            let mut cfg = base_config(options)?;
             cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool(options, pagemap)));
             match Engine::new(&cfg) {
                 Ok(e) => return Ok((e, true)),
@@ -176,7 +223,32 @@ impl Runtime {
     }
 
     fn on_demand(options: &RuntimeOptions) -> Result<Engine, RuntimeError> {
-        Engine::new(&base_config(options)).map_err(|e| RuntimeError::Engine(e.to_string()))
+        Engine::new(&base_config(options)?).map_err(|e| RuntimeError::Engine(e.to_string()))
+    }
+
+    /// Compiles the component in `bytes` for `target` (a name from
+    /// [`TARGETS`] or a triple) with this host's engine settings otherwise:
+    /// the artifact a runtime-only keel on that target loads (`keel compile`).
+    #[cfg(feature = "compiler")]
+    pub fn precompile(
+        options: &RuntimeOptions,
+        target: &str,
+        bytes: &[u8],
+        label: &str,
+    ) -> Result<Vec<u8>, RuntimeError> {
+        let options = RuntimeOptions {
+            target: Some(target_triple(target).to_string()),
+            ..options.clone()
+        };
+        // The same allocation strategy as the runtime that will load it:
+        // the memory layout it implies is part of what an artifact assumes.
+        let (engine, _) = Self::build_engine(&options)?;
+        engine
+            .precompile_component(bytes)
+            .map_err(|e| RuntimeError::Compile {
+                plugin: label.to_string(),
+                message: format!("{e:#}"),
+            })
     }
 
     /// Whether the pooling allocator is in use.

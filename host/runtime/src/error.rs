@@ -118,6 +118,26 @@ pub enum RuntimeError {
     },
     #[error("plugin `{plugin}` cannot be described: {message}")]
     Metadata { plugin: String, message: String },
+    #[error(
+        "plugin `{plugin}` ({digest}) is not precompiled for {target}, and this keel runs only \
+         precompiled components (a runtime-only build, or a `keel compile` bundle): run \
+         `keel compile PIPELINE --target {target}` with a full build and run the bundle it writes"
+    )]
+    NotPrecompiled {
+        plugin: String,
+        digest: String,
+        target: String,
+    },
+    #[error(
+        "plugin `{plugin}`: the precompiled artifact {} does not fit this keel ({message}); \
+         compile the pipeline again for this target and keel version",
+        path.display()
+    )]
+    Precompiled {
+        plugin: String,
+        path: PathBuf,
+        message: String,
+    },
     #[error("compile cache {}: {message}", path.display())]
     Cache { path: PathBuf, message: String },
     #[error(transparent)]

@@ -2,7 +2,9 @@
 //! chains them into pipelines.
 //!
 //! - [`Runtime`] owns the wasmtime engine (pooling allocator, epoch deadlines,
-//!   NaN canonicalisation), the host linker, and the compile cache.
+//!   NaN canonicalisation), the host linker, and the compile cache. Without
+//!   the `compiler` feature (Cranelift) it loads only precompiled artifacts
+//!   (`keel compile`): the edge build.
 //! - [`Plugin`] is one loaded component: digest, kind detected from its
 //!   exports, metadata, and an `InstancePre` ready to instantiate cheaply.
 //! - [`sandbox`] holds per-instance host state: WASI with nothing granted,
@@ -33,7 +35,8 @@ pub mod sandbox;
 pub mod spec;
 pub mod window;
 
-pub use engine::{Runtime, RuntimeOptions};
+pub use cache::artifact_name;
+pub use engine::{Runtime, RuntimeOptions, TARGETS, host_target, target_triple};
 pub use error::{CallError, Outcome, RuntimeError};
 pub use plugin::{Plugin, PluginKind, PluginSummary};
 

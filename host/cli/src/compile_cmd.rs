@@ -1,0 +1,229 @@
+//! `keel compile`: precompiles every component of a pipeline for a target
+//! and writes a self-contained bundle (spec, components, artifacts,
+//! reference files, models, manifest) that a runtime-only keel runs with
+//! `keel run BUNDLE/pipeline.toml` without compiling anything.
+
+use crate::bundle::{self, Manifest, PipelineInfo, PluginArtifact};
+use crate::store_cmds;
+use anyhow::{Context, Result, bail};
+use keel_runtime::pipeline::{PluginDirs, PluginResolver};
+use keel_runtime::{Runtime, RuntimeOptions, TARGETS};
+use keel_store::{Digest, Store};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct CompileArgs {
+    /// The pipeline: a spec file (TOML), or NAME[@VERSION] deployed in the store.
+    pipeline: PathBuf,
+    /// x86_64, aarch64 or pulley64 (wasmtime's portable interpreter) [default: this machine].
+    #[arg(long)]
+    target: Option<String>,
+    /// Where to write the bundle [default: NAME-VERSION-TARGET].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Directories searched for `plugin = "name"` as name.wasm (repeatable).
+    #[arg(long = "plugin-dir", env = "KEEL_PLUGIN_PATH", value_delimiter = ':')]
+    plugin_dirs: Vec<PathBuf>,
+}
+
+/// Builds the bundle; returns what to print.
+pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
+    let target = args
+        .target
+        .clone()
+        .unwrap_or_else(|| keel_runtime::host_target().to_string());
+    if !TARGETS.iter().any(|(n, _)| *n == target) {
+        bail!(
+            "--target {target}: not a target keel compiles for (one of: {})",
+            TARGETS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        );
+    }
+    // A spec file needs the store only for `name@version` references; a
+    // deployed pipeline lives there.
+    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
+    let store: Option<Store> = if args.pipeline.is_file() {
+        store_cmds::open(store_dir).ok()
+    } else {
+        Some(store_cmds::open(store_dir)?)
+    };
+    let spec_path = if args.pipeline.is_file() {
+        args.pipeline.clone()
+    } else {
+        let reference = args.pipeline.display().to_string();
+        let Some(store) = store.as_ref() else {
+            bail!("{reference}: no such file");
+        };
+        store_cmds::materialize(store, &reference, scratch.path())
+            .with_context(|| format!("{reference}: not a spec file nor a deployed pipeline"))?
+            .0
+    };
+    let spec_dir = spec_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let text = std::fs::read_to_string(&spec_path)
+        .with_context(|| format!("reading {}", spec_path.display()))?;
+    let spec = keel_runtime::spec::PipelineSpec::parse(&text, &spec_path)?;
+    let resolver = store_cmds::Resolver {
+        store: store.as_ref(),
+        dirs: PluginDirs(args.plugin_dirs.clone()),
+    };
+    let canonical = store_cmds::canonicalize(&spec_path, &text, &resolver)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!("{}-{}-{target}", spec.name, spec.version))
+    });
+    if out.join(bundle::MANIFEST).exists() {
+        // Rewriting in place: stale artifacts of removed plugins must not linger.
+        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
+    }
+    for sub in ["plugins", bundle::PRECOMPILED, "files", "models"] {
+        std::fs::create_dir_all(out.join(sub))
+            .with_context(|| format!("creating {}", out.join(sub).display()))?;
+    }
+
+    let mut table: toml::Table = toml::from_str(&canonical.text)?;
+    let mut files = Vec::new();
+    let mut rewrite_file = |v: &mut toml::Value| -> Result<()> {
+        if let Some(name) = v.as_str()
+            && let Some(file) = name.strip_prefix("sha256:")
+        {
+            let bytes = canonical
+                .files
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, b)| b)
+                .with_context(|| format!("reference file {name} missing from the canonical spec"))?;
+            let rel = format!("files/{file}");
+            std::fs::write(out.join(&rel), bytes)?;
+            files.push(rel.clone());
+            *v = toml::Value::String(rel);
+        }
+        Ok(())
+    };
+    if let Some(v) = table.get_mut("reference") {
+        rewrite_file(v)?;
+    }
+    let mut roles: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut models = Vec::new();
+    for (section, role) in [
+        ("validators", "validator"),
+        ("stages", "stage"),
+        ("monitors", "monitor"),
+    ] {
+        let Some(toml::Value::Array(items)) = table.get_mut(section) else {
+            continue;
+        };
+        for t in items.iter_mut().filter_map(|i| i.as_table_mut()) {
+            let name = t
+                .get("name")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            if let Some(p) = t.get_mut("plugin")
+                && let Some(d) = p.as_str().and_then(|s| s.strip_prefix("sha256:"))
+            {
+                let d = d.to_string();
+                roles
+                    .entry(d.clone())
+                    .or_default()
+                    .push(format!("{role}:{name}"));
+                *p = toml::Value::String(format!("plugins/{d}.wasm"));
+            }
+            if let Some(v) = t.get_mut("reference") {
+                rewrite_file(v)?;
+            }
+            // Models go into the bundle under the name the plugin loads them by.
+            if let Some(toml::Value::Array(ms)) = t.get_mut("models") {
+                for m in ms.iter_mut() {
+                    let Some(reference) = m.as_str().map(str::to_string) else {
+                        continue;
+                    };
+                    let found = resolver
+                        .resolve_model(&reference, &spec_dir)
+                        .map_err(|e| anyhow::anyhow!("{section} `{name}`: model {e}"))?;
+                    let rel = format!("models/{}.onnx", found.name);
+                    std::fs::write(out.join(&rel), &found.bytes)?;
+                    models.push(rel.clone());
+                    *m = toml::Value::String(rel);
+                }
+            }
+        }
+    }
+
+    let options = RuntimeOptions::default();
+    let mut plugins = Vec::new();
+    for (digest, bytes) in &canonical.plugin_bytes {
+        let hex = digest.hex().to_string();
+        if plugins.iter().any(|p: &PluginArtifact| p.digest == digest.as_str()) {
+            continue;
+        }
+        let wasm = format!("plugins/{hex}.wasm");
+        std::fs::write(out.join(&wasm), bytes)?;
+        let t = Instant::now();
+        let artifact = Runtime::precompile(&options, &target, bytes, digest.as_str())
+            .with_context(|| format!("compiling {digest} for {target}"))?;
+        let compile_ms = t.elapsed().as_secs_f64() * 1e3;
+        let rel = format!(
+            "{}/{}",
+            bundle::PRECOMPILED,
+            keel_runtime::artifact_name(digest.as_str())
+        );
+        std::fs::write(out.join(&rel), &artifact)?;
+        plugins.push(PluginArtifact {
+            roles: roles.get(&hex).cloned().unwrap_or_default(),
+            digest: digest.to_string(),
+            wasm,
+            artifact: rel,
+            wasm_bytes: bytes.len() as u64,
+            artifact_bytes: artifact.len() as u64,
+            compile_ms,
+        });
+    }
+    let spec_text = toml::to_string(&table).context("writing the bundle's spec")?;
+    std::fs::write(out.join("pipeline.toml"), &spec_text)?;
+    let manifest = Manifest {
+        format: 1,
+        keel: env!("CARGO_PKG_VERSION").to_string(),
+        triple: keel_runtime::target_triple(&target).to_string(),
+        target: target.clone(),
+        pipeline: PipelineInfo {
+            name: spec.name.clone(),
+            version: spec.version.clone(),
+            digest: Digest::of(canonical.text.as_bytes()).to_string(),
+        },
+        plugins,
+        models,
+        files,
+    };
+    std::fs::write(
+        out.join(bundle::MANIFEST),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
+
+    let mut s = String::new();
+    writeln!(
+        s,
+        "compiled {}@{} for {target} ({}) into {}",
+        spec.name,
+        spec.version,
+        manifest.triple,
+        out.display()
+    )?;
+    for p in &manifest.plugins {
+        writeln!(
+            s,
+            "  {:<40} {:>9} KiB wasm -> {:>9} KiB precompiled in {:>7.0} ms  ({})",
+            &p.digest[..p.digest.len().min(19)],
+            p.wasm_bytes / 1024,
+            p.artifact_bytes / 1024,
+            p.compile_ms,
+            p.roles.join(", ")
+        )?;
+    }
+    writeln!(
+        s,
+        "run it with: keel run {} --input DATA",
+        out.join("pipeline.toml").display()
+    )?;
+    Ok(s)
+}

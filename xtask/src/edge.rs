@@ -1,0 +1,366 @@
+//! `cargo xtask edge`: the runtime-only keel (no Cranelift, no daemon), its
+//! size, a smoke test of a precompiled bundle of the demo pipeline against
+//! the full build's output, and the footprint figures: cold start, resident
+//! memory, per-instance memory, Pulley's speed. `--target aarch64` cross-builds
+//! and runs the smoke test under qemu-aarch64.
+
+use crate::{build_guests, cargo, is_root, run, target_dir};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CROSS_TRIPLE: &str = "aarch64-unknown-linux-gnu";
+
+fn has(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Debian's cross gcc and qemu-user, and the rustup target.
+fn ensure_cross() -> Result<()> {
+    if !has("aarch64-linux-gnu-gcc") || !has("qemu-aarch64") {
+        if !is_root() {
+            bail!(
+                "the aarch64 build needs `sudo apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user`"
+            );
+        }
+        run(Command::new("apt-get").arg("update"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross", "qemu-user"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(CROSS_TRIPLE));
+    if !installed {
+        run(Command::new("rustup").args(["target", "add", CROSS_TRIPLE]))?;
+    }
+    Ok(())
+}
+
+/// Builds the edge binary; returns its path.
+fn build_edge(root: &Path, cross: bool) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.args([
+        "build",
+        "--profile",
+        "edge",
+        "-p",
+        "keel",
+        "--no-default-features",
+    ]);
+    let dir = if cross {
+        cmd.args(["--target", CROSS_TRIPLE])
+            .env(
+                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+                "aarch64-linux-gnu-gcc",
+            )
+            .env("CC_aarch64_unknown_linux_gnu", "aarch64-linux-gnu-gcc")
+            .env("AR_aarch64_unknown_linux_gnu", "aarch64-linux-gnu-ar");
+        target_dir(root).join(CROSS_TRIPLE).join("edge")
+    } else {
+        target_dir(root).join("edge")
+    };
+    run(&mut cmd)?;
+    Ok(dir.join("keel"))
+}
+
+/// Runs `cmd`, waits with `wait4` for its resource usage; returns (exit
+/// status, wall time, peak resident set in KiB, stderr).
+fn measured(cmd: &mut Command) -> Result<(i32, Duration, u64, String)> {
+    let t = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut stderr = child.stderr;
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(e) = stderr.as_mut() {
+            let _ = std::io::Read::read_to_string(e, &mut s);
+        }
+        s
+    });
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, reaped here exactly once (the Child
+    // handle was consumed above and never waits on it).
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = t.elapsed();
+    if r != pid {
+        bail!("wait4 on {cmd:?} failed");
+    }
+    let stderr = reader.join().unwrap_or_default();
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Ok((code, wall, usage.ru_maxrss as u64, stderr))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+pub fn edge(root: &Path, args: &[String]) -> Result<()> {
+    let cross = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => false,
+        ["--target", "aarch64"] => true,
+        ["--target", "x86_64"] => false,
+        _ => bail!("usage: cargo xtask edge [--target x86_64|aarch64]"),
+    };
+    if cross {
+        ensure_cross()?;
+    }
+    let plugins = build_guests(root)?;
+    // The full build compiles the bundles and gives the reference output.
+    run(cargo().args(["build", "-p", "keel"]))?;
+    let full = target_dir(root).join("debug").join("keel");
+    let edge = build_edge(root, cross)?;
+    let size = std::fs::metadata(&edge)?.len();
+    println!(
+        "edge binary: {} ({:.1} MB, stripped; goal <= 10 MB)",
+        edge.display(),
+        size as f64 / 1e6
+    );
+    let arch = if cross { "aarch64" } else { std::env::consts::ARCH };
+    let work = target_dir(root).join("edge-smoke");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let example = root.join("examples").join("penguins");
+    let spec = example.join("pipeline.toml");
+    let input = example.join("current.csv");
+    let bundle = work.join(format!("penguins-{arch}"));
+    run(Command::new(&full)
+        .args(["compile"])
+        .arg(&spec)
+        .args(["--target", arch, "--out"])
+        .arg(&bundle)
+        .arg("--plugin-dir")
+        .arg(&plugins))?;
+    let expected = work.join("expected.csv");
+    run(Command::new(&full)
+        .arg("run")
+        .arg(&spec)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&expected)
+        .args(["--quiet", "--no-audit", "--plugin-dir"])
+        .arg(&plugins))?;
+    let edge_cmd = || {
+        let mut c = if cross {
+            let mut c = Command::new("qemu-aarch64");
+            c.args(["-L", "/usr/aarch64-linux-gnu"]).arg(&edge);
+            c
+        } else {
+            Command::new(&edge)
+        };
+        // No cache to fall back on: every artifact comes from the bundle.
+        c.env("KEEL_CACHE_DIR", work.join("no-cache"));
+        c
+    };
+    // The bundle, with the audit log on, gives the full build's bytes.
+    let store = work.join("store");
+    let got = work.join("edge.csv");
+    let (code, wall, rss_kib, stderr) = measured(
+        edge_cmd()
+            .arg("--store")
+            .arg(&store)
+            .arg("run")
+            .arg(bundle.join("pipeline.toml"))
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(&got)
+            .arg("--quiet"),
+    )?;
+    if code != 0 {
+        bail!("the edge binary failed on the bundle (exit {code}): {stderr}");
+    }
+    if std::fs::read(&got)? != std::fs::read(&expected)? {
+        bail!(
+            "the edge binary's output {} differs from the full build's {}",
+            got.display(),
+            expected.display()
+        );
+    }
+    println!(
+        "smoke ({arch}{}): the bundle's predictions equal the full build's ({} rows), audited",
+        if cross { ", under qemu-aarch64" } else { "" },
+        std::fs::read_to_string(&got)?.lines().count().saturating_sub(1)
+    );
+    // A spec that was not compiled is refused, naming what to do.
+    let (code, _, _, stderr) = measured(
+        edge_cmd()
+            .arg("run")
+            .arg(&spec)
+            .arg("--input")
+            .arg(&input)
+            .args(["--quiet", "--no-audit", "--plugin-dir"])
+            .arg(&plugins),
+    )?;
+    if code == 0 || !stderr.contains("not precompiled") {
+        bail!("the edge binary ran a spec that was never compiled (exit {code}): {stderr}");
+    }
+    println!(
+        "refused (exit {code}): {}",
+        stderr.lines().find(|l| l.contains("not precompiled")).unwrap_or("").trim()
+    );
+    if cross {
+        return Ok(());
+    }
+
+    // Footprint: cold start to the first prediction (one row), with and
+    // without the audit log; resident memory over the demo data.
+    let one = work.join("one-row.csv");
+    let text = std::fs::read_to_string(&input)?;
+    let mut lines = text.lines();
+    std::fs::write(
+        &one,
+        format!(
+            "{}\n{}\n",
+            lines.next().unwrap_or_default(),
+            lines.next().unwrap_or_default()
+        ),
+    )?;
+    let cold = |audit: bool| -> Result<(Duration, u64)> {
+        let mut walls = Vec::new();
+        let mut rss = 0;
+        for i in 0..21 {
+            let mut c = edge_cmd();
+            if audit {
+                c.arg("--store").arg(work.join(format!("cold-store-{i}")));
+            }
+            c.arg("run")
+                .arg(bundle.join("pipeline.toml"))
+                .arg("--input")
+                .arg(&one)
+                .arg("--output")
+                .arg(work.join("one-out.csv"))
+                .arg("--quiet");
+            if !audit {
+                c.arg("--no-audit");
+            }
+            let (code, wall, r, stderr) = measured(&mut c)?;
+            if code != 0 {
+                bail!("cold start run failed: {stderr}");
+            }
+            walls.push(wall);
+            rss = rss.max(r);
+        }
+        Ok((median(walls), rss))
+    };
+    let (cold_plain, rss_plain) = cold(false)?;
+    let (cold_audit, _) = cold(true)?;
+    println!(
+        "cold start to first prediction (median of 21, 1 row): {:.1} ms without audit, {:.1} ms with the audit log (fdatasync); goal <= 50 ms",
+        cold_plain.as_secs_f64() * 1e3,
+        cold_audit.as_secs_f64() * 1e3
+    );
+    println!(
+        "peak resident memory: {:.1} MB on one row, {:.1} MB on the demo data ({:.0} ms); goal <= 30 MB",
+        rss_plain as f64 / 1024.0,
+        rss_kib as f64 / 1024.0,
+        wall.as_secs_f64() * 1e3
+    );
+    let log = Command::new(&edge)
+        .arg("--store")
+        .arg(&store)
+        .args(["audit", "log", "--json"])
+        .output()?;
+    let text = String::from_utf8_lossy(&log.stdout);
+    let records: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_else(|| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        });
+    if let Some(r) = records.last() {
+        println!("per-instance peak linear memory (audit record):");
+        for s in r["stages"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<10} {:<22} {:>8.1} KiB",
+                s["role"].as_str().unwrap_or(""),
+                s["name"].as_str().unwrap_or(""),
+                s["peak_memory_bytes"].as_f64().unwrap_or(0.0) / 1024.0
+            );
+        }
+    }
+
+    // Pulley: the same pipeline compiled for wasmtime's interpreter, on a
+    // bigger input, against the native bundle.
+    let pulley = work.join("penguins-pulley64");
+    run(Command::new(&full)
+        .args(["compile"])
+        .arg(&spec)
+        .args(["--target", "pulley64", "--out"])
+        .arg(&pulley)
+        .arg("--plugin-dir")
+        .arg(&plugins))?;
+    let big = work.join("big.csv");
+    let mut body = String::new();
+    let mut it = text_lines(&input)?;
+    let header = it.remove(0);
+    body.push_str(&header);
+    body.push('\n');
+    for _ in 0..(20_000 / it.len().max(1)) {
+        for l in &it {
+            body.push_str(l);
+            body.push('\n');
+        }
+    }
+    std::fs::write(&big, body)?;
+    let timed = |b: &Path, out: &str| -> Result<Duration> {
+        let mut walls = Vec::new();
+        for _ in 0..3 {
+            let (code, wall, _, stderr) = measured(
+                edge_cmd()
+                    .arg("run")
+                    .arg(b.join("pipeline.toml"))
+                    .arg("--input")
+                    .arg(&big)
+                    .arg("--output")
+                    .arg(work.join(out))
+                    .args(["--quiet", "--no-audit"]),
+            )?;
+            if code != 0 {
+                bail!("{} failed: {stderr}", b.display());
+            }
+            walls.push(wall);
+        }
+        Ok(median(walls))
+    };
+    let native = timed(&bundle, "big-native.csv")?;
+    let interp = timed(&pulley, "big-pulley.csv")?;
+    if std::fs::read(work.join("big-native.csv"))? != std::fs::read(work.join("big-pulley.csv"))? {
+        bail!("Pulley's output differs from the native bundle's");
+    }
+    let rows = text_lines(&big)?.len() - 1;
+    println!(
+        "pulley64 (interpreter) vs {arch} (Cranelift), {rows} rows, same output: {:.0} ms vs {:.0} ms, {:.1}x slower",
+        interp.as_secs_f64() * 1e3,
+        native.as_secs_f64() * 1e3,
+        interp.as_secs_f64() / native.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn text_lines(p: &Path) -> Result<Vec<String>> {
+    Ok(std::fs::read_to_string(p)?
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
