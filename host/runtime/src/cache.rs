@@ -5,7 +5,6 @@
 //! another machine, for a target named in the bundle).
 
 use crate::error::RuntimeError;
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -24,6 +23,21 @@ pub fn artifact_name(digest: &str) -> String {
     format!("{}.cwasm", digest.strip_prefix("sha256:").unwrap_or(digest))
 }
 
+#[cfg(feature = "compiler")]
+fn engine_hash(engine: &Engine) -> String {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: stable across processes, which is what a cache key needs.
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+#[cfg(not(feature = "compiler"))]
+fn engine_hash(_engine: &Engine) -> String {
+    String::new()
+}
+
 impl Cache {
     pub(crate) fn new(
         dir: Option<PathBuf>,
@@ -32,13 +46,11 @@ impl Cache {
         target: String,
         engine: &Engine,
     ) -> Cache {
-        // SipHash with fixed keys: stable across processes, which is what a cache key needs.
-        #[allow(deprecated)]
-        let mut h = std::hash::SipHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut h);
         Cache {
-            dir,
-            engine_hash: format!("{:016x}", h.finish()),
+            // Without a compiler there is no compatibility hash to key the
+            // cache by (and nothing to put in it): only bundles are read.
+            dir: dir.filter(|_| cfg!(feature = "compiler")),
+            engine_hash: engine_hash(engine),
             precompiled,
             may_compile,
             target,
