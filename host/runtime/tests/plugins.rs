@@ -24,6 +24,7 @@ const PLUGINS: &[(&str, PluginKind, bool)] = &[
     ("linear-regression", PluginKind::Transform, false),
     ("logistic-regression", PluginKind::Transform, false),
     ("one-hot-encoder", PluginKind::Transform, true),
+    ("onnx-model", PluginKind::Transform, false),
     ("ordinal-encoder", PluginKind::Transform, true),
     ("rule-validator", PluginKind::Validator, false),
     ("standard-scaler", PluginKind::Transform, true),
