@@ -189,7 +189,7 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
         pipeline: PipelineInfo {
             name: spec.name.clone(),
             version: spec.version.clone(),
-            digest: Digest::of(canonical.text.as_bytes()).to_string(),
+            digest: keel_store::digest_pipeline(&canonical.text, &canonical.plugins).to_string(),
         },
         plugins,
         models,
