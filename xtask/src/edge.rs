@@ -4,7 +4,8 @@
 //! memory, per-instance memory, Pulley's speed. `--target aarch64` cross-builds
 //! and runs the smoke test under qemu-aarch64.
 
-use crate::{build_guests, cargo, is_root, run, target_dir};
+use crate::langs::{apt_install, has};
+use crate::{build_guests, cargo, run, target_dir};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,26 +13,13 @@ use std::time::{Duration, Instant};
 
 const CROSS_TRIPLE: &str = "aarch64-unknown-linux-gnu";
 
-fn has(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Debian's cross gcc and qemu-user, and the rustup target.
 fn ensure_cross() -> Result<()> {
     if !has("aarch64-linux-gnu-gcc") || !has("qemu-aarch64") {
-        if !is_root() {
-            bail!(
-                "the aarch64 build needs `sudo apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user`"
-            );
-        }
-        run(Command::new("apt-get").arg("update"))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross", "qemu-user"])
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        apt_install(
+            "the aarch64 edge build",
+            &["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross", "qemu-user"],
+        )?;
     }
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])

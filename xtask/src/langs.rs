@@ -8,14 +8,14 @@ use keel_build::{Lang, Project, Toolchains, versions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn has(cmd: &str) -> bool {
+pub(crate) fn has(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])
         .output()
         .is_ok_and(|o| o.status.success())
 }
 
-fn apt_install(what: &str, packages: &[&str]) -> Result<()> {
+pub(crate) fn apt_install(what: &str, packages: &[&str]) -> Result<()> {
     if !is_root() {
         bail!(
             "{what} needs Debian packages: `sudo apt-get install {}`, then run again",
@@ -33,6 +33,25 @@ fn apt_install(what: &str, packages: &[&str]) -> Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
+/// A fresh virtualenv at `venv` for `what`. Debian's python3 comes without
+/// ensurepip; python3-venv brings it.
+pub(crate) fn make_venv(venv: &Path, what: &str) -> Result<()> {
+    let make = || {
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(venv)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !make() {
+        apt_install(&format!("{what} (a virtualenv)"), &["python3-venv"])?;
+        if !make() {
+            bail!("python3 -m venv {} failed", venv.display());
+        }
+    }
+    Ok(())
+}
+
 /// componentize-py in its own virtualenv, `target/venvs/componentize-py`.
 fn ensure_python(root: &Path) -> Result<PathBuf> {
     let venv = target_dir(root).join("venvs").join("componentize-py");
@@ -42,19 +61,7 @@ fn ensure_python(root: &Path) -> Result<PathBuf> {
     {
         return Ok(bin);
     }
-    let make = || {
-        Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !make() {
-        apt_install("Python plugins (a virtualenv)", &["python3-venv"])?;
-        if !make() {
-            bail!("python3 -m venv {} failed", venv.display());
-        }
-    }
+    make_venv(&venv, "Python plugins")?;
     eprintln!(
         "installing componentize-py {} into {}",
         versions::COMPONENTIZE_PY,

@@ -396,29 +396,7 @@ fn ensure_venv(root: &Path, name: &str, requirements: &Path) -> Result<PathBuf> 
     if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
         return Ok(python);
     }
-    let make = || {
-        Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !make() {
-        // Debian's python3 comes without ensurepip; python3-venv brings it.
-        if !is_root() {
-            bail!(
-                "cannot make a Python virtualenv for the {name} tests: install python3-venv (`sudo apt-get install python3-venv`) and run again"
-            );
-        }
-        eprintln!("installing python3-venv (Debian package) for the {name} tests");
-        run(Command::new("apt-get").arg("update"))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "python3-venv"])
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
-        if !make() {
-            bail!("python3 -m venv {} failed", venv.display());
-        }
-    }
+    langs::make_venv(&venv, &format!("the {name} tests"))?;
     eprintln!(
         "installing {} into {}",
         requirements.display(),

@@ -8,7 +8,7 @@ use crate::store_cmds;
 use anyhow::{Context, Result, bail};
 use keel_runtime::pipeline::{PluginDirs, PluginResolver};
 use keel_runtime::{Runtime, RuntimeOptions, TARGETS};
-use keel_store::{Digest, Store};
+use keel_store::Store;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
