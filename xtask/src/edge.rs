@@ -18,7 +18,11 @@ fn ensure_cross() -> Result<()> {
     if !has("aarch64-linux-gnu-gcc") || !has("qemu-aarch64") {
         apt_install(
             "the aarch64 edge build",
-            &["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross", "qemu-user"],
+            &[
+                "gcc-aarch64-linux-gnu",
+                "libc6-dev-arm64-cross",
+                "qemu-user",
+            ],
         )?;
     }
     let installed = Command::new("rustup")
@@ -121,7 +125,11 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
         edge.display(),
         size as f64 / 1e6
     );
-    let arch = if cross { "aarch64" } else { std::env::consts::ARCH };
+    let arch = if cross {
+        "aarch64"
+    } else {
+        std::env::consts::ARCH
+    };
     let work = target_dir(root).join("edge-smoke");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
@@ -186,7 +194,10 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
     println!(
         "smoke ({arch}{}): the bundle's predictions equal the full build's ({} rows), audited",
         if cross { ", under qemu-aarch64" } else { "" },
-        std::fs::read_to_string(&got)?.lines().count().saturating_sub(1)
+        std::fs::read_to_string(&got)?
+            .lines()
+            .count()
+            .saturating_sub(1)
     );
     // A spec that was not compiled is refused, naming what to do.
     let (code, _, _, stderr) = measured(
@@ -203,7 +214,11 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
     }
     println!(
         "refused (exit {code}): {}",
-        stderr.lines().find(|l| l.contains("not precompiled")).unwrap_or("").trim()
+        stderr
+            .lines()
+            .find(|l| l.contains("not precompiled"))
+            .unwrap_or("")
+            .trim()
     );
     if cross {
         return Ok(());

@@ -14,7 +14,7 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   demo          build everything and run the example pipeline (examples/penguins)
-  test          build guests, then run every test in the workspace (extra args go to cargo test)
+  test          build guests, run every test in the workspace (extra args go to cargo test), then the edge smoke test
   build-guests  build first-party plugins and test guests (Rust for wasm32-wasip2; Python, JS, C through keel-build)
   bench-langs   component size, build time, instantiate time and throughput per language [--dev]
   bench         run the benchmarks (criterion) and print the figures
@@ -354,7 +354,13 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
         .env("KEEL_TEST_GUESTS", &guests)
         .env("KEEL_SDK_EXAMPLES", target_dir(root).join("sdk-examples"))
         .env("KEEL_TRITON_PYTHON", &triton)
-        .env("KEEL_ONNX_PYTHON", &onnx))
+        .env("KEEL_ONNX_PYTHON", &onnx))?;
+    // The runtime-only build is a different feature set: built and
+    // smoke-tested on its own (skipped when running a subset of the tests).
+    if extra.is_empty() {
+        edge::edge(root, &[])?;
+    }
+    Ok(())
 }
 
 pub(crate) fn is_root() -> bool {

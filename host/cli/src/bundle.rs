@@ -60,7 +60,8 @@ pub fn detect(spec: &Path) -> Result<Option<(PathBuf, Manifest)>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let m: Manifest = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a keel bundle manifest", path.display()))?;
     if m.format != 1 {

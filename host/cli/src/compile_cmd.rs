@@ -38,7 +38,11 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
     if !TARGETS.iter().any(|(n, _)| *n == target) {
         bail!(
             "--target {target}: not a target keel compiles for (one of: {})",
-            TARGETS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            TARGETS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     // A spec file needs the store only for `name@version` references; a
@@ -69,9 +73,10 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
         dirs: PluginDirs(args.plugin_dirs.clone()),
     };
     let canonical = store_cmds::canonicalize(&spec_path, &text, &resolver)?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(format!("{}-{}-{target}", spec.name, spec.version))
-    });
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}-{}-{target}", spec.name, spec.version)));
     if out.join(bundle::MANIFEST).exists() {
         // Rewriting in place: stale artifacts of removed plugins must not linger.
         std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
@@ -92,7 +97,9 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
                 .iter()
                 .find(|(n, _)| n == name)
                 .map(|(_, b)| b)
-                .with_context(|| format!("reference file {name} missing from the canonical spec"))?;
+                .with_context(|| {
+                    format!("reference file {name} missing from the canonical spec")
+                })?;
             let rel = format!("files/{file}");
             std::fs::write(out.join(&rel), bytes)?;
             files.push(rel.clone());
@@ -154,7 +161,10 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
     let mut plugins = Vec::new();
     for (digest, bytes) in &canonical.plugin_bytes {
         let hex = digest.hex().to_string();
-        if plugins.iter().any(|p: &PluginArtifact| p.digest == digest.as_str()) {
+        if plugins
+            .iter()
+            .any(|p: &PluginArtifact| p.digest == digest.as_str())
+        {
             continue;
         }
         let wasm = format!("plugins/{hex}.wasm");

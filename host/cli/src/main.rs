@@ -2,9 +2,9 @@
 //! hands work to `keel-runtime`; errors are reported with context and an exit
 //! code that tells usage errors, bad data and plugin failures apart.
 
+mod bundle;
 #[cfg(feature = "compiler")]
 mod compile_cmd;
-mod bundle;
 mod drift;
 mod model_cmds;
 mod monitor_cmds;

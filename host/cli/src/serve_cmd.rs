@@ -5,7 +5,6 @@ use crate::{Failure, exit, fail, runtime};
 use anyhow::Context;
 use std::path::PathBuf;
 
-
 /// `keel serve`: runs the daemon until SIGTERM/SIGINT.
 pub fn serve(
     listen: Option<std::net::SocketAddr>,
@@ -91,4 +90,3 @@ pub fn serve(
         Err(e) => Err(fail(exit::FAILURE, e)),
     }
 }
-

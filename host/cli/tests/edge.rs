@@ -216,7 +216,8 @@ fn bad_bundles_and_targets_are_refused_with_what_to_do() {
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(
-        e.contains("precompiled artifact") && e.contains(artifact.file_name().unwrap().to_str().unwrap()),
+        e.contains("precompiled artifact")
+            && e.contains(artifact.file_name().unwrap().to_str().unwrap()),
         "{e}"
     );
 

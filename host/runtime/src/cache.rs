@@ -73,7 +73,10 @@ impl Cache {
         digest: &str,
         label: &str,
     ) -> Result<(Component, bool), RuntimeError> {
-        if let Some(path) = self.precompiled.as_ref().map(|d| d.join(artifact_name(digest)))
+        if let Some(path) = self
+            .precompiled
+            .as_ref()
+            .map(|d| d.join(artifact_name(digest)))
             && path.exists()
         {
             // SAFETY: the directory is a bundle written by `keel compile`,

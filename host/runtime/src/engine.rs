@@ -167,7 +167,10 @@ impl Runtime {
             options.cache_dir.clone(),
             options.precompiled_dir.clone(),
             !options.require_precompiled,
-            options.target.clone().unwrap_or_else(|| host_target().to_string()),
+            options
+                .target
+                .clone()
+                .unwrap_or_else(|| host_target().to_string()),
             &engine,
         );
         let stop = Arc::new(AtomicBool::new(false));

@@ -112,12 +112,13 @@ pub enum LoadError {
         key: String,
         message: String,
     },
-    #[error("{}: `{key}`: {source}", file.display())]
+    // The runtime error is part of the message, not a `source`: a chain
+    // printer (`{:#}`) would say it twice.
+    #[error("{}: `{key}`: {error}", file.display())]
     Runtime {
         file: PathBuf,
         key: String,
-        #[source]
-        source: RuntimeError,
+        error: RuntimeError,
     },
     #[error(transparent)]
     Reference(#[from] ReadError),
@@ -209,11 +210,11 @@ impl Pipeline {
                                     message,
                                 }
                             })?;
-                        let p = Plugin::load(&rt, &bytes, &label).map_err(|source| {
+                        let p = Plugin::load(&rt, &bytes, &label).map_err(|error| {
                             LoadError::Runtime {
                                 file: path.to_path_buf(),
                                 key: key.clone(),
-                                source,
+                                error,
                             }
                         })?;
                         cache.insert(reference.to_string(), p.clone());
@@ -224,7 +225,7 @@ impl Pipeline {
                     return Err(LoadError::Runtime {
                         file: path.to_path_buf(),
                         key,
-                        source: RuntimeError::WrongKind {
+                        error: RuntimeError::WrongKind {
                             plugin: plugin.name().to_string(),
                             role: "this entry".into(),
                             expected: want.as_str(),
