@@ -141,7 +141,8 @@ impl Store {
     /// [`ChainError::id`](crate::ChainError) is always `None`: entries are named by seq).
     pub fn verify_admin(&self) -> Result<VerifyReport> {
         let t = self.trees();
-        walk_chain::<AdminEntry>(&t.admin_log, &t.meta, ADMIN_HEAD_KEY, |_, _| Ok(None))?
+        let head = || read_head(&t.meta, ADMIN_HEAD_KEY);
+        walk_chain::<AdminEntry>(&t.admin_log, &head, &[], |_, _| Ok(None))?
             .map_err(StoreError::AdminChain)
     }
 

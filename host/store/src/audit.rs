@@ -335,6 +335,9 @@ pub struct AuditFilter {
 pub struct VerifyReport {
     /// Records walked.
     pub records: u64,
+    /// Records before (or between) them that were pruned on purpose; their
+    /// hashes were kept, so the rest still verifies.
+    pub pruned: u64,
     /// Hash of the last record ([`GENESIS_HASH`] when empty). Keep it somewhere
     /// else to detect a wholesale rewrite of the chain.
     pub head_hash: String,
@@ -435,28 +438,59 @@ impl Link for AuditRecord {
     }
 }
 
-/// Walks the chain stored in `tree` (`seq -> hash || body`) whose head is
-/// `meta/head_key`, and returns the first break: a missing seq (deleted), a
+/// Records a chain does not hold on purpose: `from..to` were pruned (the
+/// audit store under its size cap) or never reached the central store (a node
+/// pruned them before it synced), and the record at `to` chains onto
+/// `prev_hash`, the hash of record `to - 1`, which was kept when they went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skip {
+    /// First seq not held.
+    pub from: u64,
+    /// First seq held again.
+    pub to: u64,
+    /// Hash of record `to - 1`: what record `to` must name as its `prev_hash`.
+    pub prev_hash: String,
+}
+
+/// Walks the chain stored in `tree` (`seq -> hash || body`) whose head
+/// `head()` reads, and returns the first break: a missing seq (deleted), a
 /// record under the wrong seq (moved or swapped), content not matching its
 /// hash (edited), a `prev_hash` not matching the previous hash (edited and
 /// re-hashed), a head that disagrees (tail deleted, or records written behind
 /// the store's back), or whatever `check` finds in a record that passed.
+/// The ranges in `skips` (ascending) are jumped over, each with the hash that
+/// was kept for it, so a pruned chain still verifies from where it starts.
 ///
 /// Safe while appends run, provided a writer puts its records and the head in
 /// one sled transaction (readers see it whole or not at all): it walks exactly
 /// the records the head names at the start; later ones are left for the next run.
 pub(crate) fn walk_chain<T: Link>(
     tree: &sled::Tree,
-    meta: &sled::Tree,
-    head_key: &[u8],
+    head: &dyn Fn() -> Result<Option<Head>>,
+    skips: &[Skip],
     mut check: impl FnMut(&T, &[u8]) -> Result<Option<ChainBreak>>,
 ) -> Result<std::result::Result<VerifyReport, ChainError>> {
-    let head = read_head(meta, head_key)?;
-    let end = head.as_ref().map_or(0, |h| h.next_seq);
+    let first_head = head()?;
+    let end = first_head.as_ref().map_or(0, |h| h.next_seq);
     let mut expected: u64 = 0;
     let mut prev = GENESIS_HASH.to_owned();
+    let mut skipped: u64 = 0;
+    let mut skips = skips.iter().peekable();
     let broken = |seq, id, reason| Ok(Err(ChainError { seq, id, reason }));
-    for entry in tree.range(..seq_key(end)) {
+    // Jumps over a skip that starts where the walk is; returns whether it did.
+    let mut jump = |expected: &mut u64, prev: &mut String, skipped: &mut u64| match skips
+        .next_if(|s| s.from == *expected && s.to > s.from)
+    {
+        Some(s) => {
+            *skipped += s.to - s.from;
+            *expected = s.to;
+            prev.clone_from(&s.prev_hash);
+            true
+        }
+        None => false,
+    };
+    while jump(&mut expected, &mut prev, &mut skipped) {}
+    for entry in tree.range(seq_key(expected)..seq_key(end.max(expected))) {
         let (k, v) = entry?;
         let Some(key_seq) = decode_seq_key(&k) else {
             return broken(
@@ -493,12 +527,13 @@ pub(crate) fn walk_chain<T: Link>(
         }
         prev = stored_hash.to_owned();
         expected += 1;
+        while jump(&mut expected, &mut prev, &mut skipped) {}
     }
     if expected < end {
         // The last records named by the head are gone.
         return broken(expected, None, ChainBreak::Missing);
     }
-    if let Some(h) = &head
+    if let Some(h) = &first_head
         && h.hash != prev
     {
         return broken(
@@ -512,7 +547,7 @@ pub(crate) fn walk_chain<T: Link>(
     // always below the head read after it.
     if let Some((k, _)) = tree.last()? {
         let last = decode_seq_key(&k).unwrap_or(u64::MAX);
-        let next = read_head(meta, head_key)?.map_or(0, |h| h.next_seq);
+        let next = head()?.map_or(0, |h| h.next_seq);
         if last >= next {
             return broken(
                 next,
@@ -524,7 +559,8 @@ pub(crate) fn walk_chain<T: Link>(
         }
     }
     Ok(Ok(VerifyReport {
-        records: expected,
+        records: expected - skipped,
+        pruned: skipped,
         head_hash: prev,
     }))
 }
@@ -758,6 +794,10 @@ impl Worker {
                 for (reply, receipts) in accepted {
                     reply.send(Ok(receipts));
                 }
+                // After the answers: retention must not delay an acknowledgement.
+                if let Err(e) = crate::cap::enforce(&self.trees, &self.durability, false) {
+                    tracing::error!(error = %e, "enforcing the audit store's cap failed");
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, records = n, "audit group commit failed");
@@ -859,12 +899,15 @@ impl Worker {
 fn write_rows(trees: &Trees, rows: &[Row], head: &Head) -> Result<()> {
     use sled::transaction::{ConflictableTransactionError, Transactional};
     let head = serde_json::to_vec(head)?;
+    let bytes: usize = rows.iter().map(|(_, _, v)| v.len()).sum();
+    let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
     (&trees.audit, &trees.audit_ids, &trees.meta).transaction(|(audit, ids, meta)| {
         for (seq, id, value) in rows {
             audit.insert(&seq_key(*seq), value.as_slice())?;
             ids.insert(id.as_bytes(), &seq_key(*seq))?;
         }
         meta.insert(layout::AUDIT_HEAD_KEY, head.as_slice())?;
+        crate::cap::bump(meta, layout::USAGE_AUDIT_KEY, bytes)?;
         Ok::<(), ConflictableTransactionError<StoreError>>(())
     })?;
     Ok(())
@@ -1026,7 +1069,11 @@ impl Store {
     /// id index not pointing back, or a head that disagrees (tail deleted).
     pub fn verify(&self) -> Result<VerifyReport> {
         let t = self.trees();
-        walk_chain::<AuditRecord>(&t.audit, &t.meta, layout::AUDIT_HEAD_KEY, |rec, key| {
+        let head = || read_head(&t.meta, layout::AUDIT_HEAD_KEY);
+        let skips = crate::cap::audit_base(&t.meta)?
+            .into_iter()
+            .collect::<Vec<_>>();
+        walk_chain::<AuditRecord>(&t.audit, &head, &skips, |rec, key| {
             let indexed = t.audit_ids.get(rec.id.as_bytes())?;
             Ok((indexed.as_deref() != Some(key)).then_some(ChainBreak::IndexMismatch))
         })?

@@ -211,6 +211,27 @@ pub enum StoreError {
     /// The admin log's chain is broken (the first bad entry; entries have no id).
     #[error("admin log broken at seq {}: {}", .0.seq, .0.reason)]
     AdminChain(ChainError),
+    /// A central store refused a node's batch: nothing of it was kept.
+    #[error("node {node}, record {seq}: {reason}")]
+    SyncConflict {
+        /// The node whose chain it is.
+        node: String,
+        /// The record concerned.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No chain of this node is held here.
+    #[error("no audit chain of node {0:?} is held in this store")]
+    UnknownNode(String),
+    /// A node's chain, as held by a central store, is broken.
+    #[error("node {node}: {error}")]
+    NodeChain {
+        /// The node.
+        node: String,
+        /// The first bad record.
+        error: ChainError,
+    },
     /// Writing an export failed.
     #[error("writing export: {0}")]
     Export(#[source] std::io::Error),

@@ -59,6 +59,24 @@ pub const AUDIT_HEAD_KEY: &[u8] = b"audit_head";
 /// Key in [`META`] holding the admin log head (next seq and last hash) as JSON.
 pub const ADMIN_HEAD_KEY: &[u8] = b"admin_head";
 
+/// Key in [`META`]: the audit chain's pruned prefix, as a JSON
+/// [`crate::Skip`] from 0 (absent until records are first pruned).
+pub const AUDIT_BASE_KEY: &[u8] = b"audit_base";
+/// Key in [`META`]: the audit store's size cap in bytes, big-endian u64 (absent: no cap).
+pub const AUDIT_CAP_KEY: &[u8] = b"audit_cap";
+/// Key in [`META`]: bytes of audit record values stored, big-endian u64.
+pub const USAGE_AUDIT_KEY: &[u8] = b"usage_audit";
+/// Key in [`META`]: bytes of payloads present (not expired), big-endian u64.
+pub const USAGE_PAYLOADS_KEY: &[u8] = b"usage_payloads";
+/// Key in [`META`]: this store's node id, the name its audit chain has on a central store.
+pub const NODE_ID_KEY: &[u8] = b"node_id";
+/// Prefix of keys in [`META`]: `sync_cursor:URL` → JSON, how far that central store has this chain.
+pub const SYNC_CURSOR_PREFIX: &[u8] = b"sync_cursor:";
+/// Tree `sync_nodes` (on a central store): node id → JSON state of its chain.
+pub const SYNC_NODES: &str = "sync_nodes";
+/// Prefix of the per-node trees of a central store: `sync:NODE`, laid out as [`AUDIT`].
+pub const SYNC_NODE_TREE_PREFIX: &str = "sync:";
+
 /// Length of the hex hash that prefixes every value in [`AUDIT`] and [`ADMIN_LOG`].
 pub const AUDIT_HASH_LEN: usize = 64;
 

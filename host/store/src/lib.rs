@@ -12,6 +12,7 @@
 
 mod admin;
 mod audit;
+mod cap;
 mod digest;
 mod error;
 mod export;
@@ -20,6 +21,7 @@ pub mod layout;
 mod monitor;
 mod payload;
 mod registry;
+mod sync;
 mod time;
 mod trust;
 pub mod wal;
@@ -34,9 +36,10 @@ use std::{
 pub use admin::AdminEntry;
 pub use audit::{
     AuditFilter, AuditIter, AuditRecord, AuditStats, ChainBreak, ChainError, FindingEntry,
-    GENESIS_HASH, ModelEntry, MonitorVerdict, Outcome, PipelineRef, Receipt, Severity, StageEntry,
-    StageRole, VerifyReport,
+    GENESIS_HASH, ModelEntry, MonitorVerdict, Outcome, PipelineRef, Receipt, Severity, Skip,
+    StageEntry, StageRole, VerifyReport,
 };
+pub use cap::{AuditUsage, PruneReport};
 pub use digest::Digest;
 pub use error::{Result, StoreError};
 pub use export::{OPENLINEAGE_PRODUCER, OPENLINEAGE_SCHEMA_URL, openlineage_event};
@@ -47,6 +50,7 @@ pub use registry::{
     PipelinePlugin, PipelineRecord, PluginMeta, PluginTag, Purpose, ResolvedPlugin, State,
     compare_versions, digest_pipeline, split_reference,
 };
+pub use sync::{IngestReport, NodeChain, RawRecord, SyncCursor, validate_node_id};
 pub use time::{format_rfc3339, now_rfc3339, parse_rfc3339};
 pub use trust::TrustedKey;
 
@@ -113,6 +117,10 @@ pub(crate) struct Trees {
     pub(crate) compiled: sled::Tree,
     pub(crate) admin_log: sled::Tree,
     pub(crate) serving: sled::Tree,
+    pub(crate) sync_nodes: sled::Tree,
+    /// What enforcing the audit cap removed and nobody has been told of yet;
+    /// its lock lets one enforcement run at a time.
+    pub(crate) pruned: Arc<Mutex<cap::PruneReport>>,
 }
 
 /// Makes everything written so far durable: sled's flush, then (optionally) an
@@ -246,6 +254,7 @@ impl Store {
                     .map_err(io_err(d))?;
             }
         }
+        cap::ensure_usage(&trees)?;
         let (wal, recovered) = open_wal(dir, &trees, &durability, options.audit_wal_bytes)?;
         let committer = audit::Committer::start(trees.clone(), durability.clone(), wal)?;
         tracing::debug!(dir = %dir.display(), fresh, "store opened");
@@ -324,6 +333,8 @@ impl Trees {
             compiled: t(layout::COMPILED)?,
             admin_log: t(layout::ADMIN_LOG)?,
             serving: t(layout::SERVING)?,
+            sync_nodes: t(layout::SYNC_NODES)?,
+            pruned: Arc::default(),
             db,
         })
     }

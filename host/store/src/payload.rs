@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::{
-    Store, Trees, decode,
+    Store, Trees,
+    cap::bump,
+    decode,
     digest::Digest,
     error::{Result, StoreError},
-    layout,
+    layout::{self, USAGE_PAYLOADS_KEY},
     registry::validate_name,
     time::{format_rfc3339, from_unix_nanos, unix_nanos},
 };
@@ -99,13 +101,13 @@ impl FromStr for Retention {
 /// Bookkeeping for one payload; kept after expiry as a tombstone so that
 /// "expired" can be told apart from "never stored".
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct PayloadInfo {
-    size: u64,
+pub(crate) struct PayloadInfo {
+    pub(crate) size: u64,
     first_stored_ns: u64,
     /// Refreshed whenever the same bytes are stored again: expiry is by last use.
-    last_stored_ns: u64,
+    pub(crate) last_stored_ns: u64,
     #[serde(default)]
-    expired_at_ns: Option<u64>,
+    pub(crate) expired_at_ns: Option<u64>,
 }
 
 /// Whether a payload's bytes are available.
@@ -132,6 +134,11 @@ pub struct ExpireReport {
     pub payloads: u64,
     /// Bytes freed.
     pub bytes: u64,
+}
+
+/// A size as a counter delta (a payload is never near 2^63 bytes).
+fn size_delta(size: u64) -> i64 {
+    i64::try_from(size).unwrap_or(i64::MAX)
 }
 
 fn abort<T>(
@@ -203,9 +210,7 @@ impl Store {
     /// Audit records are untouched (they hold digests only), so the chain
     /// still verifies; [`Store::payload_status`] reports the payload expired.
     pub fn expire_payloads(&self, older_than: SystemTime) -> Result<ExpireReport> {
-        use sled::transaction::Transactional;
         let cutoff = unix_nanos(older_than);
-        let now = unix_nanos(SystemTime::now());
         let t = self.trees();
         let mut report = ExpireReport::default();
         for entry in t.payload_info.iter() {
@@ -214,27 +219,7 @@ impl Store {
             if info.expired_at_ns.is_some() || info.last_stored_ns >= cutoff {
                 continue;
             }
-            // Re-check inside the transaction: a put may have refreshed it since the scan.
-            let freed = (&t.payloads, &t.payload_info).transaction(|(payloads, infos)| {
-                let Some(v) = infos.get(&key)? else {
-                    return Ok(None);
-                };
-                let mut info = match decode::<PayloadInfo>(layout::PAYLOAD_INFO, &v) {
-                    Ok(i) => i,
-                    Err(e) => return abort(e),
-                };
-                if info.expired_at_ns.is_some() || info.last_stored_ns >= cutoff {
-                    return Ok(None);
-                }
-                payloads.remove(&key)?;
-                info.expired_at_ns = Some(now);
-                match serde_json::to_vec(&info) {
-                    Ok(v) => infos.insert(&key, v)?,
-                    Err(e) => return abort(e.into()),
-                };
-                Ok(Some(info.size))
-            })?;
-            if let Some(size) = freed {
+            if let Some(size) = t.expire_payload(&key, Some(cutoff))? {
                 report.payloads += 1;
                 report.bytes += size;
             }
@@ -252,6 +237,39 @@ impl Store {
 }
 
 impl Trees {
+    /// Removes the bytes of payload `key`, leaving its tombstone, unless it
+    /// is already expired or (with a `cutoff`) was stored again since.
+    /// Returns the bytes freed.
+    pub(crate) fn expire_payload(&self, key: &[u8], cutoff: Option<u64>) -> Result<Option<u64>> {
+        use sled::transaction::Transactional;
+        let now = unix_nanos(SystemTime::now());
+        // Re-checked inside the transaction: a put may have refreshed it since the caller looked.
+        let freed = (&self.payloads, &self.payload_info, &self.meta).transaction(
+            |(payloads, infos, meta)| {
+                let Some(v) = infos.get(key)? else {
+                    return Ok(None);
+                };
+                let mut info = match decode::<PayloadInfo>(layout::PAYLOAD_INFO, &v) {
+                    Ok(i) => i,
+                    Err(e) => return abort(e),
+                };
+                if info.expired_at_ns.is_some() || cutoff.is_some_and(|c| info.last_stored_ns >= c)
+                {
+                    return Ok(None);
+                }
+                payloads.remove(key)?;
+                info.expired_at_ns = Some(now);
+                match serde_json::to_vec(&info) {
+                    Ok(v) => infos.insert(key, v)?,
+                    Err(e) => return abort(e.into()),
+                };
+                bump(meta, USAGE_PAYLOADS_KEY, -size_delta(info.size))?;
+                Ok(Some(info.size))
+            },
+        )?;
+        Ok(freed)
+    }
+
     /// [`Store::put_payload`] on the trees; also says whether the bytes were
     /// written (new, or restored after expiry) rather than only refreshed.
     pub(crate) fn put_payload(&self, bytes: &[u8]) -> Result<(Digest, bool)> {
@@ -262,37 +280,39 @@ impl Trees {
         let t = self;
         // One transaction with expiry's, so an expiry racing this put cannot
         // remove bytes that were just stored again.
-        let stored = (&t.payloads, &t.payload_info).transaction(|(payloads, info)| {
-            let (mut entry, store_bytes) = match info.get(key)? {
-                // Known: rewrite the bytes only if they had expired.
-                Some(v) => match decode::<PayloadInfo>(layout::PAYLOAD_INFO, &v) {
-                    Ok(i) => {
-                        let expired = i.expired_at_ns.is_some();
-                        (i, expired)
+        let stored =
+            (&t.payloads, &t.payload_info, &t.meta).transaction(|(payloads, info, meta)| {
+                let (mut entry, store_bytes) = match info.get(key)? {
+                    // Known: rewrite the bytes only if they had expired.
+                    Some(v) => match decode::<PayloadInfo>(layout::PAYLOAD_INFO, &v) {
+                        Ok(i) => {
+                            let expired = i.expired_at_ns.is_some();
+                            (i, expired)
+                        }
+                        Err(e) => return abort(e),
+                    },
+                    None => {
+                        let fresh = PayloadInfo {
+                            size: bytes.len() as u64,
+                            first_stored_ns: now,
+                            last_stored_ns: now,
+                            expired_at_ns: None,
+                        };
+                        (fresh, true)
                     }
-                    Err(e) => return abort(e),
-                },
-                None => {
-                    let fresh = PayloadInfo {
-                        size: bytes.len() as u64,
-                        first_stored_ns: now,
-                        last_stored_ns: now,
-                        expired_at_ns: None,
-                    };
-                    (fresh, true)
+                };
+                if store_bytes {
+                    payloads.insert(key, bytes)?;
+                    bump(meta, USAGE_PAYLOADS_KEY, size_delta(bytes.len() as u64))?;
                 }
-            };
-            if store_bytes {
-                payloads.insert(key, bytes)?;
-            }
-            entry.expired_at_ns = None;
-            entry.last_stored_ns = now;
-            match serde_json::to_vec(&entry) {
-                Ok(v) => info.insert(key, v)?,
-                Err(e) => return abort(e.into()),
-            };
-            Ok(store_bytes)
-        })?;
+                entry.expired_at_ns = None;
+                entry.last_stored_ns = now;
+                match serde_json::to_vec(&entry) {
+                    Ok(v) => info.insert(key, v)?,
+                    Err(e) => return abort(e.into()),
+                };
+                Ok(store_bytes)
+            })?;
         Ok((digest, stored))
     }
 }
