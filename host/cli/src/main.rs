@@ -16,6 +16,7 @@ mod replay;
 mod serve_cmd;
 mod sign_cmds;
 mod store_cmds;
+mod sync_cmd;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -148,6 +149,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Ship this store's audit chain to a central `keel serve`, and see what central stores hold.
+    #[command(subcommand)]
+    Sync(SyncCommand),
     /// Re-run recorded inputs; check outputs are identical, or see what a candidate changes.
     Replay {
         /// Pipeline NAME or NAME@VERSION (only versions deployed with `keel pipeline deploy`).
@@ -161,6 +165,20 @@ enum Command {
         with: Vec<String>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Send the records a central daemon does not hold yet (resumes where it left off).
+    Push(sync_cmd::PushArgs),
+    /// This store's node id, and how much of its chain was shipped.
+    Status,
+    /// On a central store: each node's chain held here, verified.
+    Nodes {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -234,6 +252,10 @@ enum AuditCommand {
         #[arg(long)]
         before: String,
     },
+    /// Show what records and payloads take; with SIZE (64MiB, 1GB, off), set the
+    /// store's cap: beyond it the oldest payloads go first, then the oldest records
+    /// (their last hash is kept, so the chain still verifies).
+    Cap { size: Option<String> },
     /// Export records as JSON Lines or OpenLineage RunEvents.
     Export {
         #[arg(long, value_parser = ["jsonl", "openlineage"], default_value = "jsonl")]
@@ -519,6 +541,22 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Pipeline(PipelineCommand::Retention { pipeline, policy }) => {
             store_cmds::set_retention(&store()?, &pipeline, &policy)
                 .map_err(|e| fail(exit::USAGE, e))
+        }
+        Command::Audit(AuditCommand::Cap { size }) => {
+            print!("{}", sync_cmd::cap(&store()?, size.as_deref())?);
+            Ok(())
+        }
+        Command::Sync(SyncCommand::Push(args)) => {
+            print!("{}", sync_cmd::push(&store()?, &args)?);
+            Ok(())
+        }
+        Command::Sync(SyncCommand::Status) => {
+            print!("{}", sync_cmd::status(&store()?)?);
+            Ok(())
+        }
+        Command::Sync(SyncCommand::Nodes { json }) => {
+            print!("{}", sync_cmd::nodes(&store()?, json)?);
+            Ok(())
         }
         Command::Audit(AuditCommand::Expire { before }) => {
             store_cmds::expire(&store()?, &before).map_err(|e| fail(exit::USAGE, e))

@@ -15,9 +15,10 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Whether the caller holds `role` (`admin` implies `read`).
+    /// Whether the caller holds `role` (`admin` implies `read` and `sync`).
     pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role) || (role == Role::Read && self.roles.contains(&Role::Admin))
+        self.roles.contains(&role)
+            || (matches!(role, Role::Read | Role::Sync) && self.roles.contains(&Role::Admin))
     }
 }
 
@@ -89,7 +90,7 @@ impl Tokens {
         if self.is_open() {
             return Ok(Caller {
                 name: "anonymous".into(),
-                roles: vec![Role::Infer, Role::Read, Role::Admin],
+                roles: vec![Role::Infer, Role::Read, Role::Admin, Role::Sync],
             });
         }
         let Some(header) = authorization else {

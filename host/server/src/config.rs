@@ -23,7 +23,7 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
 }
 
-/// A role a token grants. `admin` implies `read`; `infer` is separate so an
+/// A role a token grants. `admin` implies `read` and `sync`; `infer` is separate so an
 /// inference client's token cannot read the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -31,6 +31,8 @@ pub enum Role {
     Infer,
     Read,
     Admin,
+    /// Push a node's audit chain (`keel sync push`): a node's token needs nothing else.
+    Sync,
 }
 
 impl Role {
@@ -39,6 +41,7 @@ impl Role {
             Role::Infer => "infer",
             Role::Read => "read",
             Role::Admin => "admin",
+            Role::Sync => "sync",
         }
     }
 }
@@ -237,7 +240,7 @@ impl ServerConfig {
             }
             if t.roles.is_empty() {
                 return Err(self.invalid(format!(
-                    "{at}: `roles` is empty; use infer, read and/or admin"
+                    "{at}: `roles` is empty; use infer, read, admin and/or sync"
                 )));
             }
             if let Some(tok) = &t.token

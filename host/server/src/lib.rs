@@ -12,6 +12,7 @@ pub mod loadgen;
 pub mod metrics;
 pub mod oip;
 pub mod serving;
+pub mod sync;
 
 pub use app::App;
 pub use config::ServerConfig;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 pub fn router(app: Arc<App>) -> Router {
     http::routes()
         .merge(admin::routes())
+        .merge(sync::routes())
         .fallback(|uri: axum::http::Uri| async move {
             http::ApiError::not_found(format!(
                 "no endpoint {}; see /v2 (Open Inference Protocol v2) and /admin",

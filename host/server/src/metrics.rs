@@ -58,6 +58,9 @@ pub struct Metrics {
     pub versions_loaded: Gauge,
     /// Admin actions by action and outcome.
     pub admin_actions: Family<Labels, Counter>,
+    /// Audit records pushed by nodes (`keel sync push`), by node and result
+    /// (accepted, duplicate, lost: pruned on the node before it shipped them).
+    pub sync_records: Family<Labels, Counter>,
     /// Recent alerts, newest last (not exported; the admin API lists them).
     pub recent_alerts: std::sync::Mutex<std::collections::VecDeque<serde_json::Value>>,
 }
@@ -175,6 +178,12 @@ impl Metrics {
             "Admin API actions by action and outcome",
             admin_actions.clone(),
         );
+        let sync_records = Family::<Labels, Counter>::default();
+        registry.register(
+            "sync_records",
+            "Audit records pushed by nodes, by node and result (accepted, duplicate, lost)",
+            sync_records.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -194,6 +203,7 @@ impl Metrics {
             shadow,
             versions_loaded,
             admin_actions,
+            sync_records,
             recent_alerts: Default::default(),
         }
     }
