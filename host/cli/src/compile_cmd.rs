@@ -157,7 +157,8 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
         }
     }
 
-    let options = RuntimeOptions::default();
+    let compiler = Runtime::precompiler(&RuntimeOptions::default(), &target)
+        .with_context(|| format!("an engine for {target}"))?;
     let mut plugins = Vec::new();
     for (digest, bytes) in &canonical.plugin_bytes {
         let hex = digest.hex().to_string();
@@ -170,7 +171,8 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
         let wasm = format!("plugins/{hex}.wasm");
         std::fs::write(out.join(&wasm), bytes)?;
         let t = Instant::now();
-        let artifact = Runtime::precompile(&options, &target, bytes, digest.as_str())
+        let artifact = compiler
+            .compile(bytes, digest.as_str())
             .with_context(|| format!("compiling {digest} for {target}"))?;
         let compile_ms = t.elapsed().as_secs_f64() * 1e3;
         let rel = format!(

@@ -229,16 +229,15 @@ impl Runtime {
         Engine::new(&base_config(options)?).map_err(|e| RuntimeError::Engine(e.to_string()))
     }
 
-    /// Compiles the component in `bytes` for `target` (a name from
-    /// [`TARGETS`] or a triple) with this host's engine settings otherwise:
-    /// the artifact a runtime-only keel on that target loads (`keel compile`).
+    /// A compiler of components for `target` (a name from [`TARGETS`] or a
+    /// triple) with this host's engine settings otherwise: the artifacts a
+    /// runtime-only keel on that target loads (`keel compile`). One engine
+    /// serves every component of a bundle.
     #[cfg(feature = "compiler")]
-    pub fn precompile(
+    pub fn precompiler(
         options: &RuntimeOptions,
         target: &str,
-        bytes: &[u8],
-        label: &str,
-    ) -> Result<Vec<u8>, RuntimeError> {
+    ) -> Result<Precompiler, RuntimeError> {
         let options = RuntimeOptions {
             target: Some(target_triple(target).to_string()),
             ..options.clone()
@@ -246,12 +245,7 @@ impl Runtime {
         // The same allocation strategy as the runtime that will load it:
         // the memory layout it implies is part of what an artifact assumes.
         let (engine, _) = Self::build_engine(&options)?;
-        engine
-            .precompile_component(bytes)
-            .map_err(|e| RuntimeError::Compile {
-                plugin: label.to_string(),
-                message: format!("{e:#}"),
-            })
+        Ok(Precompiler { engine })
     }
 
     /// Whether the pooling allocator is in use.
@@ -294,5 +288,24 @@ impl Runtime {
     pub(crate) fn ticks_for(ms: u64) -> u64 {
         let tick = EPOCH_TICK.as_millis().max(1) as u64;
         ms.div_ceil(tick).max(1)
+    }
+}
+
+/// Compiles components for one target ([`Runtime::precompiler`]).
+#[cfg(feature = "compiler")]
+pub struct Precompiler {
+    engine: Engine,
+}
+
+#[cfg(feature = "compiler")]
+impl Precompiler {
+    /// The artifact of the component in `bytes`; `label` names it in errors.
+    pub fn compile(&self, bytes: &[u8], label: &str) -> Result<Vec<u8>, RuntimeError> {
+        self.engine
+            .precompile_component(bytes)
+            .map_err(|e| RuntimeError::Compile {
+                plugin: label.to_string(),
+                message: format!("{e:#}"),
+            })
     }
 }

@@ -36,6 +36,8 @@ pub mod spec;
 pub mod window;
 
 pub use cache::artifact_name;
+#[cfg(feature = "compiler")]
+pub use engine::Precompiler;
 pub use engine::{Runtime, RuntimeOptions, TARGETS, host_target, target_triple};
 pub use error::{CallError, Outcome, RuntimeError};
 pub use plugin::{Plugin, PluginKind, PluginSummary};
