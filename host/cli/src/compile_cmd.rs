@@ -112,50 +112,37 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
     }
     let mut roles: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut models = Vec::new();
-    for (section, role) in [
-        ("validators", "validator"),
-        ("stages", "stage"),
-        ("monitors", "monitor"),
-    ] {
-        let Some(toml::Value::Array(items)) = table.get_mut(section) else {
-            continue;
-        };
-        for t in items.iter_mut().filter_map(|i| i.as_table_mut()) {
-            let name = t
-                .get("name")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string();
-            if let Some(p) = t.get_mut("plugin")
-                && let Some(d) = p.as_str().and_then(|s| s.strip_prefix("sha256:"))
-            {
-                let d = d.to_string();
-                roles
-                    .entry(d.clone())
-                    .or_default()
-                    .push(format!("{role}:{name}"));
-                *p = toml::Value::String(format!("plugins/{d}.wasm"));
-            }
-            if let Some(v) = t.get_mut("reference") {
-                rewrite_file(v)?;
-            }
-            // Models go into the bundle under the name the plugin loads them by.
-            if let Some(toml::Value::Array(ms)) = t.get_mut("models") {
-                for m in ms.iter_mut() {
-                    let Some(reference) = m.as_str().map(str::to_string) else {
-                        continue;
-                    };
-                    let found = resolver
-                        .resolve_model(&reference, &spec_dir)
-                        .map_err(|e| anyhow::anyhow!("{section} `{name}`: model {e}"))?;
-                    let rel = format!("models/{}.onnx", found.name);
-                    std::fs::write(out.join(&rel), &found.bytes)?;
-                    models.push(rel.clone());
-                    *m = toml::Value::String(rel);
-                }
+    keel_ops::for_each_entry(&mut table, |section, role, name, t| {
+        if let Some(p) = t.get_mut("plugin")
+            && let Some(d) = p.as_str().and_then(|s| s.strip_prefix("sha256:"))
+        {
+            let d = d.to_string();
+            roles
+                .entry(d.clone())
+                .or_default()
+                .push(format!("{role}:{name}"));
+            *p = toml::Value::String(format!("plugins/{d}.wasm"));
+        }
+        if let Some(v) = t.get_mut("reference") {
+            rewrite_file(v)?;
+        }
+        // Models go into the bundle under the name the plugin loads them by.
+        if let Some(toml::Value::Array(ms)) = t.get_mut("models") {
+            for m in ms.iter_mut() {
+                let Some(reference) = m.as_str().map(str::to_string) else {
+                    continue;
+                };
+                let found = resolver
+                    .resolve_model(&reference, &spec_dir)
+                    .map_err(|e| anyhow::anyhow!("{section} `{name}`: model {e}"))?;
+                let rel = format!("models/{}.onnx", found.name);
+                std::fs::write(out.join(&rel), &found.bytes)?;
+                models.push(rel.clone());
+                *m = toml::Value::String(rel);
             }
         }
-    }
+        Ok(())
+    })?;
 
     let compiler = Runtime::precompiler(&RuntimeOptions::default(), &target)
         .with_context(|| format!("an engine for {target}"))?;

@@ -387,6 +387,34 @@ fn file_entry(dir: &Path, value: &str) -> Result<(String, Vec<u8>)> {
     Ok((format!("{}.{ext}", Digest::of(&bytes)), bytes))
 }
 
+/// Calls `f(section, role, name, entry)` for every validator, stage and
+/// monitor entry of a spec's table, in that order: where plugin, reference
+/// file and model references sit, for whatever rewrites them (canonical
+/// specs, `keel compile`'s bundles).
+pub fn for_each_entry(
+    table: &mut toml::Table,
+    mut f: impl FnMut(&str, &str, &str, &mut toml::Table) -> Result<()>,
+) -> Result<()> {
+    for (section, role) in [
+        ("validators", "validator"),
+        ("stages", "stage"),
+        ("monitors", "monitor"),
+    ] {
+        let Some(toml::Value::Array(items)) = table.get_mut(section) else {
+            continue;
+        };
+        for t in items.iter_mut().filter_map(|i| i.as_table_mut()) {
+            let name = t
+                .get("name")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            f(section, role, &name, t)?;
+        }
+    }
+    Ok(())
+}
+
 /// Canonicalises the spec at `spec_path` (resolving plugins with `resolver`).
 pub fn canonicalize(
     spec_path: &Path,
@@ -408,55 +436,38 @@ pub fn canonicalize(
         table.insert("reference".into(), toml::Value::String(name.clone()));
         out.files.push((name, bytes));
     }
-    for (section, role) in [
-        ("validators", "validator"),
-        ("stages", "stage"),
-        ("monitors", "monitor"),
-    ] {
-        let Some(toml::Value::Array(items)) = table.get_mut(section) else {
-            continue;
-        };
-        for item in items.iter_mut() {
-            let Some(t) = item.as_table_mut() else {
-                continue;
-            };
-            let name = t
-                .get("name")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string();
-            let reference = t
-                .get("plugin")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string();
-            let (bytes, source) = resolver
-                .resolve(&reference, dir)
-                .map_err(|e| anyhow::anyhow!("{section} `{name}`: {e}"))?;
-            let digest = Digest::of(&bytes);
-            t.insert("plugin".into(), toml::Value::String(digest.to_string()));
-            out.plugins.push((format!("{role}:{name}"), digest.clone()));
-            out.plugin_bytes.push((digest, bytes));
-            out.plugin_sources.push(source);
-            if let Some(toml::Value::String(r)) = t.get("reference").cloned() {
-                let (file, bytes) = file_entry(dir, &r)?;
-                t.insert("reference".into(), toml::Value::String(file.clone()));
-                out.files.push((file, bytes));
-            }
-            if let Some(toml::Value::Array(grants)) = t.get_mut("grants") {
-                for g in grants.iter_mut().filter_map(|g| g.as_table_mut()) {
-                    if let Some(toml::Value::String(h)) = g.get("host").cloned() {
-                        let abs =
-                            std::path::absolute(dir.join(&h)).unwrap_or_else(|_| dir.join(&h));
-                        g.insert(
-                            "host".into(),
-                            toml::Value::String(abs.display().to_string()),
-                        );
-                    }
+    for_each_entry(&mut table, |section, role, name, t| {
+        let reference = t
+            .get("plugin")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let (bytes, source) = resolver
+            .resolve(&reference, dir)
+            .map_err(|e| anyhow::anyhow!("{section} `{name}`: {e}"))?;
+        let digest = Digest::of(&bytes);
+        t.insert("plugin".into(), toml::Value::String(digest.to_string()));
+        out.plugins.push((format!("{role}:{name}"), digest.clone()));
+        out.plugin_bytes.push((digest, bytes));
+        out.plugin_sources.push(source);
+        if let Some(toml::Value::String(r)) = t.get("reference").cloned() {
+            let (file, bytes) = file_entry(dir, &r)?;
+            t.insert("reference".into(), toml::Value::String(file.clone()));
+            out.files.push((file, bytes));
+        }
+        if let Some(toml::Value::Array(grants)) = t.get_mut("grants") {
+            for g in grants.iter_mut().filter_map(|g| g.as_table_mut()) {
+                if let Some(toml::Value::String(h)) = g.get("host").cloned() {
+                    let abs = std::path::absolute(dir.join(&h)).unwrap_or_else(|_| dir.join(&h));
+                    g.insert(
+                        "host".into(),
+                        toml::Value::String(abs.display().to_string()),
+                    );
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     out.text = toml::to_string(&table).context("writing the canonical spec")?;
     Ok(out)
 }
