@@ -29,6 +29,25 @@ pub struct CompileArgs {
     plugin_dirs: Vec<PathBuf>,
 }
 
+/// The signature of a plugin: the `.sig` beside the file it came from, else
+/// the first the store kept for its digest.
+fn signature_of(
+    store: Option<&Store>,
+    digest: &keel_store::Digest,
+    source: &str,
+) -> Result<Option<String>> {
+    let file = Path::new(source);
+    if file.is_file()
+        && let Some(o) = keel_ops::trust::Offered::read_if_exists(&keel_ops::trust::sig_path(file))?
+    {
+        return Ok(Some(o.text));
+    }
+    Ok(match store {
+        Some(s) => s.signatures(digest)?.into_iter().next(),
+        None => None,
+    })
+}
+
 /// Builds the bundle; returns what to print.
 pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
     let target = args
@@ -147,7 +166,7 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
     let compiler = Runtime::precompiler(&RuntimeOptions::default(), &target)
         .with_context(|| format!("an engine for {target}"))?;
     let mut plugins = Vec::new();
-    for (digest, bytes) in &canonical.plugin_bytes {
+    for ((digest, bytes), source) in canonical.plugin_bytes.iter().zip(&canonical.plugin_sources) {
         let hex = digest.hex().to_string();
         if plugins
             .iter()
@@ -157,6 +176,11 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
         }
         let wasm = format!("plugins/{hex}.wasm");
         std::fs::write(out.join(&wasm), bytes)?;
+        // Its signature travels with it, so a store with a trust policy on
+        // the target runs the bundle (`keel run` checks `.sig` files beside plugins).
+        if let Some(sig) = signature_of(store.as_ref(), digest, source)? {
+            std::fs::write(out.join(format!("{wasm}.sig")), sig)?;
+        }
         let t = Instant::now();
         let artifact = compiler
             .compile(bytes, digest.as_str())

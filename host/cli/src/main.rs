@@ -659,6 +659,20 @@ fn run(
             })?;
         (path, Some(text))
     };
+    // Under a trust policy a spec file's plugins (a bundle's too) must be
+    // signed by a trusted key, checked before any of them is instantiated.
+    // A deployed version passed the policy when it was deployed.
+    let mut checked_text = None;
+    if let (Some(store), None) = (&store, &deployed_text)
+        && !keel_ops::trust::trusted_keys(store)?.is_empty()
+    {
+        let text = std::fs::read_to_string(&spec_path)
+            .with_context(|| format!("reading {}", spec_path.display()))?;
+        let canonical = store_cmds::canonicalize(&spec_path, &text, &resolver)
+            .map_err(|e| fail(exit::USAGE, e))?;
+        keel_ops::trust::check_canonical(store, &canonical).map_err(|e| fail(exit::USAGE, e))?;
+        checked_text = Some(canonical.text);
+    }
     let pipeline = Pipeline::load(rt, &spec_path, &resolver).map_err(|e| match e {
         LoadError::Spec(_) | LoadError::Plugin { .. } => fail(exit::USAGE, e),
         LoadError::Reference(_) => fail(exit::BAD_DATA, e),
@@ -667,7 +681,7 @@ fn run(
     // The digest recorded is the one a deploy of this spec gets. Computed
     // after loading, which has already resolved (and named any failure in)
     // every plugin and file it reads.
-    let spec_text = match (deployed_text, &store) {
+    let spec_text = match (deployed_text.or(checked_text), &store) {
         (Some(text), _) => text,
         (None, Some(_)) => {
             let text = std::fs::read_to_string(&spec_path)

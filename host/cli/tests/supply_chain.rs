@@ -274,12 +274,50 @@ fn deploy_under_the_trust_policy() {
     fails_with(&o, 2, "scaler.wasm (sha256:");
     fails_with(&o, 2, "it is not signed");
     assert!(ok(&keel_in(st, &["pipeline", "ls"])).contains("no pipelines deployed"));
+    // Running the spec file is held to the policy too, before any plugin runs.
+    let input = example("current.csv");
+    let o = keel_in(st, &["run", s(&unsigned), "-i", &input]);
+    fails_with(&o, 2, "it is not signed");
+    assert!(!stderr(&o).contains("audit: record"), "{}", stderr(&o));
 
     // Signed: the .sig next to the file is found and checked.
     ok(&keel_in(
         st,
         &["plugin", "sign", s(&scaler), "--key", s(&key)],
     ));
+    ok(&keel_in(st, &["run", s(&unsigned), "-i", &input]));
+    // A bundle carries the signatures: it runs under the same policy on
+    // another box (a store of its own, trusting the key), and not without them.
+    let bundle = d.join("bundle");
+    ok(&keel_in(
+        st,
+        &["compile", s(&unsigned), "--out", s(&bundle)],
+    ));
+    let edge = tempfile::tempdir().unwrap();
+    let st = edge.path();
+    ok(&keel_in(
+        st,
+        &["plugin", "trust", "add", &format!("{}.pub", s(&key))],
+    ));
+    let bundled_spec = bundle.join("pipeline.toml");
+    ok(&keel_in(st, &["run", s(&bundled_spec), "-i", &input]));
+    for e in std::fs::read_dir(bundle.join("plugins")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "sig") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let fresh = tempfile::tempdir().unwrap();
+    ok(&keel_in(
+        fresh.path(),
+        &["plugin", "trust", "add", &format!("{}.pub", s(&key))],
+    ));
+    fails_with(
+        &keel_in(fresh.path(), &["run", s(&bundled_spec), "-i", &input]),
+        2,
+        "it is not signed",
+    );
+    let st = store.path();
     let out = ok(&keel_in(st, &["pipeline", "deploy", s(&unsigned)]));
     assert!(out.starts_with("a.toml@1.0.0 sha256:"), "{out}");
     ok(&keel_in(

@@ -499,15 +499,7 @@ pub fn pipeline_deploy(
     };
     let canonical = canonicalize(spec_path, &text, &resolver)?;
     // Every plugin passes the trust policy before anything is stored.
-    for ((_, bytes), source) in canonical.plugin_bytes.iter().zip(&canonical.plugin_sources) {
-        let sig_file = Path::new(source);
-        let offered = if sig_file.is_file() {
-            trust::Offered::read_if_exists(&trust::sig_path(sig_file))?
-        } else {
-            None
-        };
-        trust::check(store, bytes, &format!("plugin {source}"), offered.as_ref())?;
-    }
+    trust::check_canonical(store, &canonical)?;
     for (digest, bytes) in &canonical.plugin_bytes {
         // Only components that load here are stored.
         Plugin::load(rt, bytes, digest.as_str())

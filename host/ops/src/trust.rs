@@ -106,3 +106,19 @@ pub fn check(
         (None, None) => "it is not signed (no .sig file, and no signature in the store by a trusted key); sign it with `keel plugin sign`".to_string(),
     }))
 }
+
+/// [`check`] for every plugin of a canonical spec: a plugin resolved from a
+/// file is offered the `.sig` beside it; one from the store, the signatures
+/// the store kept.
+pub fn check_canonical(store: &Store, canonical: &crate::Canonical) -> Result<()> {
+    for ((_, bytes), source) in canonical.plugin_bytes.iter().zip(&canonical.plugin_sources) {
+        let file = Path::new(source);
+        let offered = if file.is_file() {
+            Offered::read_if_exists(&sig_path(file))?
+        } else {
+            None
+        };
+        check(store, bytes, &format!("plugin {source}"), offered.as_ref())?;
+    }
+    Ok(())
+}
