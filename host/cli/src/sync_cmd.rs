@@ -33,6 +33,10 @@ pub struct PushArgs {
     /// node id, made on first push]. Kept for later pushes.
     #[arg(long)]
     pub node: Option<String>,
+    /// Trust this CA (PEM) for an https central daemon with its own certificate
+    /// authority [default: the system's web roots].
+    #[arg(long)]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Also ship the input and output payloads the records name (those still stored here).
     #[arg(long)]
     pub payloads: bool,
@@ -100,18 +104,35 @@ struct Client {
 }
 
 impl Client {
-    fn new(to: &str, token: Option<&str>) -> Client {
-        let agent = ureq::Agent::config_builder()
+    fn new(to: &str, token: Option<&str>, ca_cert: Option<&std::path::Path>) -> Result<Client> {
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
-        Client {
-            agent,
+            .timeout_global(Some(Duration::from_secs(120)));
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let mut certs = Vec::new();
+            for item in ureq::tls::parse_pem(&pem) {
+                if let ureq::tls::PemItem::Certificate(c) =
+                    item.with_context(|| format!("{}: not PEM", path.display()))?
+                {
+                    certs.push(c);
+                }
+            }
+            if certs.is_empty() {
+                bail!("{}: no certificate in it", path.display());
+            }
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+                    .build(),
+            );
+        }
+        Ok(Client {
+            agent: config.build().into(),
             base: to.trim_end_matches('/').to_owned(),
             auth: token.map(|t| format!("Bearer {t}")),
-        }
+        })
     }
 
     /// Sends a request; answers (status, body). Transport failures are retryable.
@@ -172,7 +193,7 @@ pub fn push(store: &Store, args: &PushArgs) -> Result<String> {
         }
         None => store.node_id()?,
     };
-    let client = Client::new(&args.to, args.token.as_deref());
+    let client = Client::new(&args.to, args.token.as_deref(), args.ca_cert.as_deref())?;
     let mut totals = Totals::default();
     let mut batch = args.batch;
     let bar = if args.quiet {

@@ -396,3 +396,32 @@ fn a_push_onto_another_chain_under_the_same_node_id_is_refused() {
     assert_eq!(nodes["nodes"].as_array().unwrap().len(), 2);
     assert_eq!(node_state(&d)["records"], 2);
 }
+
+#[test]
+fn a_push_over_https_trusts_the_central_daemons_own_ca() {
+    let central = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let cfg = config(dir.path());
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.insert_str(0, "[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let d = Daemon::start(central.path(), &["--config", &cfg]);
+    let node = tempfile::tempdir().unwrap();
+    run_on(node.path(), 2);
+    let url = format!("https://{}", d.addr);
+    // Without the CA the certificate is refused (and the push says so).
+    let o = push(node.path(), &url, &["--retries", "0"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let ca = dir.path().join("cert.pem");
+    let o = push(node.path(), &url, &["--ca-cert", ca.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("2 records kept"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
