@@ -14,7 +14,7 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   demo          build everything and run the example pipeline (examples/penguins)
-  test          build guests, run every test in the workspace (extra args go to cargo test), then the edge smoke test
+  test          build guests, run every test in the workspace (extra args go to cargo test), then the edge smoke tests (x86_64, aarch64 under qemu)
   build-guests  build first-party plugins and test guests (Rust for wasm32-wasip2; Python, JS, C through keel-build)
   bench-langs   component size, build time, instantiate time and throughput per language [--dev]
   bench         run the benchmarks (criterion) and print the figures
@@ -359,6 +359,14 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     // smoke-tested on its own (skipped when running a subset of the tests).
     if extra.is_empty() {
         edge::edge(root, &[])?;
+        // The same bundle smoke test for an aarch64 box: cross-built, run
+        // under qemu-aarch64 (installs the cross gcc and qemu if missing).
+        let t = std::time::Instant::now();
+        edge::edge(root, &["--target".into(), "aarch64".into()])?;
+        eprintln!(
+            "aarch64 edge build and qemu smoke test: {:.0} s",
+            t.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }

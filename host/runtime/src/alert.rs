@@ -80,6 +80,10 @@ impl AlertSpec {
         {
             return Err(("webhook", format!("`{url}` is not an http(s) URL")));
         }
+        // Refused when the spec loads, not when the first alert fires.
+        if self.webhook.is_some() && !cfg!(feature = "webhook") {
+            return Err(("webhook", WEBHOOK_DISABLED.into()));
+        }
         if let Some(cmd) = &self.command
             && cmd.first().is_none_or(|p| p.is_empty())
         {
@@ -304,6 +308,14 @@ pub fn deliver(spec: &AlertSpec, alert: &Alert) -> Vec<Delivery> {
     out
 }
 
+const WEBHOOK_DISABLED: &str = "this keel was built without the `webhook` feature: alerts cannot be posted; use `command`, or rebuild with --features webhook";
+
+#[cfg(not(feature = "webhook"))]
+fn post(_url: &str, _body: &str, _timeout: Duration) -> (bool, String) {
+    (false, WEBHOOK_DISABLED.into())
+}
+
+#[cfg(feature = "webhook")]
 fn post(url: &str, body: &str, timeout: Duration) -> (bool, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
@@ -550,6 +562,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "webhook")]
     fn webhook_to_nothing_is_a_failed_delivery_not_an_error() {
         // A port nobody listens on: bind then drop.
         let port = std::net::TcpListener::bind("127.0.0.1:0")

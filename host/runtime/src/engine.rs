@@ -50,7 +50,10 @@ impl Default for RuntimeOptions {
             cache_dir: std::env::var_os("KEEL_CACHE_DIR")
                 .map(PathBuf::from)
                 .or_else(|| dirs::cache_dir().map(|d| d.join("keel").join("compiled"))),
-            pooling: true,
+            // KEEL_POOLING=0: on-demand allocation, for hosts where reserving
+            // the pool's address space (terabytes of PROT_NONE) is slow, as
+            // under qemu-user, which tracks every reserved page.
+            pooling: std::env::var_os("KEEL_POOLING").is_none_or(|v| v != "0"),
             pool_instances: 256,
             nan_canonicalization: true,
             precompiled_dir: None,
@@ -161,6 +164,7 @@ impl Runtime {
         )
         .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         // wasi:nn for model plugins; an instance sees only its stage's graphs.
+        #[cfg(feature = "nn")]
         wasmtime_wasi_nn::wit::add_to_linker(&mut linker, HostState::nn_view)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let cache = Cache::new(

@@ -104,6 +104,12 @@ pub enum RuntimeError {
          (granted: keel:plugin/host and WASI 0.2 with no authority unless the stage grants directories)"
     )]
     UnsupportedImport { plugin: String, interface: String },
+    /// The plugin imports wasi:nn and this build has no `nn` feature.
+    #[error(
+        "plugin `{plugin}` imports `{interface}`, but this keel was built without the `nn` feature: \
+         models cannot be served; rebuild with --features nn"
+    )]
+    NnDisabled { plugin: String, interface: String },
     #[error(
         "plugin `{plugin}` exports none of keel:plugin's transform, validator or monitor interfaces \
          (it exports: {exports})"

@@ -252,6 +252,17 @@ impl Pipeline {
                 PluginKind::Transform,
             )?;
             let mut models: Vec<crate::nn::StageModel> = Vec::new();
+            // Said before any model is looked up, so a missing file cannot hide it.
+            if !cfg!(feature = "nn") && !s.models.is_empty() {
+                return Err(LoadError::Plugin {
+                    file: path.to_path_buf(),
+                    key: format!("stages[{i}].models"),
+                    message: crate::nn::ModelError::Disabled {
+                        source_name: format!("stage `{}`", s.name),
+                    }
+                    .to_string(),
+                });
+            }
             for (j, reference) in s.models.iter().enumerate() {
                 let key = format!("stages[{i}].models[{j}]");
                 let found = resolver.resolve_model(reference, &dir).map_err(|message| {

@@ -117,6 +117,12 @@ impl Plugin {
                 .find(|i| text.contains(i.as_str()))
                 .cloned()
                 .unwrap_or(text);
+            if !cfg!(feature = "nn") && interface.starts_with("wasi:nn/") {
+                return RuntimeError::NnDisabled {
+                    plugin: source.to_string(),
+                    interface,
+                };
+            }
             RuntimeError::UnsupportedImport {
                 plugin: source.to_string(),
                 interface,

@@ -345,6 +345,7 @@ pub struct HostState {
     stderr: GuestOutput,
     /// wasi:nn: no backend (so no `load` of raw bytes), only the graphs the
     /// stage names, preloaded and shared.
+    #[cfg(feature = "nn")]
     nn: wasmtime_wasi_nn::wit::WasiNnCtx,
 }
 
@@ -377,16 +378,23 @@ impl host::Host for HostState {
 impl crate::bindings::types::Host for HostState {}
 
 impl HostState {
+    #[cfg(feature = "nn")]
     pub(crate) fn nn_view(&mut self) -> wasmtime_wasi_nn::wit::WasiNnView<'_> {
         wasmtime_wasi_nn::wit::WasiNnView::new(&mut self.table, &mut self.nn)
     }
 
     /// Makes `models` loadable by name (`wasi:nn` `load-by-name`) in this instance.
+    #[cfg(feature = "nn")]
     pub fn grant_models(&mut self, models: &[crate::nn::StageModel]) {
         self.nn = nn_ctx(models);
     }
+
+    /// Without the `nn` feature no model loads, so there is none to grant.
+    #[cfg(not(feature = "nn"))]
+    pub fn grant_models(&mut self, _models: &[crate::nn::StageModel]) {}
 }
 
+#[cfg(feature = "nn")]
 fn nn_ctx(models: &[crate::nn::StageModel]) -> wasmtime_wasi_nn::wit::WasiNnCtx {
     wasmtime_wasi_nn::wit::WasiNnCtx::new(
         Vec::new(),
@@ -459,6 +467,7 @@ impl HostState {
             rng,
             log_used: 0,
             stderr,
+            #[cfg(feature = "nn")]
             nn: nn_ctx(&[]),
         })
     }

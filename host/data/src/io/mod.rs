@@ -1,7 +1,12 @@
 //! Streaming readers and writers for CSV, JSON Lines and Parquet, producing
 //! batches of a fixed size and errors that name file, line (Parquet: row) and
-//! column.
+//! column. Without the `parquet` feature a .parquet file is refused with an
+//! error that says so.
 
+#[cfg(feature = "parquet")]
+mod parquet;
+#[cfg(not(feature = "parquet"))]
+#[path = "parquet_off.rs"]
 mod parquet;
 
 use crate::{Batch, Column, ColumnData, DataType};
@@ -927,6 +932,11 @@ impl BatchWriter {
     /// Creates (truncates) `path`, format from its extension.
     pub fn create(path: &Path) -> Result<BatchWriter, ReadError> {
         let format = Format::from_path(path)?;
+        // Refused before the file is created, so no empty output is left behind.
+        #[cfg(not(feature = "parquet"))]
+        if format == Format::Parquet {
+            return Err(parquet::disabled(path));
+        }
         let file = File::create(path).map_err(|source| ReadError::Io {
             file: path.to_path_buf(),
             source,
