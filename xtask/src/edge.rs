@@ -330,11 +330,16 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
     if let Some(r) = records.last() {
         println!("per-instance peak linear memory (audit record):");
         for s in r["stages"].as_array().into_iter().flatten() {
+            // The record has a peak for transform stages only.
+            let peak = s["peak_memory_bytes"].as_f64().map_or_else(
+                || "not recorded".to_string(),
+                |b| format!("{:.1} KiB", b / 1024.0),
+            );
             println!(
-                "  {:<10} {:<22} {:>8.1} KiB",
+                "  {:<10} {:<22} {:>12}",
                 s["role"].as_str().unwrap_or(""),
                 s["name"].as_str().unwrap_or(""),
-                s["peak_memory_bytes"].as_f64().unwrap_or(0.0) / 1024.0
+                peak
             );
         }
     }
