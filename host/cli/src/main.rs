@@ -62,6 +62,9 @@ fn drift_cmd(args: drift::DriftArgs) -> Result<(), Failure> {
 // Data-heavy commands (`keel drift` on millions of rows) allocate and free
 // millions of small strings and large column buffers; mimalloc measured
 // faster than glibc's allocator there (see the README's drift benchmark).
+// The edge build leaves it out: its eagerly committed arenas hold 10-25 MB
+// more resident (docs/edge.md, "Memory").
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
