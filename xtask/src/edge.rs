@@ -349,7 +349,7 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
     if let Some(r) = records.last() {
         println!("per-instance peak linear memory (audit record):");
         for s in r["stages"].as_array().into_iter().flatten() {
-            // The record has a peak for transform stages only.
+            // Every instance has a peak; an old record may lack one.
             let peak = s["peak_memory_bytes"].as_f64().map_or_else(
                 || "not recorded".to_string(),
                 |b| format!("{:.1} KiB", b / 1024.0),

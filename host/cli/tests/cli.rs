@@ -815,14 +815,21 @@ fn retention_and_expiry_drop_payloads_but_keep_the_chain() {
     assert!(show(records[0]["id"].as_str().unwrap()).contains("digest only"));
     let first = show(records[1]["id"].as_str().unwrap());
     assert!(first.contains("payload stored"), "{first}");
-    // Peak memory of each stage is recorded.
-    assert!(
-        records[0]["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|st| st["peak_memory_bytes"].as_u64().unwrap_or(0) > 0)
-    );
+    // Peak memory of every instance is recorded: stages, validators, monitors.
+    let entries = records[0]["stages"].as_array().unwrap();
+    for role in ["stage", "validator", "monitor"] {
+        let of_role: Vec<_> = entries.iter().filter(|st| st["role"] == role).collect();
+        assert!(!of_role.is_empty(), "no {role} in {entries:?}");
+        for st in of_role {
+            let peak = st["peak_memory_bytes"].as_u64().unwrap_or(0);
+            // At least a wasm page, within the default 256 MiB cap.
+            assert!(
+                (64 << 10..=256 << 20).contains(&peak),
+                "{role} {}: peak {peak}",
+                st["name"]
+            );
+        }
+    }
 
     let o = keel_in(s, &["audit", "expire", "--before", "2999-01-01"]);
     assert!(o.status.success(), "{}", stderr(&o));

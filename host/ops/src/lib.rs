@@ -211,7 +211,20 @@ pub fn record(
             config_digest: digest_of(&u.config_digest),
             duration_us: duration,
             fuel_used: None,
-            peak_memory_bytes: if u.role == "stage" { peak } else { None },
+            peak_memory_bytes: match u.role {
+                "stage" => peak,
+                "validator" => summary
+                    .validator_peak
+                    .iter()
+                    .find(|(name, p)| *name == u.name && *p > 0)
+                    .map(|(_, p)| *p as u64),
+                "monitor" => summary
+                    .monitors
+                    .iter()
+                    .find(|m| m.name == u.name)
+                    .and_then(|m| m.peak_memory_bytes),
+                _ => None,
+            },
             outcome: if failed {
                 outcome(ending.outcome)
             } else {

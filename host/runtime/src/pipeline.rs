@@ -607,6 +607,8 @@ pub struct Processed {
     pub stage_time: Vec<Duration>,
     /// Peak linear memory of each stage's instance so far, in bytes.
     pub stage_peak: Vec<usize>,
+    /// The same for each validator, in spec order (0: not instantiated).
+    pub validator_peak: Vec<usize>,
 }
 
 /// A failure processing one batch.
@@ -797,6 +799,11 @@ impl<P: std::ops::Deref<Target = Pipeline>> Worker<P> {
             taps,
             stage_time,
             stage_peak,
+            validator_peak: self
+                .validators
+                .iter()
+                .map(|v| v.as_ref().map_or(0, Instance::peak_memory))
+                .collect(),
         })
     }
 }
@@ -861,6 +868,8 @@ pub struct MonitorResult {
     pub alerts: Vec<Alert>,
     /// State to save so the next run carries on (without `identity`).
     pub state: Option<MonitorState>,
+    /// Largest linear memory the monitor's instance reached, in bytes.
+    pub peak_memory_bytes: Option<u64>,
 }
 
 /// Progress of a run, reported after each batch.
@@ -890,6 +899,8 @@ pub struct RunSummary {
     pub stage_time: Vec<(String, String, Duration)>,
     /// Largest linear memory any instance of each stage reached, in bytes (stage order).
     pub stage_peak: Vec<usize>,
+    /// The same for each validator: (validator, bytes), in spec order.
+    pub validator_peak: Vec<(String, usize)>,
     pub workers: usize,
 }
 
@@ -978,6 +989,11 @@ impl Pipeline {
                 .map(|s| (s.stage.clone(), s.plugin.name().to_string(), Duration::ZERO))
                 .collect(),
             stage_peak: vec![0; self.stages.len()],
+            validator_peak: self
+                .validators
+                .iter()
+                .map(|v| (v.placement.stage.clone(), 0))
+                .collect(),
             workers,
         };
         let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, SourceBatch, u64)>(workers * 2);
@@ -1087,6 +1103,9 @@ impl Pipeline {
                     stage.2 += *t;
                 }
                 for (peak, p) in summary.stage_peak.iter_mut().zip(&p.stage_peak) {
+                    *peak = (*peak).max(*p);
+                }
+                for ((_, peak), p) in summary.validator_peak.iter_mut().zip(&p.validator_peak) {
                     *peak = (*peak).max(*p);
                 }
                 for f in p.findings {
@@ -1260,6 +1279,7 @@ impl Pipeline {
                 windows: std::mem::take(&mut m.windows),
                 alerts: std::mem::take(&mut m.alerts),
                 state,
+                peak_memory_bytes: Some(m.instance.peak_memory() as u64).filter(|p| *p > 0),
             });
         }
         out

@@ -408,8 +408,18 @@ impl Version {
                     taps: t,
                     stage_time,
                     stage_peak,
+                    validator_peak,
                     ..
                 } = p;
+                // Validators are recorded in spec order, as they are kept.
+                for (entry, peak) in record
+                    .stages
+                    .iter_mut()
+                    .filter(|s| s.role == keel_store::StageRole::Validator)
+                    .zip(&validator_peak)
+                {
+                    entry.peak_memory_bytes = (*peak > 0).then_some(*peak as u64);
+                }
                 for ((entry, t), (labels, peak)) in record
                     .stages
                     .iter_mut()
@@ -692,6 +702,7 @@ fn template_record(pipeline: &Pipeline, spec_text: &str) -> AuditRecord {
         monitors: Vec::new(),
         stage_time: Vec::new(),
         stage_peak: Vec::new(),
+        validator_peak: Vec::new(),
         workers: 1,
     };
     let ending = keel_ops::Ending {
