@@ -180,24 +180,32 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
         c.env("KEEL_CACHE_DIR", work.join("no-cache"));
         c
     };
+    // `keel run SPEC --input INPUT --quiet` on the edge binary, audited into
+    // `store` or with `--no-audit`.
+    let edge_run = |spec: &Path, input: &Path, store: Option<&Path>| {
+        let mut c = edge_cmd();
+        if let Some(store) = store {
+            c.arg("--store").arg(store);
+        }
+        c.arg("run")
+            .arg(spec)
+            .arg("--input")
+            .arg(input)
+            .arg("--quiet");
+        if store.is_none() {
+            c.arg("--no-audit");
+        }
+        c
+    };
     // The bundle, with the audit log on, gives the full build's bytes.
     let store = work.join("store");
     let got = work.join("edge.csv");
-    let (code, _, rss_kib, stderr) = measured(
-        edge_cmd()
-            .arg("--store")
-            .arg(&store)
-            .arg("run")
-            .arg(bundle.join("pipeline.toml"))
-            .arg("--input")
-            .arg(&input)
+    let (_, rss_kib) = succeeded(
+        edge_run(&bundle.join("pipeline.toml"), &input, Some(&store))
             .arg("--output")
-            .arg(&got)
-            .arg("--quiet"),
+            .arg(&got),
+        "the bundle",
     )?;
-    if code != 0 {
-        bail!("the edge binary failed on the bundle (exit {code}): {stderr}");
-    }
     if std::fs::read(&got)? != std::fs::read(&expected)? {
         bail!(
             "the edge binary's output {} differs from the full build's {}",
@@ -215,12 +223,8 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
     );
     // A spec that was not compiled is refused, naming what to do.
     refused(
-        edge_cmd()
-            .arg("run")
-            .arg(&spec)
-            .arg("--input")
-            .arg(&input)
-            .args(["--quiet", "--no-audit", "--plugin-dir"])
+        edge_run(&spec, &input, None)
+            .arg("--plugin-dir")
             .arg(&plugins),
         "not precompiled",
         "ran a spec that was never compiled",
@@ -229,12 +233,7 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
     let parquet = work.join("input.parquet");
     std::fs::write(&parquet, b"")?;
     refused(
-        edge_cmd()
-            .arg("run")
-            .arg(bundle.join("pipeline.toml"))
-            .arg("--input")
-            .arg(&parquet)
-            .args(["--quiet", "--no-audit"]),
+        &mut edge_run(&bundle.join("pipeline.toml"), &parquet, None),
         "without parquet support",
         "did not refuse Parquet input clearly",
     )?;
@@ -248,12 +247,7 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
         let spec = bundle.join(format!("pipeline-{feature}.toml"));
         std::fs::write(&spec, variant)?;
         refused(
-            edge_cmd()
-                .arg("run")
-                .arg(&spec)
-                .arg("--input")
-                .arg(&input)
-                .args(["--quiet", "--no-audit"]),
+            &mut edge_run(&spec, &input, None),
             &format!("without the `{feature}` feature"),
             &format!("did not refuse a spec that needs `{feature}` clearly"),
         )?;
@@ -279,24 +273,13 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
         let mut walls = Vec::new();
         let mut rss = 0;
         for i in 0..21 {
-            let mut c = edge_cmd();
-            if audit {
-                c.arg("--store").arg(work.join(format!("cold-store-{i}")));
-            }
-            c.arg("run")
-                .arg(bundle.join("pipeline.toml"))
-                .arg("--input")
-                .arg(&one)
-                .arg("--output")
-                .arg(work.join("one-out.csv"))
-                .arg("--quiet");
-            if !audit {
-                c.arg("--no-audit");
-            }
-            let (code, wall, r, stderr) = measured(&mut c)?;
-            if code != 0 {
-                bail!("cold start run failed: {stderr}");
-            }
+            let store = audit.then(|| work.join(format!("cold-store-{i}")));
+            let (wall, r) = succeeded(
+                edge_run(&bundle.join("pipeline.toml"), &one, store.as_deref())
+                    .arg("--output")
+                    .arg(work.join("one-out.csv")),
+                "a cold start run",
+            )?;
             walls.push(wall);
             rss = rss.max(r);
         }
@@ -311,19 +294,12 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
     );
     // The demo data without the audit log, to tell what the rows cost from
     // what the store costs.
-    let (code, _, rss_data_plain, stderr) = measured(
-        edge_cmd()
-            .arg("run")
-            .arg(bundle.join("pipeline.toml"))
-            .arg("--input")
-            .arg(&input)
+    let (_, rss_data_plain) = succeeded(
+        edge_run(&bundle.join("pipeline.toml"), &input, None)
             .arg("--output")
-            .arg(work.join("plain.csv"))
-            .args(["--quiet", "--no-audit"]),
+            .arg(work.join("plain.csv")),
+        "the demo data without audit",
     )?;
-    if code != 0 {
-        bail!("the edge binary failed on the demo data without audit (exit {code}): {stderr}");
-    }
     let mb = |kib: u64| kib as f64 / 1024.0;
     println!(
         "peak resident memory (goal <= 30 MB): {:.1} MB on one row, {:.1} MB on the demo data without audit; {:.1} / {:.1} MB with the audit log",
@@ -389,19 +365,12 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
     let timed = |b: &Path, out: &str| -> Result<Duration> {
         let mut walls = Vec::new();
         for _ in 0..3 {
-            let (code, wall, _, stderr) = measured(
-                edge_cmd()
-                    .arg("run")
-                    .arg(b.join("pipeline.toml"))
-                    .arg("--input")
-                    .arg(&big)
+            let (wall, _) = succeeded(
+                edge_run(&b.join("pipeline.toml"), &big, None)
                     .arg("--output")
-                    .arg(work.join(out))
-                    .args(["--quiet", "--no-audit"]),
+                    .arg(work.join(out)),
+                &b.display().to_string(),
             )?;
-            if code != 0 {
-                bail!("{} failed: {stderr}", b.display());
-            }
             walls.push(wall);
         }
         Ok(median(walls))
@@ -419,6 +388,15 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
         interp.as_secs_f64() / native.as_secs_f64()
     );
     Ok(())
+}
+
+/// Runs `cmd`, which must succeed; returns its wall time and peak RSS (KiB).
+fn succeeded(cmd: &mut Command, what: &str) -> Result<(Duration, u64)> {
+    let (code, wall, rss_kib, stderr) = measured(cmd)?;
+    if code != 0 {
+        bail!("the edge binary failed on {what} (exit {code}): {stderr}");
+    }
+    Ok((wall, rss_kib))
 }
 
 /// Runs `cmd`, which must fail with `needle` in its stderr; prints the line.

@@ -216,8 +216,9 @@ pub fn record(
                 "validator" => summary
                     .validator_peak
                     .iter()
-                    .find(|(name, p)| *name == u.name && *p > 0)
-                    .map(|(_, p)| *p as u64),
+                    .find(|(name, _)| *name == u.name)
+                    .map(|(_, p)| *p as u64)
+                    .filter(|p| *p > 0),
                 "monitor" => summary
                     .monitors
                     .iter()
