@@ -4,8 +4,9 @@
 //! memory, per-instance memory, Pulley's speed. `--target aarch64` cross-builds
 //! and runs the smoke test under qemu-aarch64.
 
+use crate::cmd::{cargo, run, target_dir};
+use crate::guests::build_guests;
 use crate::langs::{apt_install, has};
-use crate::{build_guests, cargo, run, target_dir};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -115,75 +116,137 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-pub fn edge(root: &Path, args: &[String]) -> Result<()> {
-    let cross = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        [] => false,
-        ["--target", "aarch64"] => true,
-        ["--target", "x86_64"] => false,
-        _ => bail!("usage: cargo xtask edge [--target x86_64|aarch64]"),
-    };
+/// Which machine the edge binary is built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arch {
+    /// This machine's architecture (the full checks, footprint and Pulley included).
+    #[value(name = "x86_64")]
+    Native,
+    /// Cross-built, smoke-tested under qemu-aarch64.
+    Aarch64,
+}
+
+/// `cargo xtask edge [--target x86_64|aarch64]`.
+#[derive(Debug, clap::Args)]
+pub struct EdgeArgs {
+    /// Cross-build for aarch64 and run the smoke test under qemu-aarch64.
+    #[arg(long, value_enum, default_value = "x86_64")]
+    pub target: Arch,
+}
+
+pub fn edge(root: &Path, target: Arch) -> Result<()> {
+    let cross = target == Arch::Aarch64;
     if cross {
         ensure_cross()?;
     }
-    let plugins = build_guests(root)?;
-    // The full build compiles the bundles and gives the reference output.
-    run(cargo().args(["build", "-p", "keel"]))?;
-    let full = target_dir(root).join("debug").join("keel");
-    let edge = build_edge(root, cross)?;
-    let size = std::fs::metadata(&edge)?.len();
-    println!(
-        "edge binary: {} ({:.1} MB, stripped; goal <= 10 MB)",
-        edge.display(),
-        size as f64 / 1e6
-    );
-    let arch = if cross {
-        "aarch64"
-    } else {
-        std::env::consts::ARCH
-    };
-    let work = target_dir(root).join("edge-smoke");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    let example = root.join("examples").join("penguins");
-    let spec = example.join("pipeline.toml");
-    let input = example.join("current.csv");
-    let bundle = work.join(format!("penguins-{arch}"));
-    run(Command::new(&full)
-        .args(["compile"])
-        .arg(&spec)
-        .args(["--target", arch, "--out"])
-        .arg(&bundle)
-        .arg("--plugin-dir")
-        .arg(&plugins))?;
-    let expected = work.join("expected.csv");
-    run(Command::new(&full)
-        .arg("run")
-        .arg(&spec)
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(&expected)
-        .args(["--quiet", "--no-audit", "--plugin-dir"])
-        .arg(&plugins))?;
-    let edge_cmd = || {
-        let mut c = if cross {
+    let e = Edge::build(root, cross)?;
+    let rss_smoke_kib = e.smoke()?;
+    e.refusals()?;
+    if cross {
+        return Ok(());
+    }
+    e.footprint(rss_smoke_kib)?;
+    e.instance_peaks()?;
+    e.pulley()
+}
+
+/// The binaries and files every step shares: the edge binary (run natively
+/// or under qemu), the full build that compiles bundles and gives the
+/// reference output, the demo pipeline and its bundle.
+struct Edge {
+    cross: bool,
+    arch: &'static str,
+    plugins: PathBuf,
+    full: PathBuf,
+    bin: PathBuf,
+    work: PathBuf,
+    spec: PathBuf,
+    input: PathBuf,
+    bundle: PathBuf,
+    /// The audit store of the smoke test's run.
+    store: PathBuf,
+}
+
+impl Edge {
+    /// Builds the guests, the full keel and the edge keel; compiles the demo
+    /// pipeline into a bundle and runs the original spec for the reference output.
+    fn build(root: &Path, cross: bool) -> Result<Self> {
+        let plugins = build_guests(root)?;
+        run(cargo().args(["build", "-p", "keel"]))?;
+        let full = target_dir(root).join("debug").join("keel");
+        let bin = build_edge(root, cross)?;
+        let size = std::fs::metadata(&bin)?.len();
+        println!(
+            "edge binary: {} ({:.1} MB, stripped; goal <= 10 MB)",
+            bin.display(),
+            size as f64 / 1e6
+        );
+        let arch = if cross {
+            "aarch64"
+        } else {
+            std::env::consts::ARCH
+        };
+        let work = target_dir(root).join("edge-smoke");
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work)?;
+        let example = root.join("examples").join("penguins");
+        let e = Edge {
+            cross,
+            arch,
+            bundle: work.join(format!("penguins-{arch}")),
+            store: work.join("store"),
+            spec: example.join("pipeline.toml"),
+            input: example.join("current.csv"),
+            plugins,
+            full,
+            bin,
+            work,
+        };
+        e.compile(arch, &e.bundle)?;
+        run(Command::new(&e.full)
+            .arg("run")
+            .arg(&e.spec)
+            .arg("--input")
+            .arg(&e.input)
+            .arg("--output")
+            .arg(e.work.join("expected.csv"))
+            .args(["--quiet", "--no-audit", "--plugin-dir"])
+            .arg(&e.plugins))?;
+        Ok(e)
+    }
+
+    /// `keel compile` of the demo pipeline for `target` into `out`, by the full build.
+    fn compile(&self, target: &str, out: &Path) -> Result<()> {
+        run(Command::new(&self.full)
+            .args(["compile"])
+            .arg(&self.spec)
+            .args(["--target", target, "--out"])
+            .arg(out)
+            .arg("--plugin-dir")
+            .arg(&self.plugins))
+    }
+
+    /// The edge binary, natively or under qemu-aarch64.
+    fn cmd(&self) -> Command {
+        let mut c = if self.cross {
             let mut c = Command::new("qemu-aarch64");
-            c.args(["-L", CROSS_SYSROOT]).arg(&edge);
+            c.args(["-L", CROSS_SYSROOT]).arg(&self.bin);
             // qemu-user tracks every page of a reservation, and the pool's
             // terabytes of address space take it minutes: allocate on demand.
             c.env("KEEL_POOLING", "0");
             c
         } else {
-            Command::new(&edge)
+            Command::new(&self.bin)
         };
         // No cache to fall back on: every artifact comes from the bundle.
-        c.env("KEEL_CACHE_DIR", work.join("no-cache"));
+        c.env("KEEL_CACHE_DIR", self.work.join("no-cache"));
         c
-    };
-    // `keel run SPEC --input INPUT --quiet` on the edge binary, audited into
-    // `store` or with `--no-audit`.
-    let edge_run = |spec: &Path, input: &Path, store: Option<&Path>| {
-        let mut c = edge_cmd();
+    }
+
+    /// `keel run SPEC --input INPUT --quiet` on the edge binary, audited into
+    /// `store` or with `--no-audit`.
+    fn run(&self, spec: &Path, input: &Path, store: Option<&Path>) -> Command {
+        let mut c = self.cmd();
         if let Some(store) = store {
             c.arg("--store").arg(store);
         }
@@ -196,200 +259,220 @@ pub fn edge(root: &Path, args: &[String]) -> Result<()> {
             c.arg("--no-audit");
         }
         c
-    };
-    // The bundle, with the audit log on, gives the full build's bytes.
-    let store = work.join("store");
-    let got = work.join("edge.csv");
-    let (_, rss_kib) = succeeded(
-        edge_run(&bundle.join("pipeline.toml"), &input, Some(&store))
-            .arg("--output")
-            .arg(&got),
-        "the bundle",
-    )?;
-    if std::fs::read(&got)? != std::fs::read(&expected)? {
-        bail!(
-            "the edge binary's output {} differs from the full build's {}",
-            got.display(),
-            expected.display()
-        );
     }
-    println!(
-        "smoke ({arch}{}): the bundle's predictions equal the full build's ({} rows), audited",
-        if cross { ", under qemu-aarch64" } else { "" },
-        std::fs::read_to_string(&got)?
-            .lines()
-            .count()
-            .saturating_sub(1)
-    );
-    // A spec that was not compiled is refused, naming what to do.
-    refused(
-        edge_run(&spec, &input, None)
-            .arg("--plugin-dir")
-            .arg(&plugins),
-        "not precompiled",
-        "ran a spec that was never compiled",
-    )?;
-    // Parquet is a feature the edge build leaves out: refused, saying so.
-    let parquet = work.join("input.parquet");
-    std::fs::write(&parquet, b"")?;
-    refused(
-        &mut edge_run(&bundle.join("pipeline.toml"), &parquet, None),
-        "without parquet support",
-        "did not refuse Parquet input clearly",
-    )?;
-    // So are models (`nn`) and alert webhooks: a bundle asking for either is
-    // refused when it loads, before any row runs.
-    let bundled = std::fs::read_to_string(bundle.join("pipeline.toml"))?;
-    for (feature, variant) in [
-        ("nn", with_model(&bundled)?),
-        ("webhook", with_webhook(&bundled)?),
-    ] {
-        let spec = bundle.join(format!("pipeline-{feature}.toml"));
-        std::fs::write(&spec, variant)?;
-        refused(
-            &mut edge_run(&spec, &input, None),
-            &format!("without the `{feature}` feature"),
-            &format!("did not refuse a spec that needs `{feature}` clearly"),
+
+    fn bundle_spec(&self) -> PathBuf {
+        self.bundle.join("pipeline.toml")
+    }
+
+    /// The bundle, with the audit log on, gives the full build's bytes.
+    /// Returns the run's peak resident memory (KiB).
+    fn smoke(&self) -> Result<u64> {
+        let got = self.work.join("edge.csv");
+        let expected = self.work.join("expected.csv");
+        let (_, rss_kib) = succeeded(
+            self.run(&self.bundle_spec(), &self.input, Some(&self.store))
+                .arg("--output")
+                .arg(&got),
+            "the bundle",
         )?;
-    }
-    if cross {
-        return Ok(());
-    }
-
-    // Footprint: cold start to the first prediction (one row), with and
-    // without the audit log; resident memory over the demo data.
-    let one = work.join("one-row.csv");
-    let text = std::fs::read_to_string(&input)?;
-    let mut lines = text.lines();
-    std::fs::write(
-        &one,
-        format!(
-            "{}\n{}\n",
-            lines.next().unwrap_or_default(),
-            lines.next().unwrap_or_default()
-        ),
-    )?;
-    let cold = |audit: bool| -> Result<(Duration, u64)> {
-        let mut walls = Vec::new();
-        let mut rss = 0;
-        for i in 0..21 {
-            let store = audit.then(|| work.join(format!("cold-store-{i}")));
-            let (wall, r) = succeeded(
-                edge_run(&bundle.join("pipeline.toml"), &one, store.as_deref())
-                    .arg("--output")
-                    .arg(work.join("one-out.csv")),
-                "a cold start run",
-            )?;
-            walls.push(wall);
-            rss = rss.max(r);
-        }
-        Ok((median(walls), rss))
-    };
-    let (cold_plain, rss_plain) = cold(false)?;
-    let (cold_audit, rss_audit) = cold(true)?;
-    println!(
-        "cold start to first prediction (median of 21, 1 row): {:.1} ms without audit, {:.1} ms with the audit log (fdatasync); goal <= 50 ms",
-        cold_plain.as_secs_f64() * 1e3,
-        cold_audit.as_secs_f64() * 1e3
-    );
-    // The demo data without the audit log, to tell what the rows cost from
-    // what the store costs.
-    let (_, rss_data_plain) = succeeded(
-        edge_run(&bundle.join("pipeline.toml"), &input, None)
-            .arg("--output")
-            .arg(work.join("plain.csv")),
-        "the demo data without audit",
-    )?;
-    let mb = |kib: u64| kib as f64 / 1024.0;
-    println!(
-        "peak resident memory (goal <= 30 MB): {:.1} MB on one row, {:.1} MB on the demo data without audit; {:.1} / {:.1} MB with the audit log",
-        mb(rss_plain),
-        mb(rss_data_plain),
-        mb(rss_audit),
-        mb(rss_kib),
-    );
-    let log = Command::new(&edge)
-        .arg("--store")
-        .arg(&store)
-        .args(["audit", "log", "--json"])
-        .output()?;
-    let text = String::from_utf8_lossy(&log.stdout);
-    let records: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_else(|| {
-            text.lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect()
-        });
-    if let Some(r) = records.last() {
-        println!("per-instance peak linear memory (audit record):");
-        for s in r["stages"].as_array().into_iter().flatten() {
-            // Every instance has a peak; an old record may lack one.
-            let peak = s["peak_memory_bytes"].as_f64().map_or_else(
-                || "not recorded".to_string(),
-                |b| format!("{:.1} KiB", b / 1024.0),
-            );
-            println!(
-                "  {:<10} {:<22} {:>12}",
-                s["role"].as_str().unwrap_or(""),
-                s["name"].as_str().unwrap_or(""),
-                peak
+        if std::fs::read(&got)? != std::fs::read(&expected)? {
+            bail!(
+                "the edge binary's output {} differs from the full build's {}",
+                got.display(),
+                expected.display()
             );
         }
+        println!(
+            "smoke ({}{}): the bundle's predictions equal the full build's ({} rows), audited",
+            self.arch,
+            if self.cross {
+                ", under qemu-aarch64"
+            } else {
+                ""
+            },
+            std::fs::read_to_string(&got)?
+                .lines()
+                .count()
+                .saturating_sub(1)
+        );
+        Ok(rss_kib)
     }
 
-    // Pulley: the same pipeline compiled for wasmtime's interpreter, on a
-    // bigger input, against the native bundle.
-    let pulley = work.join("penguins-pulley64");
-    run(Command::new(&full)
-        .args(["compile"])
-        .arg(&spec)
-        .args(["--target", "pulley64", "--out"])
-        .arg(&pulley)
-        .arg("--plugin-dir")
-        .arg(&plugins))?;
-    let big = work.join("big.csv");
-    let mut body = String::new();
-    let mut it = text_lines(&input)?;
-    let header = it.remove(0);
-    body.push_str(&header);
-    body.push('\n');
-    for _ in 0..(20_000 / it.len().max(1)) {
-        for l in &it {
-            body.push_str(l);
-            body.push('\n');
-        }
-    }
-    std::fs::write(&big, body)?;
-    let timed = |b: &Path, out: &str| -> Result<Duration> {
-        let mut walls = Vec::new();
-        for _ in 0..3 {
-            let (wall, _) = succeeded(
-                edge_run(&b.join("pipeline.toml"), &big, None)
-                    .arg("--output")
-                    .arg(work.join(out)),
-                &b.display().to_string(),
+    /// What the edge build cannot do is refused, saying so: a spec that was
+    /// not compiled, Parquet input, and bundles that need models (`nn`) or
+    /// alert webhooks, refused when they load, before any row runs.
+    fn refusals(&self) -> Result<()> {
+        refused(
+            self.run(&self.spec, &self.input, None)
+                .arg("--plugin-dir")
+                .arg(&self.plugins),
+            "not precompiled",
+            "ran a spec that was never compiled",
+        )?;
+        let parquet = self.work.join("input.parquet");
+        std::fs::write(&parquet, b"")?;
+        refused(
+            &mut self.run(&self.bundle_spec(), &parquet, None),
+            "without parquet support",
+            "did not refuse Parquet input clearly",
+        )?;
+        let bundled = std::fs::read_to_string(self.bundle_spec())?;
+        for (feature, variant) in [
+            ("nn", with_model(&bundled)?),
+            ("webhook", with_webhook(&bundled)?),
+        ] {
+            let spec = self.bundle.join(format!("pipeline-{feature}.toml"));
+            std::fs::write(&spec, variant)?;
+            refused(
+                &mut self.run(&spec, &self.input, None),
+                &format!("without the `{feature}` feature"),
+                &format!("did not refuse a spec that needs `{feature}` clearly"),
             )?;
-            walls.push(wall);
         }
-        Ok(median(walls))
-    };
-    let native = timed(&bundle, "big-native.csv")?;
-    let interp = timed(&pulley, "big-pulley.csv")?;
-    if std::fs::read(work.join("big-native.csv"))? != std::fs::read(work.join("big-pulley.csv"))? {
-        bail!("Pulley's output differs from the native bundle's");
+        Ok(())
     }
-    let rows = text_lines(&big)?.len() - 1;
-    println!(
-        "pulley64 (interpreter) vs {arch} (Cranelift), {rows} rows, same output: {:.0} ms vs {:.0} ms, {:.1}x slower",
-        interp.as_secs_f64() * 1e3,
-        native.as_secs_f64() * 1e3,
-        interp.as_secs_f64() / native.as_secs_f64()
-    );
-    Ok(())
+
+    /// Cold start to the first prediction (one row, median of 21), with and
+    /// without the audit log; peak resident memory on one row and on the
+    /// demo data, to tell what the rows cost from what the store costs.
+    /// `rss_smoke_kib`: the smoke test's peak, the demo data audited.
+    fn footprint(&self, rss_smoke_kib: u64) -> Result<()> {
+        let one = self.work.join("one-row.csv");
+        let text = std::fs::read_to_string(&self.input)?;
+        let mut lines = text.lines();
+        std::fs::write(
+            &one,
+            format!(
+                "{}\n{}\n",
+                lines.next().unwrap_or_default(),
+                lines.next().unwrap_or_default()
+            ),
+        )?;
+        let cold = |audit: bool| -> Result<(Duration, u64)> {
+            let mut walls = Vec::new();
+            let mut rss = 0;
+            for i in 0..21 {
+                let store = audit.then(|| self.work.join(format!("cold-store-{i}")));
+                let (wall, r) = succeeded(
+                    self.run(&self.bundle_spec(), &one, store.as_deref())
+                        .arg("--output")
+                        .arg(self.work.join("one-out.csv")),
+                    "a cold start run",
+                )?;
+                walls.push(wall);
+                rss = rss.max(r);
+            }
+            Ok((median(walls), rss))
+        };
+        let (cold_plain, rss_plain) = cold(false)?;
+        let (cold_audit, rss_audit) = cold(true)?;
+        println!(
+            "cold start to first prediction (median of 21, 1 row): {:.1} ms without audit, {:.1} ms with the audit log (fdatasync); goal <= 50 ms",
+            cold_plain.as_secs_f64() * 1e3,
+            cold_audit.as_secs_f64() * 1e3
+        );
+        let (_, rss_data_plain) = succeeded(
+            self.run(&self.bundle_spec(), &self.input, None)
+                .arg("--output")
+                .arg(self.work.join("plain.csv")),
+            "the demo data without audit",
+        )?;
+        let mb = |kib: u64| kib as f64 / 1024.0;
+        println!(
+            "peak resident memory (goal <= 30 MB): {:.1} MB on one row, {:.1} MB on the demo data without audit; {:.1} / {:.1} MB with the audit log",
+            mb(rss_plain),
+            mb(rss_data_plain),
+            mb(rss_audit),
+            mb(rss_smoke_kib),
+        );
+        Ok(())
+    }
+
+    /// The per-instance peak linear memory of the smoke test's audit record.
+    fn instance_peaks(&self) -> Result<()> {
+        let log = Command::new(&self.bin)
+            .arg("--store")
+            .arg(&self.store)
+            .args(["audit", "log", "--json"])
+            .output()?;
+        let text = String::from_utf8_lossy(&log.stdout);
+        let records: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_else(|| {
+                text.lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect()
+            });
+        if let Some(r) = records.last() {
+            println!("per-instance peak linear memory (audit record):");
+            for s in r["stages"].as_array().into_iter().flatten() {
+                // Every instance has a peak; an old record may lack one.
+                let peak = s["peak_memory_bytes"].as_f64().map_or_else(
+                    || "not recorded".to_string(),
+                    |b| format!("{:.1} KiB", b / 1024.0),
+                );
+                println!(
+                    "  {:<10} {:<22} {:>12}",
+                    s["role"].as_str().unwrap_or(""),
+                    s["name"].as_str().unwrap_or(""),
+                    peak
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Pulley: the same pipeline compiled for wasmtime's interpreter, on a
+    /// bigger input, against the native bundle; both must give the same bytes.
+    fn pulley(&self) -> Result<()> {
+        let pulley = self.work.join("penguins-pulley64");
+        self.compile("pulley64", &pulley)?;
+        let big = self.work.join("big.csv");
+        let mut body = String::new();
+        let mut it = text_lines(&self.input)?;
+        let header = it.remove(0);
+        body.push_str(&header);
+        body.push('\n');
+        for _ in 0..(20_000 / it.len().max(1)) {
+            for l in &it {
+                body.push_str(l);
+                body.push('\n');
+            }
+        }
+        std::fs::write(&big, body)?;
+        let timed = |b: &Path, out: &str| -> Result<Duration> {
+            let mut walls = Vec::new();
+            for _ in 0..3 {
+                let (wall, _) = succeeded(
+                    self.run(&b.join("pipeline.toml"), &big, None)
+                        .arg("--output")
+                        .arg(self.work.join(out)),
+                    &b.display().to_string(),
+                )?;
+                walls.push(wall);
+            }
+            Ok(median(walls))
+        };
+        let native = timed(&self.bundle, "big-native.csv")?;
+        let interp = timed(&pulley, "big-pulley.csv")?;
+        if std::fs::read(self.work.join("big-native.csv"))?
+            != std::fs::read(self.work.join("big-pulley.csv"))?
+        {
+            bail!("Pulley's output differs from the native bundle's");
+        }
+        let rows = text_lines(&big)?.len() - 1;
+        println!(
+            "pulley64 (interpreter) vs {} (Cranelift), {rows} rows, same output: {:.0} ms vs {:.0} ms, {:.1}x slower",
+            self.arch,
+            interp.as_secs_f64() * 1e3,
+            native.as_secs_f64() * 1e3,
+            interp.as_secs_f64() / native.as_secs_f64()
+        );
+        Ok(())
+    }
 }
-
 /// Runs `cmd`, which must succeed; returns its wall time and peak RSS (KiB).
 fn succeeded(cmd: &mut Command, what: &str) -> Result<(Duration, u64)> {
     let (code, wall, rss_kib, stderr) = measured(cmd)?;

@@ -2,7 +2,7 @@
 //! use, re-used after), and the builds of the non-Rust plugins and
 //! conformance guests through `keel-build` — the same code as `keel build`.
 
-use crate::{is_root, run, target_dir};
+use crate::cmd::{is_root, run, target_dir};
 use anyhow::{Context, Result, bail};
 use keel_build::{Lang, Project, Toolchains, versions};
 use std::path::{Path, PathBuf};
