@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets, shared by `fuzz_targets/*.rs` (cargo fuzz,
-//! nightly) and the stable regression test `host/cli/tests/fuzz_regressions.rs`,
+//! nightly) and the stable regression test `host/cli/tests/all/fuzz_regressions.rs`,
 //! which runs every committed corpus and regression input through them.
 //!
 //! Each decoder must return, never panic, abort or hang; and what it returns

@@ -10,7 +10,7 @@
 # never into the committed seeds; a crash is written to fuzz/artifacts/TARGET/
 # and stops the run. Keep a fixed finding as a regression: copy it into
 # fuzz/regressions/TARGET/ with a name saying what it was; `cargo test -p keel
-# --test fuzz_regressions` (stable) runs every seed and regression through the
+# --test all fuzz_regressions::` (stable) runs every seed and regression through the
 # same harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-mod common;
+use crate::common;
 use common::*;
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {

@@ -3,7 +3,7 @@
 //! on stable, so CI checks them without nightly or cargo-fuzz.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../../fuzz/harness.rs"]
+#[path = "../../../../fuzz/harness.rs"]
 mod harness;
 
 use std::path::PathBuf;

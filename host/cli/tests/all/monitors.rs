@@ -4,7 +4,7 @@
 //! runs in the store.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::io::{BufRead, BufReader, Read, Write};

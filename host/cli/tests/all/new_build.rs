@@ -3,7 +3,7 @@
 //! run together in a pipeline with `keel run`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 use common::*;
 
 fn stdout(o: &std::process::Output) -> String {

@@ -4,7 +4,7 @@
 //! SIGHUP reload, SIGTERM drain, a bounded load test and SIGKILL under load.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::daemon::*;
 use common::*;

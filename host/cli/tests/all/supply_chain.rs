@@ -2,7 +2,7 @@
 //! refuses unsigned, tampered or wrongly signed plugins at add and deploy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -4,7 +4,7 @@
 //! records pruned under the audit cap before they were shipped show as a gap.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::daemon::*;
 use common::*;

@@ -1,6 +1,6 @@
 """Triton's own Python HTTP client against `keel serve`, unchanged.
 
-Run by host/cli/tests/serve.rs (`tritonclient_gets_the_right_answers`) with
+Run by host/cli/tests/all/serve.rs (`tritonclient_gets_the_right_answers`) with
 the python of the virtualenv `cargo xtask test` makes (target/venvs/tritonclient,
 from requirements.txt next to this file; its path is in KEEL_TRITON_PYTHON):
 

@@ -9,7 +9,7 @@
     clippy::result_large_err
 )]
 
-mod common;
+use crate::common;
 
 use common::{placement, plugin_dir, runtime, workspace};
 use keel_algos::bias::{BiasConfig, BiasMonitor};

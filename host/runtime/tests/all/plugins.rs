@@ -8,7 +8,7 @@
     clippy::result_large_err
 )]
 
-mod common;
+use crate::common;
 
 use common::{placement, plugin_dir, runtime};
 use keel_data::{Batch, Column, ColumnData};

@@ -7,7 +7,7 @@
     clippy::result_large_err
 )]
 
-mod common;
+use crate::common;
 
 use common::{placement, runtime, test_guest};
 use keel_data::{Batch, Column, ColumnData, Value};

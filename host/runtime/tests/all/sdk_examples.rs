@@ -8,7 +8,7 @@
     clippy::result_large_err
 )]
 
-mod common;
+use crate::common;
 
 use common::{placement, runtime, sdk_example};
 use keel_data::{Batch, Column, ColumnData, Value};

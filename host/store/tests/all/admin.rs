@@ -4,7 +4,7 @@
 // Test code: unwrap/panic are how a test fails (as in the workspace's other integration tests).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

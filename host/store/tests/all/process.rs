@@ -7,7 +7,7 @@
 // Test code: unwrap/panic are how a test fails (as in the workspace's other integration tests).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::{
     collections::BTreeMap,
@@ -32,13 +32,27 @@ fn tagged<'a>(line: &'a str, tag: &str) -> Option<&'a str> {
     line.find(tag).map(|i| &line[i + tag.len()..])
 }
 
+/// libtest's name for `test` in this module: `process::NAME`, since the
+/// crate's integration tests are modules of one binary (tests/all/main.rs).
+fn test_path(test: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{test}"),
+        None => test.to_string(),
+    }
+}
+
 fn spawn_child(test: &str, env: &str, dir: &Path) -> Child {
     spawn_child_with(test, env, dir, &[])
 }
 
 fn spawn_child_with(test: &str, env: &str, dir: &Path, extra: &[(&str, &str)]) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            &test_path(test),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(env, dir)
         .envs(extra.iter().copied())
         .stdin(Stdio::null())

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::record;
 use keel_store::{PayloadStatus, RawRecord, Skip, Store, StoreError};

@@ -1,0 +1,32 @@
+//! The `keel` binary's integration tests: one test binary (linking the
+//! wasmtime-heavy dependencies once, not once per file), one module per area.
+//! A new test goes in the module of the command or area it exercises; a new
+//! area gets a module here. Run one area with `cargo test -p keel --test all
+//! <module>::`, e.g. `serve::`.
+//!
+//! - `common`: helpers (the `keel` binary with a store of its own, guest and example paths; `daemon`: a `keel serve` process)
+//! - `cli`: `keel run` end to end on the example, bad input, bad specs, failing plugins, exit codes
+//! - `edge`: `keel compile`, precompiled bundles, Pulley, bundles for another target
+//! - `fuzz_regressions`: the fuzz harnesses over every committed seed and regression (fuzz/)
+//! - `hostile`: misbehaving plugins through `keel run`: errors, exit 4, audit outcomes
+//! - `monitors`: `keel drift`, monitor windows, alert webhooks and commands, monitor state
+//! - `new_build`: `keel new` and `keel build` for every language and kind
+//! - `onnx`: ONNX models through wasi:nn, against onnxruntime, `keel model`
+//! - `profile`: `keel profile` and its schema as the data-quality config
+//! - `serve`: `keel serve` over HTTP: OIP v2, Triton's client, auth, limits, canary, metrics
+//! - `supply_chain`: plugin signatures and the trust policy
+//! - `sync`: `keel sync push` to a central daemon through a faulty proxy
+
+mod common;
+
+mod cli;
+mod edge;
+mod fuzz_regressions;
+mod hostile;
+mod monitors;
+mod new_build;
+mod onnx;
+mod profile;
+mod serve;
+mod supply_chain;
+mod sync;
