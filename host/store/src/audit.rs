@@ -32,20 +32,20 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::{
-    Durability, Store, Trees, decode,
+    Durability, Store, Trees,
+    chain::{
+        Head, Link, Skip, VerifyReport, chain_hash, decode_value, join_value, read_head, walk_chain,
+    },
     digest::Digest,
-    error::{Result, StoreError},
+    error::{ChainBreak, Result, StoreError, decode},
     id::{new_record_id, validate_id},
-    layout::{self, AUDIT_HASH_LEN, decode_seq_key, seq_key},
+    layout::{self, AUDIT_BASE_KEY, decode_seq_key, seq_key},
     time::{now_rfc3339, parse_rfc3339},
+    usage::bump,
     wal::{Frame, Row, Wal},
 };
-
-/// `prev_hash` of the first record.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// A group is capped so that one transaction stays a reasonable size; the
 /// rest of the queue simply forms the next group.
@@ -263,7 +263,7 @@ pub struct AuditRecord {
     /// shadow — with the request it shadows and how the answers compare).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving: Option<serde_json::Value>,
-    /// Hash of the previous record ([`GENESIS_HASH`] for the first).
+    /// Hash of the previous record ([`GENESIS_HASH`](crate::GENESIS_HASH) for the first).
     #[serde(default)]
     pub prev_hash: String,
     /// `hex(sha256(prev_hash || body))`; not part of the stored body.
@@ -330,102 +330,6 @@ pub struct AuditFilter {
     pub limit: Option<usize>,
 }
 
-/// A chain that verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyReport {
-    /// Records walked.
-    pub records: u64,
-    /// Records before (or between) them that were pruned on purpose; their
-    /// hashes were kept, so the rest still verifies.
-    pub pruned: u64,
-    /// Hash of the last record ([`GENESIS_HASH`] when empty). Keep it somewhere
-    /// else to detect a wholesale rewrite of the chain.
-    pub head_hash: String,
-}
-
-/// The first bad record found by [`Store::verify`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainError {
-    /// Sequence number of the bad (or missing) record.
-    pub seq: u64,
-    /// Its id, when the record could be read.
-    pub id: Option<String>,
-    /// What is wrong.
-    pub reason: ChainBreak,
-}
-
-impl fmt::Display for ChainError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "audit chain broken at seq {}", self.seq)?;
-        if let Some(id) = &self.id {
-            write!(f, " (id {id})")?;
-        }
-        write!(f, ": {}", self.reason)
-    }
-}
-
-impl std::error::Error for ChainError {}
-
-/// Why a record breaks the chain.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChainBreak {
-    /// No record with this seq, though later ones (or the head) exist.
-    #[error("record is missing (deleted)")]
-    Missing,
-    /// The record stored under this seq says it has another one.
-    #[error("the record stored here has seq {found}: records were moved or swapped")]
-    Reordered {
-        /// The seq written inside the record.
-        found: u64,
-    },
-    /// The record's content does not match its hash.
-    #[error("content does not match its hash (edited)")]
-    Edited,
-    /// The record's `prev_hash` is not the previous record's hash.
-    #[error(
-        "prev_hash does not match the previous record's hash (the previous record was edited and re-hashed)"
-    )]
-    BrokenLink,
-    /// The id index does not point back at this record.
-    #[error("the id index does not point to this record")]
-    IndexMismatch,
-    /// The record cannot be decoded at all.
-    #[error("cannot decode: {0}")]
-    Undecodable(String),
-    /// The head (next seq and last hash) disagrees with the records.
-    #[error("the chain head disagrees with the records: {0}")]
-    HeadMismatch(String),
-}
-
-/// A chain head kept in `meta` (the audit chain's, and the admin log's under its own key).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Head {
-    pub(crate) next_seq: u64,
-    pub(crate) hash: String,
-}
-
-impl Head {
-    /// The head of a chain with no records yet.
-    pub(crate) fn genesis() -> Head {
-        Head {
-            next_seq: 0,
-            hash: GENESIS_HASH.to_owned(),
-        }
-    }
-}
-
-pub(crate) fn read_head(meta: &sled::Tree, key: &[u8]) -> Result<Option<Head>> {
-    meta.get(key)?.map(|v| decode(layout::META, &v)).transpose()
-}
-
-/// What [`walk_chain`] needs to know of a decoded body.
-pub(crate) trait Link: serde::de::DeserializeOwned {
-    fn seq(&self) -> u64;
-    fn prev_hash(&self) -> &str;
-    /// What names the record in a [`ChainError`] besides its seq, if anything.
-    fn id(&self) -> Option<String>;
-}
-
 impl Link for AuditRecord {
     fn seq(&self) -> u64 {
         self.seq
@@ -436,167 +340,20 @@ impl Link for AuditRecord {
     fn id(&self) -> Option<String> {
         Some(self.id.clone())
     }
+    fn set_hash(&mut self, hash: String) {
+        self.hash = hash;
+    }
 }
 
-/// Records a chain does not hold on purpose: `from..to` were pruned (the
-/// audit store under its size cap) or never reached the central store (a node
-/// pruned them before it synced), and the record at `to` chains onto
-/// `prev_hash`, the hash of record `to - 1`, which was kept when they went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Skip {
-    /// First seq not held.
-    pub from: u64,
-    /// First seq held again.
-    pub to: u64,
-    /// Hash of record `to - 1`: what record `to` must name as its `prev_hash`.
-    pub prev_hash: String,
-}
-
-/// Walks the chain stored in `tree` (`seq -> hash || body`) whose head
-/// `head()` reads, and returns the first break: a missing seq (deleted), a
-/// record under the wrong seq (moved or swapped), content not matching its
-/// hash (edited), a `prev_hash` not matching the previous hash (edited and
-/// re-hashed), a head that disagrees (tail deleted, or records written behind
-/// the store's back), or whatever `check` finds in a record that passed.
-/// The ranges in `skips` (ascending) are jumped over, each with the hash that
-/// was kept for it, so a pruned chain still verifies from where it starts.
-///
-/// Safe while appends run, provided a writer puts its records and the head in
-/// one sled transaction (readers see it whole or not at all): it walks exactly
-/// the records the head names at the start; later ones are left for the next run.
-pub(crate) fn walk_chain<T: Link>(
-    tree: &sled::Tree,
-    head: &dyn Fn() -> Result<Option<Head>>,
-    skips: &[Skip],
-    mut check: impl FnMut(&T, &[u8]) -> Result<Option<ChainBreak>>,
-) -> Result<std::result::Result<VerifyReport, ChainError>> {
-    let first_head = head()?;
-    let end = first_head.as_ref().map_or(0, |h| h.next_seq);
-    let mut expected: u64 = 0;
-    let mut prev = GENESIS_HASH.to_owned();
-    let mut skipped: u64 = 0;
-    let mut skips = skips.iter().peekable();
-    let broken = |seq, id, reason| Ok(Err(ChainError { seq, id, reason }));
-    // Jumps over a skip that starts where the walk is; returns whether it did.
-    let mut jump = |expected: &mut u64, prev: &mut String, skipped: &mut u64| match skips
-        .next_if(|s| s.from == *expected && s.to > s.from)
-    {
-        Some(s) => {
-            *skipped += s.to - s.from;
-            *expected = s.to;
-            prev.clone_from(&s.prev_hash);
-            true
-        }
-        None => false,
-    };
-    while jump(&mut expected, &mut prev, &mut skipped) {}
-    for entry in tree.range(seq_key(expected)..seq_key(end.max(expected))) {
-        let (k, v) = entry?;
-        let Some(key_seq) = decode_seq_key(&k) else {
-            return broken(
-                expected,
-                None,
-                ChainBreak::Undecodable(format!("key of {} bytes", k.len())),
-            );
-        };
-        if key_seq != expected {
-            return broken(expected, None, ChainBreak::Missing);
-        }
-        let (stored_hash, body) = match split_value(&v) {
-            Ok(x) => x,
-            Err(reason) => return broken(expected, None, reason),
-        };
-        let rec: T = match serde_json::from_slice(body) {
-            Ok(r) => r,
-            Err(e) => return broken(expected, None, ChainBreak::Undecodable(e.to_string())),
-        };
-        let id = rec.id();
-        if rec.seq() != key_seq {
-            return broken(expected, id, ChainBreak::Reordered { found: rec.seq() });
-        }
-        // Hashing over the record's own prev_hash tells "edited" here apart
-        // from "edited and re-hashed", which shows as a broken link at the next record.
-        if chain_hash(rec.prev_hash(), body) != stored_hash {
-            return broken(expected, id, ChainBreak::Edited);
-        }
-        if rec.prev_hash() != prev {
-            return broken(expected, id, ChainBreak::BrokenLink);
-        }
-        if let Some(reason) = check(&rec, &k)? {
-            return broken(expected, id, reason);
-        }
-        prev = stored_hash.to_owned();
-        expected += 1;
-        while jump(&mut expected, &mut prev, &mut skipped) {}
-    }
-    if expected < end {
-        // The last records named by the head are gone.
-        return broken(expected, None, ChainBreak::Missing);
-    }
-    if let Some(h) = &first_head
-        && h.hash != prev
-    {
-        return broken(
-            expected.saturating_sub(1),
-            None,
-            ChainBreak::HeadMismatch("the last record's hash is not the head hash".into()),
-        );
-    }
-    // Records past the head were not written by the store. Read the last
-    // key before the head: records only grow, so a legitimate last key is
-    // always below the head read after it.
-    if let Some((k, _)) = tree.last()? {
-        let last = decode_seq_key(&k).unwrap_or(u64::MAX);
-        let next = head()?.map_or(0, |h| h.next_seq);
-        if last >= next {
-            return broken(
-                next,
-                None,
-                ChainBreak::HeadMismatch(format!(
-                    "records continue past the head's next seq {next}"
-                )),
-            );
-        }
-    }
-    Ok(Ok(VerifyReport {
-        records: expected - skipped,
-        pruned: skipped,
-        head_hash: prev,
-    }))
-}
-
-/// `hex(sha256(prev_hash || body))`.
-pub(crate) fn chain_hash(prev_hash: &str, body: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(body);
-    hex::encode(h.finalize())
-}
-
-/// Splits a stored value into its hash and body.
-pub(crate) fn split_value(v: &[u8]) -> std::result::Result<(&str, &[u8]), ChainBreak> {
-    if v.len() < AUDIT_HASH_LEN {
-        return Err(ChainBreak::Undecodable(format!(
-            "value of {} bytes has no hash prefix",
-            v.len()
-        )));
-    }
-    let (h, body) = v.split_at(AUDIT_HASH_LEN);
-    let h = std::str::from_utf8(h)
-        .map_err(|_| ChainBreak::Undecodable("hash prefix is not text".into()))?;
-    Ok((h, body))
+/// The pruned prefix of the audit chain, if records were ever pruned.
+pub(crate) fn audit_base(meta: &sled::Tree) -> Result<Option<Skip>> {
+    meta.get(AUDIT_BASE_KEY)?
+        .map(|v| decode(layout::META, &v))
+        .transpose()
 }
 
 fn decode_record(v: &[u8]) -> Result<AuditRecord> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        tree: layout::AUDIT,
-        reason,
-    };
-    let (hash, body) = split_value(v).map_err(|b| corrupt(b.to_string()))?;
-    let mut record: AuditRecord =
-        serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))?;
-    record.hash = hash.to_owned();
-    Ok(record)
+    decode_value(layout::AUDIT, v)
 }
 
 struct Request {
@@ -629,6 +386,11 @@ struct Counters {
     flushes: AtomicU64,
 }
 
+/// What the committer runs after each group it made durable, once every
+/// appender of the group has its answer. The store passes the audit cap's
+/// enforcement, which sits above this module.
+pub(crate) type AfterGroup = Box<dyn FnMut() + Send>;
+
 /// Handle on the committer thread; dropping it drains the queue and joins the thread.
 pub(crate) struct Committer {
     tx: Option<mpsc::Sender<Request>>,
@@ -641,6 +403,7 @@ impl Committer {
         trees: Trees,
         durability: Durability,
         wal: Option<Wal>,
+        after_group: AfterGroup,
     ) -> Result<Committer> {
         let head = read_head(&trees.meta, layout::AUDIT_HEAD_KEY)?.unwrap_or_else(Head::genesis);
         let counters = Arc::new(Counters::default());
@@ -651,6 +414,7 @@ impl Committer {
             next_seq: head.next_seq,
             head_hash: head.hash,
             counters: counters.clone(),
+            after_group,
         };
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
@@ -725,6 +489,7 @@ struct Worker {
     next_seq: u64,
     head_hash: String,
     counters: Arc<Counters>,
+    after_group: AfterGroup,
 }
 
 /// Records of one request, ready to write.
@@ -795,9 +560,7 @@ impl Worker {
                     reply.send(Ok(receipts));
                 }
                 // After the answers: retention must not delay an acknowledgement.
-                if let Err(e) = crate::cap::enforce(&self.trees, &self.durability, false) {
-                    tracing::error!(error = %e, "enforcing the audit store's cap failed");
-                }
+                (self.after_group)();
             }
             Err(e) => {
                 tracing::error!(error = %e, records = n, "audit group commit failed");
@@ -843,9 +606,7 @@ impl Worker {
             rec.hash = String::new();
             let body = serde_json::to_vec(&rec)?;
             let hash = chain_hash(&rec.prev_hash, &body);
-            let mut value = Vec::with_capacity(AUDIT_HASH_LEN + body.len());
-            value.extend_from_slice(hash.as_bytes());
-            value.extend_from_slice(&body);
+            let value = join_value(&hash, &body);
             new_ids.insert(rec.id.clone());
             out.rows.push((seq, rec.id.clone(), value));
             out.receipts.push(Receipt {
@@ -896,7 +657,7 @@ impl Worker {
 }
 
 /// Writes audit rows and the new head in one sled transaction.
-fn write_rows(trees: &Trees, rows: &[Row], head: &Head) -> Result<()> {
+pub(crate) fn write_rows(trees: &Trees, rows: &[Row], head: &Head) -> Result<()> {
     use sled::transaction::{ConflictableTransactionError, Transactional};
     let head = serde_json::to_vec(head)?;
     let bytes: usize = rows.iter().map(|(_, _, v)| v.len()).sum();
@@ -907,41 +668,10 @@ fn write_rows(trees: &Trees, rows: &[Row], head: &Head) -> Result<()> {
             ids.insert(id.as_bytes(), &seq_key(*seq))?;
         }
         meta.insert(layout::AUDIT_HEAD_KEY, head.as_slice())?;
-        crate::cap::bump(meta, layout::USAGE_AUDIT_KEY, bytes)?;
+        bump(meta, layout::USAGE_AUDIT_KEY, bytes)?;
         Ok::<(), ConflictableTransactionError<StoreError>>(())
     })?;
     Ok(())
-}
-
-/// Writes into sled what the write-ahead log holds beyond sled's own audit
-/// head (the groups acknowledged before a crash that sled had not flushed),
-/// with the payloads they name. Returns the number of records restored.
-pub(crate) fn replay_wal(trees: &Trees, frames: Vec<Frame>) -> Result<usize> {
-    let mut head = read_head(&trees.meta, layout::AUDIT_HEAD_KEY)?.unwrap_or_else(Head::genesis);
-    let mut restored = 0;
-    for frame in frames {
-        for payload in &frame.payloads {
-            trees.put_payload(payload)?;
-        }
-        let rows: Vec<Row> = frame
-            .rows
-            .into_iter()
-            .filter(|(seq, _, _)| *seq >= head.next_seq)
-            .collect();
-        let Some((first, _, _)) = rows.first() else {
-            continue;
-        };
-        if *first != head.next_seq {
-            return Err(crate::wal::gap_error(head.next_seq, *first));
-        }
-        head = Head {
-            next_seq: frame.next_seq,
-            hash: frame.head_hash,
-        };
-        write_rows(trees, &rows, &head)?;
-        restored += rows.len();
-    }
-    Ok(restored)
 }
 
 /// Iterates audit records in seq order (double-ended: `.rev()` for newest first).
@@ -1070,9 +800,7 @@ impl Store {
     pub fn verify(&self) -> Result<VerifyReport> {
         let t = self.trees();
         let head = || read_head(&t.meta, layout::AUDIT_HEAD_KEY);
-        let skips = crate::cap::audit_base(&t.meta)?
-            .into_iter()
-            .collect::<Vec<_>>();
+        let skips = audit_base(&t.meta)?.into_iter().collect::<Vec<_>>();
         walk_chain::<AuditRecord>(&t.audit, &head, &skips, |rec, key| {
             let indexed = t.audit_ids.get(rec.id.as_bytes())?;
             Ok((indexed.as_deref() != Some(key)).then_some(ChainBreak::IndexMismatch))
