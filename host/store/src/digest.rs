@@ -1,27 +1,16 @@
 //! Content digests (`sha256:<hex>`) that name plugins, pipelines, payloads and configs.
 //!
 //! A leaf: the store's error type names digests, so this module does not name
-//! it back; a malformed spelling is a [`BadDigest`], which converts into
-//! [`StoreError::BadDigest`](crate::StoreError::BadDigest).
+//! it back. Parsing (`FromStr`, `TryFrom<String>`) fails with
+//! [`StoreError::BadDigest`](crate::StoreError::BadDigest); those impls live
+//! in the error module, on top of [`Digest::checked`].
 
-use std::{fmt, str::FromStr};
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 const PREFIX: &str = "sha256:";
-
-/// A string that is not of the form `sha256:<64 lowercase hex digits>`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid digest {0:?}: expected sha256:<64 hex digits>")]
-pub struct BadDigest(pub(crate) String);
-
-impl BadDigest {
-    /// The string that was refused.
-    pub fn value(&self) -> &str {
-        &self.0
-    }
-}
 
 /// A sha256 content digest, always spelled `sha256:<64 lowercase hex digits>`.
 ///
@@ -56,28 +45,12 @@ impl Digest {
     pub fn short(&self) -> &str {
         &self.hex()[..12]
     }
-}
 
-impl FromStr for Digest {
-    type Err = BadDigest;
-
-    fn from_str(s: &str) -> Result<Self, BadDigest> {
-        let hex = s
-            .strip_prefix(PREFIX)
-            .ok_or_else(|| BadDigest(s.to_owned()))?;
-        if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            Ok(Digest(s.to_owned()))
-        } else {
-            Err(BadDigest(s.to_owned()))
-        }
-    }
-}
-
-impl TryFrom<String> for Digest {
-    type Error = BadDigest;
-
-    fn try_from(s: String) -> Result<Self, BadDigest> {
-        s.parse()
+    /// `s` as a digest, if it is spelled `sha256:<64 lowercase hex digits>`.
+    pub(crate) fn checked(s: &str) -> Option<Digest> {
+        let hex = s.strip_prefix(PREFIX)?;
+        (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Digest(s.to_owned()))
     }
 }
 

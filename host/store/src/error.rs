@@ -1,12 +1,9 @@
 //! The store's error type: one `thiserror` enum so the CLI and daemon can match on what went wrong,
 //! and the chain errors it carries. It names only leaf types (digests, lifecycle states).
 
-use std::{fmt, path::PathBuf, sync::Arc};
+use std::{fmt, path::PathBuf, str::FromStr, sync::Arc};
 
-use crate::{
-    digest::{BadDigest, Digest},
-    lifecycle::{BadState, State},
-};
+use crate::{digest::Digest, lifecycle::State};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -304,19 +301,34 @@ pub enum ChainBreak {
     HeadMismatch(String),
 }
 
-impl From<BadDigest> for StoreError {
-    fn from(e: BadDigest) -> Self {
-        StoreError::BadDigest(e.0)
+// Parsing the leaf values fails with a `StoreError`, which their modules
+// cannot name (this one names them), so those impls live here.
+
+impl FromStr for Digest {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Digest::checked(s).ok_or_else(|| StoreError::BadDigest(s.to_owned()))
     }
 }
 
-impl From<BadState> for StoreError {
-    fn from(e: BadState) -> Self {
-        StoreError::BadName {
+impl TryFrom<String> for Digest {
+    type Error = StoreError;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl FromStr for State {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        State::from_name(s).ok_or_else(|| StoreError::BadName {
             what: "state",
-            value: e.0,
-            reason: BadState::EXPECTED,
-        }
+            value: s.to_owned(),
+            reason: "expected staged, active, deprecated or retired",
+        })
     }
 }
 

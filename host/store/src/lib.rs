@@ -17,7 +17,7 @@
 //!
 //! 0. `layout` — file names, tree names, key encodings.
 //! 1. `digest`, `lifecycle` — leaf values the error type names ([`Digest`], [`State`]).
-//! 2. `error` — [`StoreError`], [`ChainError`] and the decode helper.
+//! 2. `error` — [`StoreError`], [`ChainError`], parsing the leaf values, the decode helper.
 //! 3. `id`, `time` — record ids, name checks, RFC 3339 timestamps.
 //! 4. `chain`, `usage`, `wal` — hash-chain heads, framing and the walk; usage counters; the audit write-ahead log.
 //! 5. `audit`, `payload`, `registry`, `monitor`, `trust` — the records and blobs the store keeps.
@@ -72,11 +72,11 @@ pub use audit::{
 };
 pub use cap::{AuditUsage, PruneReport};
 pub use chain::{GENESIS_HASH, Skip, SyncCursor, VerifyReport};
-pub use digest::{BadDigest, Digest};
+pub use digest::Digest;
 pub use error::{ChainBreak, ChainError, Result, StoreError};
 pub use export::{OPENLINEAGE_PRODUCER, OPENLINEAGE_SCHEMA_URL, openlineage_event};
 pub use id::{new_record_id, run_uuid};
-pub use lifecycle::{BadState, State};
+pub use lifecycle::State;
 pub use monitor::MonitorReport;
 pub use payload::{ExpireReport, PayloadStatus, Retention};
 pub use registry::{

@@ -1,10 +1,11 @@
 //! The lifecycle state shared by plugin, model and pipeline versions.
 //!
-//! A leaf, like the digest module: the store's error type names states, so a
-//! spelling that is not one is a [`BadState`], which converts into
-//! [`StoreError::BadName`](crate::StoreError::BadName).
+//! A leaf, like the digest module: the store's error type names states, so
+//! this module does not name it back. Parsing (`FromStr`) fails with
+//! [`StoreError::BadName`](crate::StoreError::BadName); that impl lives in the
+//! error module, on top of [`State::from_name`].
 
-use std::{fmt, str::FromStr};
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,31 +36,15 @@ impl fmt::Display for State {
     }
 }
 
-impl FromStr for State {
-    type Err = BadState;
-
-    fn from_str(s: &str) -> Result<Self, BadState> {
+impl State {
+    /// The state spelled `s` (as [`Display`](fmt::Display) writes it), if any.
+    pub(crate) fn from_name(s: &str) -> Option<State> {
         match s {
-            "staged" => Ok(State::Staged),
-            "active" => Ok(State::Active),
-            "deprecated" => Ok(State::Deprecated),
-            "retired" => Ok(State::Retired),
-            _ => Err(BadState(s.to_owned())),
+            "staged" => Some(State::Staged),
+            "active" => Some(State::Active),
+            "deprecated" => Some(State::Deprecated),
+            "retired" => Some(State::Retired),
+            _ => None,
         }
-    }
-}
-
-/// A string that is not a lifecycle state.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid state {0:?}: {reason}", reason = BadState::EXPECTED)]
-pub struct BadState(pub(crate) String);
-
-impl BadState {
-    /// What a state may be spelled as.
-    pub(crate) const EXPECTED: &'static str = "expected staged, active, deprecated or retired";
-
-    /// The string that was refused.
-    pub fn value(&self) -> &str {
-        &self.0
     }
 }
