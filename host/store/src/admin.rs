@@ -6,11 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Store,
-    audit::{Head, Link, VerifyReport, chain_hash, read_head, split_value, walk_chain},
-    decode,
-    error::{Result, StoreError},
-    layout::{self, ADMIN_HEAD_KEY, AUDIT_HASH_LEN, seq_key},
-    registry::validate_name,
+    chain::{
+        Head, Link, VerifyReport, chain_hash, decode_value, join_value, read_head, walk_chain,
+    },
+    error::{Result, StoreError, decode},
+    id::validate_name,
+    layout::{self, ADMIN_HEAD_KEY, seq_key},
     time::{now_rfc3339, parse_rfc3339},
 };
 
@@ -54,20 +55,9 @@ impl Link for AdminEntry {
     fn id(&self) -> Option<String> {
         None
     }
-}
-
-fn corrupt(reason: String) -> StoreError {
-    StoreError::Corrupt {
-        tree: layout::ADMIN_LOG,
-        reason,
+    fn set_hash(&mut self, hash: String) {
+        self.hash = hash;
     }
-}
-
-fn decode_entry(v: &[u8]) -> Result<AdminEntry> {
-    let (hash, body) = split_value(v).map_err(|b| corrupt(b.to_string()))?;
-    let mut e: AdminEntry = serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))?;
-    e.hash = hash.to_owned();
-    Ok(e)
 }
 
 impl Store {
@@ -101,10 +91,7 @@ impl Store {
             e.hash = String::new();
             let body = serde_json::to_vec(&e).map_err(|x| abort(x.into()))?;
             let hash = chain_hash(&e.prev_hash, &body);
-            let mut value = Vec::with_capacity(AUDIT_HASH_LEN + body.len());
-            value.extend_from_slice(hash.as_bytes());
-            value.extend_from_slice(&body);
-            log.insert(&seq_key(e.seq), value)?;
+            log.insert(&seq_key(e.seq), join_value(&hash, &body))?;
             let next = Head {
                 next_seq: e.seq + 1,
                 hash: hash.clone(),
@@ -127,7 +114,7 @@ impl Store {
             .iter()
             .rev()
             .take(limit)
-            .map(|item| decode_entry(&item?.1))
+            .map(|item| decode_value(layout::ADMIN_LOG, &item?.1))
             .collect()
     }
 

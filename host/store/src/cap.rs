@@ -11,20 +11,16 @@
 //! written before the counters existed is counted once, when it is opened.
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{
-    ConflictableTransactionError, Transactional, TransactionalTree, UnabortableTransactionError,
-};
+use sled::transaction::{ConflictableTransactionError, Transactional};
 
 use crate::{
     Durability, Store, Trees,
-    audit::{Head, Skip, read_head, split_value},
-    decode,
-    error::{Result, StoreError},
-    layout::{
-        self, AUDIT_BASE_KEY, AUDIT_CAP_KEY, SYNC_CURSOR_PREFIX, USAGE_AUDIT_KEY,
-        USAGE_PAYLOADS_KEY, seq_key,
-    },
+    audit::audit_base,
+    chain::{Head, Skip, read_head, split_value, synced_to},
+    error::{Result, StoreError, decode},
+    layout::{self, AUDIT_BASE_KEY, AUDIT_CAP_KEY, USAGE_AUDIT_KEY, USAGE_PAYLOADS_KEY, seq_key},
     payload::PayloadInfo,
+    usage::{bump, get_u64},
 };
 
 /// Below the cap by this fraction after pruning, so a store at its cap does
@@ -88,30 +84,6 @@ impl PruneReport {
     }
 }
 
-pub(crate) fn decode_u64(v: &[u8]) -> Option<u64> {
-    <[u8; 8]>::try_from(v).ok().map(u64::from_be_bytes)
-}
-
-fn get_u64(meta: &sled::Tree, key: &[u8]) -> Result<Option<u64>> {
-    Ok(meta.get(key)?.and_then(|v| decode_u64(&v)))
-}
-
-/// Adds `delta` to the usage counter `key` inside a transaction.
-pub(crate) fn bump(
-    meta: &TransactionalTree,
-    key: &[u8],
-    delta: i64,
-) -> std::result::Result<(), UnabortableTransactionError> {
-    let current = meta.get(key)?.and_then(|v| decode_u64(&v)).unwrap_or(0);
-    let next = if delta >= 0 {
-        current.saturating_add(delta.unsigned_abs())
-    } else {
-        current.saturating_sub(delta.unsigned_abs())
-    };
-    meta.insert(key, &next.to_be_bytes())?;
-    Ok(())
-}
-
 /// Counts what an older store holds, once, if its counters are missing.
 /// Runs at open, before anything can write.
 pub(crate) fn ensure_usage(trees: &Trees) -> Result<()> {
@@ -135,23 +107,6 @@ pub(crate) fn ensure_usage(trees: &Trees) -> Result<()> {
             .insert(USAGE_PAYLOADS_KEY, &bytes.to_be_bytes())?;
     }
     Ok(())
-}
-
-/// The pruned prefix of the audit chain, if records were ever pruned.
-pub(crate) fn audit_base(meta: &sled::Tree) -> Result<Option<Skip>> {
-    meta.get(AUDIT_BASE_KEY)?
-        .map(|v| decode(layout::META, &v))
-        .transpose()
-}
-
-/// The furthest seq any central store has acknowledged.
-fn synced_to(meta: &sled::Tree) -> Result<Option<u64>> {
-    let mut best = None;
-    for entry in meta.scan_prefix(SYNC_CURSOR_PREFIX) {
-        let cursor: crate::sync::SyncCursor = decode(layout::META, &entry?.1)?;
-        best = best.max(Some(cursor.next_seq));
-    }
-    Ok(best)
 }
 
 fn usage(trees: &Trees) -> Result<AuditUsage> {
@@ -187,6 +142,14 @@ pub(crate) fn enforce(trees: &Trees, durability: &Durability, take: bool) -> Res
     } else {
         report
     })
+}
+
+/// What the audit committer runs after every group it made durable:
+/// enforcement there only logs, nobody waits for its report.
+pub(crate) fn enforce_after_group(trees: &Trees, durability: &Durability) {
+    if let Err(e) = enforce(trees, durability, false) {
+        tracing::error!(error = %e, "enforcing the audit store's cap failed");
+    }
 }
 
 fn enforce_locked(trees: &Trees, durability: &Durability) -> Result<PruneReport> {

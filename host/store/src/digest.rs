@@ -1,11 +1,14 @@
 //! Content digests (`sha256:<hex>`) that name plugins, pipelines, payloads and configs.
+//!
+//! A leaf: the store's error type names digests, so this module does not name
+//! it back. Parsing (`FromStr`, `TryFrom<String>`) fails with
+//! [`StoreError::BadDigest`](crate::StoreError::BadDigest); those impls live
+//! in the error module, on top of [`Digest::checked`].
 
-use std::{fmt, str::FromStr};
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-
-use crate::error::StoreError;
 
 const PREFIX: &str = "sha256:";
 
@@ -42,28 +45,12 @@ impl Digest {
     pub fn short(&self) -> &str {
         &self.hex()[..12]
     }
-}
 
-impl FromStr for Digest {
-    type Err = StoreError;
-
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        let hex = s
-            .strip_prefix(PREFIX)
-            .ok_or_else(|| StoreError::BadDigest(s.to_owned()))?;
-        if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            Ok(Digest(s.to_owned()))
-        } else {
-            Err(StoreError::BadDigest(s.to_owned()))
-        }
-    }
-}
-
-impl TryFrom<String> for Digest {
-    type Error = StoreError;
-
-    fn try_from(s: String) -> Result<Self, StoreError> {
-        s.parse()
+    /// `s` as a digest, if it is spelled `sha256:<64 lowercase hex digits>`.
+    pub(crate) fn checked(s: &str) -> Option<Digest> {
+        let hex = s.strip_prefix(PREFIX)?;
+        (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Digest(s.to_owned()))
     }
 }
 

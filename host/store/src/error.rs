@@ -1,8 +1,9 @@
-//! The store's error type: one `thiserror` enum so the CLI and daemon can match on what went wrong.
+//! The store's error type: one `thiserror` enum so the CLI and daemon can match on what went wrong,
+//! and the chain errors it carries. It names only leaf types (digests, lifecycle states).
 
-use std::{path::PathBuf, sync::Arc};
+use std::{fmt, path::PathBuf, str::FromStr, sync::Arc};
 
-use crate::{audit::ChainError, digest::Digest, registry::State};
+use crate::{digest::Digest, lifecycle::State};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +247,91 @@ impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
     }
 }
 
+/// The first bad record found by [`Store::verify`](crate::Store::verify).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainError {
+    /// Sequence number of the bad (or missing) record.
+    pub seq: u64,
+    /// Its id, when the record could be read.
+    pub id: Option<String>,
+    /// What is wrong.
+    pub reason: ChainBreak,
+}
+
+impl fmt::Display for ChainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "audit chain broken at seq {}", self.seq)?;
+        if let Some(id) = &self.id {
+            write!(f, " (id {id})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+impl std::error::Error for ChainError {}
+
+/// Why a record breaks the chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainBreak {
+    /// No record with this seq, though later ones (or the head) exist.
+    #[error("record is missing (deleted)")]
+    Missing,
+    /// The record stored under this seq says it has another one.
+    #[error("the record stored here has seq {found}: records were moved or swapped")]
+    Reordered {
+        /// The seq written inside the record.
+        found: u64,
+    },
+    /// The record's content does not match its hash.
+    #[error("content does not match its hash (edited)")]
+    Edited,
+    /// The record's `prev_hash` is not the previous record's hash.
+    #[error(
+        "prev_hash does not match the previous record's hash (the previous record was edited and re-hashed)"
+    )]
+    BrokenLink,
+    /// The id index does not point back at this record.
+    #[error("the id index does not point to this record")]
+    IndexMismatch,
+    /// The record cannot be decoded at all.
+    #[error("cannot decode: {0}")]
+    Undecodable(String),
+    /// The head (next seq and last hash) disagrees with the records.
+    #[error("the chain head disagrees with the records: {0}")]
+    HeadMismatch(String),
+}
+
+// Parsing the leaf values fails with a `StoreError`, which their modules
+// cannot name (this one names them), so those impls live here.
+
+impl FromStr for Digest {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Digest::checked(s).ok_or_else(|| StoreError::BadDigest(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = StoreError;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl FromStr for State {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        State::from_name(s).ok_or_else(|| StoreError::BadName {
+            what: "state",
+            value: s.to_owned(),
+            reason: "expected staged, active, deprecated or retired",
+        })
+    }
+}
+
 /// Shorthand used throughout the crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -253,4 +339,15 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
     let path = path.into();
     move |source| StoreError::Io { path, source }
+}
+
+/// Decodes a JSON value from a tree, naming the tree on failure.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        reason: e.to_string(),
+    })
 }

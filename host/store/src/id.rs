@@ -1,4 +1,5 @@
-//! Identifiers: time-ordered audit record ids and the UUIDs that OpenLineage wants for runs.
+//! Identifiers: time-ordered audit record ids, the UUIDs that OpenLineage wants for runs, and
+//! the checks on caller-supplied ids and names that become keys.
 
 use std::{
     hash::{BuildHasher, Hasher},
@@ -55,6 +56,31 @@ pub(crate) fn validate_id(id: &str) -> Result<(), StoreError> {
         Some(reason) => Err(StoreError::BadName {
             what: "audit record id",
             value: id.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Names and versions become keys (`name@version`, and `\0`-separated keys
+/// elsewhere) and appear in terminals, so the separators and invisible
+/// characters are refused.
+pub(crate) fn validate_name(what: &'static str, value: &str) -> Result<(), StoreError> {
+    let reason = if value.is_empty() {
+        Some("must not be empty")
+    } else if value.len() > 200 {
+        Some("must be at most 200 bytes")
+    } else if value.contains('@') {
+        Some("must not contain '@'")
+    } else if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        Some("must not contain whitespace or control characters")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(StoreError::BadName {
+            what,
+            value: value.to_owned(),
             reason,
         }),
         None => Ok(()),

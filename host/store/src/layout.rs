@@ -95,6 +95,13 @@ pub fn decode_seq_key(key: &[u8]) -> Option<u64> {
     key.try_into().ok().map(u64::from_be_bytes)
 }
 
+/// The key in [`META`] of what central store `central` said it holds of this chain.
+pub(crate) fn sync_cursor_key(central: &str) -> Vec<u8> {
+    let mut k = SYNC_CURSOR_PREFIX.to_vec();
+    k.extend_from_slice(central.as_bytes());
+    k
+}
+
 /// The key of a `name@version` entry in [`TAGS`] or [`PIPELINES`].
 pub(crate) fn ref_key(name: &str, version: &str) -> String {
     format!("{name}@{version}")

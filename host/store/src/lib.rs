@@ -9,22 +9,54 @@
 //! Encoding: values are JSON (serde_json). The audit chain hashes the exact
 //! bytes stored, never a re-serialization, so verification does not depend on
 //! JSON being canonical across versions (or on float round-tripping).
+//!
+//! # Layers
+//!
+//! Modules import only modules of earlier layers (no import cycle); a new
+//! tree goes in the lowest layer that has everything it needs:
+//!
+//! 0. `layout` — file names, tree names, key encodings.
+//! 1. `digest`, `lifecycle` — leaf values the error type names ([`Digest`], [`State`]).
+//! 2. `error` — [`StoreError`], [`ChainError`], parsing the leaf values, the decode helper.
+//! 3. `id`, `time` — record ids, name checks, RFC 3339 timestamps.
+//! 4. `chain`, `usage`, `wal` — hash-chain heads, framing and the walk; usage counters; the audit write-ahead log.
+//! 5. `audit`, `payload`, `registry`, `monitor`, `trust` — the records and blobs the store keeps.
+//! 6. `cap` — the audit store under its size cap (prunes payloads and records).
+//! 7. `sync`, `export`, `admin` — shipping chains to a central store, exports, the daemon's admin log.
+//!
+//! This file, the [`Store`] handle, opens the trees and wires the layers
+//! together (it hands the committer the cap's enforcement, for instance).
 
-mod admin;
-mod audit;
-mod cap;
-mod digest;
-mod error;
-mod export;
-mod id;
+// One direction only: a module imports modules of earlier layers, never of
+// its own or a later one (`python3 tools/cycles.py host/store/src` checks it).
+// lib.rs, the handle, sits on top and wires the layers together.
+
+// Layer 0: names on disk.
 pub mod layout;
+// Layer 1: leaf values the error type names.
+mod digest;
+mod lifecycle;
+// Layer 2: the error type.
+mod error;
+// Layer 3: ids, names and timestamps.
+mod id;
+mod time;
+// Layer 4: hash chains and the usage counters; the audit write-ahead log file.
+mod chain;
+mod usage;
+pub mod wal;
+// Layer 5: what the store keeps.
+mod audit;
 mod monitor;
 mod payload;
 mod registry;
-mod sync;
-mod time;
 mod trust;
-pub mod wal;
+// Layer 6: the audit store under its size cap.
+mod cap;
+// Layer 7: what is built on the audit log.
+mod admin;
+mod export;
+mod sync;
 
 use std::{
     fs::{File, OpenOptions},
@@ -35,25 +67,27 @@ use std::{
 
 pub use admin::AdminEntry;
 pub use audit::{
-    AuditFilter, AuditIter, AuditRecord, AuditStats, ChainBreak, ChainError, FindingEntry,
-    GENESIS_HASH, ModelEntry, MonitorVerdict, Outcome, PipelineRef, Receipt, Severity, Skip,
-    StageEntry, StageRole, VerifyReport,
+    AuditFilter, AuditIter, AuditRecord, AuditStats, FindingEntry, ModelEntry, MonitorVerdict,
+    Outcome, PipelineRef, Receipt, Severity, StageEntry, StageRole,
 };
 pub use cap::{AuditUsage, PruneReport};
+pub use chain::{GENESIS_HASH, Skip, SyncCursor, VerifyReport};
 pub use digest::Digest;
-pub use error::{Result, StoreError};
+pub use error::{ChainBreak, ChainError, Result, StoreError};
 pub use export::{OPENLINEAGE_PRODUCER, OPENLINEAGE_SCHEMA_URL, openlineage_event};
 pub use id::{new_record_id, run_uuid};
+pub use lifecycle::State;
 pub use monitor::MonitorReport;
 pub use payload::{ExpireReport, PayloadStatus, Retention};
 pub use registry::{
-    PipelinePlugin, PipelineRecord, PluginMeta, PluginTag, Purpose, ResolvedPlugin, State,
+    PipelinePlugin, PipelineRecord, PluginMeta, PluginTag, Purpose, ResolvedPlugin,
     compare_versions, digest_pipeline, split_reference,
 };
-pub use sync::{IngestReport, NodeChain, RawRecord, SyncCursor, validate_node_id};
+pub use sync::{IngestReport, NodeChain, RawRecord, validate_node_id};
 pub use time::{format_rfc3339, now_rfc3339, parse_rfc3339};
 pub use trust::TrustedKey;
 
+use chain::{Head, read_head};
 use error::io_err;
 
 /// The on-disk format this build reads and writes, stamped in the `meta` tree.
@@ -256,7 +290,12 @@ impl Store {
         }
         cap::ensure_usage(&trees)?;
         let (wal, recovered) = open_wal(dir, &trees, &durability, options.audit_wal_bytes)?;
-        let committer = audit::Committer::start(trees.clone(), durability.clone(), wal)?;
+        let after_group: audit::AfterGroup = {
+            let (trees, durability) = (trees.clone(), durability.clone());
+            Box::new(move || cap::enforce_after_group(&trees, &durability))
+        };
+        let committer =
+            audit::Committer::start(trees.clone(), durability.clone(), wal, after_group)?;
         tracing::debug!(dir = %dir.display(), fresh, "store opened");
         Ok(Store {
             inner: Arc::new(Inner {
@@ -351,7 +390,7 @@ fn open_wal(
 ) -> Result<(Option<wal::Wal>, usize)> {
     let path = dir.join(wal::WAL_FILE);
     let (frames, generation) = wal::Wal::recover(&path)?;
-    let restored = audit::replay_wal(trees, frames)?;
+    let restored = replay_wal(trees, frames)?;
     if restored > 0 {
         durability.sync()?;
         tracing::info!(
@@ -374,6 +413,37 @@ fn open_wal(
         }
     };
     Ok((wal, restored))
+}
+
+/// Writes into sled what the write-ahead log holds beyond sled's own audit
+/// head (the groups acknowledged before a crash that sled had not flushed),
+/// with the payloads they name. Returns the number of records restored.
+fn replay_wal(trees: &Trees, frames: Vec<wal::Frame>) -> Result<usize> {
+    let mut head = read_head(&trees.meta, layout::AUDIT_HEAD_KEY)?.unwrap_or_else(Head::genesis);
+    let mut restored = 0;
+    for frame in frames {
+        for payload in &frame.payloads {
+            trees.put_payload(payload)?;
+        }
+        let rows: Vec<wal::Row> = frame
+            .rows
+            .into_iter()
+            .filter(|(seq, _, _)| *seq >= head.next_seq)
+            .collect();
+        let Some((first, _, _)) = rows.first() else {
+            continue;
+        };
+        if *first != head.next_seq {
+            return Err(wal::gap_error(head.next_seq, *first));
+        }
+        head = Head {
+            next_seq: frame.next_seq,
+            hash: frame.head_hash,
+        };
+        audit::write_rows(trees, &rows, &head)?;
+        restored += rows.len();
+    }
+    Ok(restored)
 }
 
 fn default_dir_from(env: Option<std::ffi::OsString>, data_dir: Option<PathBuf>) -> Result<PathBuf> {
@@ -454,17 +524,6 @@ fn check_format(meta: &sled::Tree, dir: &Path) -> Result<()> {
             }
         }
     }
-}
-
-/// Decodes a JSON value from a tree, naming the tree on failure.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
-    tree: &'static str,
-    bytes: &[u8],
-) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        tree,
-        reason: e.to_string(),
-    })
 }
 
 #[cfg(test)]

@@ -4,11 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Store, decode,
+    Store,
     digest::Digest,
-    error::{Result, StoreError},
+    error::{Result, StoreError, decode},
+    id::validate_name,
     layout::{self, decode_seq_key},
-    registry::validate_name,
     time::now_rfc3339,
 };
 

@@ -8,13 +8,12 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{
     Store, Trees,
-    cap::bump,
-    decode,
     digest::Digest,
-    error::{Result, StoreError},
+    error::{Result, StoreError, decode},
+    id::validate_name,
     layout::{self, USAGE_PAYLOADS_KEY},
-    registry::validate_name,
     time::{format_rfc3339, from_unix_nanos, unix_nanos},
+    usage::bump,
 };
 
 /// Which payloads of a pipeline's invocations are kept.

@@ -1,63 +1,20 @@
 //! The registry: plugin components by digest, immutable `name@version` tags with a lifecycle,
 //! and immutable pipeline versions whose digest covers their spec and every plugin they use.
 
-use std::{cmp::Ordering, fmt, str::FromStr};
+use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::{
-    Store, decode,
+    Store,
     digest::{Digest, update_field},
-    error::{Result, StoreError},
+    error::{Result, StoreError, decode},
+    id::validate_name,
     layout::{self, ref_key},
+    lifecycle::State,
     time::now_rfc3339,
 };
-
-/// Lifecycle of a plugin version. Any state may follow any other, except that
-/// [`State::Retired`] is final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    /// Added, not yet in use: usable by new pipelines, e.g. for shadow runs.
-    Staged,
-    /// In use.
-    #[default]
-    Active,
-    /// Still usable; new pipelines should move off it.
-    Deprecated,
-    /// Cannot be used by a new pipeline version; its records stay and replay still works.
-    Retired,
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            State::Staged => "staged",
-            State::Active => "active",
-            State::Deprecated => "deprecated",
-            State::Retired => "retired",
-        })
-    }
-}
-
-impl FromStr for State {
-    type Err = StoreError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "staged" => Ok(State::Staged),
-            "active" => Ok(State::Active),
-            "deprecated" => Ok(State::Deprecated),
-            "retired" => Ok(State::Retired),
-            _ => Err(StoreError::BadName {
-                what: "state",
-                value: s.to_owned(),
-                reason: "expected staged, active, deprecated or retired",
-            }),
-        }
-    }
-}
 
 /// What a plugin says about itself (from its `metadata` export), kept with its tag.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,31 +115,6 @@ pub fn split_reference(reference: &str) -> Result<(&str, &str)> {
     validate_name("version", version)
         .map_err(|_| StoreError::BadReference(reference.to_owned()))?;
     Ok((name, version))
-}
-
-/// Names and versions become keys (`name@version`, and `\0`-separated keys
-/// elsewhere) and appear in terminals, so the separators and invisible
-/// characters are refused.
-pub(crate) fn validate_name(what: &'static str, value: &str) -> Result<()> {
-    let reason = if value.is_empty() {
-        Some("must not be empty")
-    } else if value.len() > 200 {
-        Some("must be at most 200 bytes")
-    } else if value.contains('@') {
-        Some("must not contain '@'")
-    } else if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        Some("must not contain whitespace or control characters")
-    } else {
-        None
-    };
-    match reason {
-        Some(reason) => Err(StoreError::BadName {
-            what,
-            value: value.to_owned(),
-            reason,
-        }),
-        None => Ok(()),
-    }
 }
 
 /// Orders versions "semver-ish": the release part is compared component by

@@ -16,14 +16,15 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, Transactional};
 
 use crate::{
-    AuditRecord, Store,
-    audit::{GENESIS_HASH, Head, Skip, VerifyReport, chain_hash, walk_chain},
-    decode,
-    error::{Result, StoreError},
-    id::new_record_id,
-    layout::{
-        self, AUDIT_HASH_LEN, NODE_ID_KEY, SYNC_CURSOR_PREFIX, SYNC_NODE_TREE_PREFIX, seq_key,
+    Store,
+    audit::AuditRecord,
+    chain::{
+        GENESIS_HASH, Head, Skip, SyncCursor, VerifyReport, chain_hash, decode_value, join_value,
+        split_value, walk_chain,
     },
+    error::{Result, StoreError, decode},
+    id::new_record_id,
+    layout::{self, AUDIT_HASH_LEN, NODE_ID_KEY, SYNC_NODE_TREE_PREFIX, seq_key, sync_cursor_key},
     time::now_rfc3339,
 };
 
@@ -36,17 +37,6 @@ pub struct RawRecord {
     pub hash: String,
     /// The record's JSON exactly as stored (hashed byte for byte).
     pub body: String,
-}
-
-/// How far a central store has this node's chain, as it last said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncCursor {
-    /// The next seq it expects.
-    pub next_seq: u64,
-    /// Hash of the last record it holds.
-    pub head_hash: String,
-    /// When it said so (RFC 3339 UTC).
-    pub time: String,
 }
 
 /// A node's chain as a central store holds it.
@@ -211,7 +201,7 @@ impl Store {
             let seq = layout::decode_seq_key(&k)
                 .ok_or_else(|| corrupt(format!("key of {} bytes", k.len())))?;
             let (hash, body) =
-                crate::audit::split_value(&v).map_err(|b| corrupt(format!("record {seq}: {b}")))?;
+                split_value(&v).map_err(|b| corrupt(format!("record {seq}: {b}")))?;
             let body = std::str::from_utf8(body)
                 .map_err(|e| corrupt(format!("record {seq} is not UTF-8: {e}")))?;
             bytes += v.len();
@@ -228,7 +218,7 @@ impl Store {
     pub fn sync_cursor(&self, central: &str) -> Result<Option<SyncCursor>> {
         self.trees()
             .meta
-            .get(cursor_key(central))?
+            .get(sync_cursor_key(central))?
             .map(|v| decode(layout::META, &v))
             .transpose()
     }
@@ -238,7 +228,7 @@ impl Store {
     pub fn set_sync_cursor(&self, central: &str, cursor: &SyncCursor) -> Result<()> {
         self.trees()
             .meta
-            .insert(cursor_key(central), serde_json::to_vec(cursor)?)?;
+            .insert(sync_cursor_key(central), serde_json::to_vec(cursor)?)?;
         self.durability().sync()
     }
 
@@ -357,10 +347,7 @@ impl Store {
                         ),
                     )));
                 }
-                let mut value = Vec::with_capacity(AUDIT_HASH_LEN + r.body.len());
-                value.extend_from_slice(r.hash.as_bytes());
-                value.extend_from_slice(r.body.as_bytes());
-                tree.insert(&seq_key(r.seq), value)?;
+                tree.insert(&seq_key(r.seq), join_value(&r.hash, r.body.as_bytes()))?;
                 chain.next_seq = r.seq + 1;
                 chain.head_hash.clone_from(&r.hash);
                 chain.records += 1;
@@ -403,24 +390,9 @@ impl Store {
     pub fn node_record(&self, node: &str, seq: u64) -> Result<Option<AuditRecord>> {
         let tree = self.node_tree(node)?;
         tree.get(seq_key(seq))?
-            .map(|v| {
-                let (hash, body) =
-                    crate::audit::split_value(&v).map_err(|b| StoreError::Corrupt {
-                        tree: layout::SYNC_NODES,
-                        reason: b.to_string(),
-                    })?;
-                let mut rec: AuditRecord = decode(layout::SYNC_NODES, body)?;
-                rec.hash = hash.to_owned();
-                Ok(rec)
-            })
+            .map(|v| decode_value(layout::SYNC_NODES, &v))
             .transpose()
     }
-}
-
-fn cursor_key(central: &str) -> Vec<u8> {
-    let mut k = SYNC_CURSOR_PREFIX.to_vec();
-    k.extend_from_slice(central.as_bytes());
-    k
 }
 
 impl NodeChain {

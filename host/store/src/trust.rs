@@ -7,7 +7,13 @@
 //! added. Trees are opened on first use, so stores written before this
 //! module need no migration.
 
-use crate::{Result, Store, StoreError, digest::Digest, layout, time::now_rfc3339};
+use crate::{
+    Store,
+    digest::Digest,
+    error::{Result, StoreError},
+    layout,
+    time::now_rfc3339,
+};
 
 /// A public key trusted to sign plugins.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
