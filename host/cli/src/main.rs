@@ -751,6 +751,7 @@ fn run(
         batch_size: Some(batch_size),
         workers: args.workers,
         resume,
+        alerts: keel_ops::alerts::sink(),
     };
     let mut sink = |b: &keel_data::Batch| -> Result<(), String> {
         match writer.as_mut() {

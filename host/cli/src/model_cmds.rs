@@ -219,7 +219,7 @@ pub fn run(cmd: ModelCommand, store: impl Fn() -> Result<Store>) -> Result<Strin
                 timeout_ms,
                 ..Default::default()
             };
-            let out = keel_runtime::nn::run_command(
+            let out = keel_runtime::command::run_command(
                 &rt,
                 &bytes,
                 &guest.display().to_string(),

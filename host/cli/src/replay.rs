@@ -43,8 +43,13 @@ fn run_once(rt: &Arc<Runtime>, store: &Store, spec: &Path, input: &Path) -> Resu
         outputs.push(b.clone());
         Ok(())
     };
+    // Alerts go out as they did on the recorded run.
+    let options = RunOptions {
+        alerts: keel_ops::alerts::sink(),
+        ..RunOptions::default()
+    };
     let summary = pipeline
-        .run(source, &RunOptions::default(), &mut sink, &mut |_| {})
+        .run(source, &options, &mut sink, &mut |_| {})
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     // The recorded digest is of the bytes `keel run` wrote: CSV (also when
     // nothing was written) or JSON Lines, so both encodings are hashed.

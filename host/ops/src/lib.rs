@@ -3,13 +3,14 @@
 //! deploying pipeline specs, materialising deployed versions, building audit
 //! records and carrying monitor state between runs.
 
+pub mod alerts;
 pub mod trust;
 
 use anyhow::{Context, Result, bail};
 use keel_runtime::instance::Report;
 use keel_runtime::pipeline::{
-    FoundModel, MonitorState, Pipeline, PluginDirs, PluginResolver, RunSummary, is_model_path,
-    model_from_path, severity_name,
+    FoundModel, MonitorState, Pipeline, PluginDirs, PluginResolver, PluginUse, RunSummary,
+    is_model_path, model_from_path, severity_name,
 };
 use keel_runtime::window::WindowReport;
 use keel_runtime::{Outcome as RunOutcome, Plugin, Runtime};
@@ -165,10 +166,6 @@ pub fn record(
     ending: &Ending,
 ) -> AuditRecord {
     let uses = pipeline.plugins();
-    let digest_of = |s: &str| {
-        s.parse::<Digest>()
-            .unwrap_or_else(|_| Digest::of(s.as_bytes()))
-    };
     let roles: Vec<(String, Digest)> = uses
         .iter()
         .map(|u| (format!("{}:{}", u.role, u.name), digest_of(&u.digest)))
@@ -187,62 +184,8 @@ pub fn record(
     r.output_digest = output_digest;
     r.rows_in = summary.rows_in;
     r.rows_out = summary.rows_out;
-    for u in &uses {
-        let at = summary
-            .stage_time
-            .iter()
-            .position(|(name, _, _)| *name == u.name);
-        let duration = at.map_or(0, |i| summary.stage_time[i].2.as_micros() as u64);
-        let peak = at
-            .and_then(|i| summary.stage_peak.get(i))
-            .filter(|p| **p > 0)
-            .map(|p| *p as u64);
-        let failed = ending.failed_stage.as_deref() == Some(u.name.as_str());
-        r.stages.push(StageEntry {
-            name: u.name.clone(),
-            role: match u.role {
-                "validator" => StageRole::Validator,
-                "monitor" => StageRole::Monitor,
-                _ => StageRole::Stage,
-            },
-            plugin: u.plugin.clone(),
-            plugin_version: u.version.clone(),
-            plugin_digest: digest_of(&u.digest),
-            config_digest: digest_of(&u.config_digest),
-            duration_us: duration,
-            fuel_used: None,
-            peak_memory_bytes: match u.role {
-                "stage" => peak,
-                "validator" => summary
-                    .validator_peak
-                    .iter()
-                    .find(|(name, _)| *name == u.name)
-                    .map(|(_, p)| *p as u64)
-                    .filter(|p| *p > 0),
-                "monitor" => summary
-                    .monitors
-                    .iter()
-                    .find(|m| m.name == u.name)
-                    .and_then(|m| m.peak_memory_bytes),
-                _ => None,
-            },
-            outcome: if failed {
-                outcome(ending.outcome)
-            } else {
-                Outcome::Ok
-            },
-            error: if failed { ending.error.clone() } else { None },
-            models: u
-                .models
-                .iter()
-                .map(|m| keel_store::ModelEntry {
-                    name: m.name.clone(),
-                    version: m.version.clone(),
-                    digest: digest_of(&m.digest),
-                })
-                .collect(),
-        });
-    }
+    r.stages
+        .extend(uses.iter().map(|u| stage_entry(u, summary, ending)));
     for (f, _line) in &summary.examples {
         r.findings.push(FindingEntry {
             validator: f.validator.clone(),
@@ -257,6 +200,77 @@ pub fn record(
             message: f.finding.message.clone(),
         });
     }
+    push_monitor_verdicts(&mut r, summary);
+    r
+}
+
+/// A `sha256:<hex>` digest as recorded, or the digest of text that is not one.
+fn digest_of(s: &str) -> Digest {
+    s.parse::<Digest>()
+        .unwrap_or_else(|_| Digest::of(s.as_bytes()))
+}
+
+/// The record of one plugin of a run: timing, peak memory, how it ended.
+fn stage_entry(u: &PluginUse, summary: &RunSummary, ending: &Ending) -> StageEntry {
+    let at = summary
+        .stage_time
+        .iter()
+        .position(|(name, _, _)| *name == u.name);
+    let duration = at.map_or(0, |i| summary.stage_time[i].2.as_micros() as u64);
+    let peak = at
+        .and_then(|i| summary.stage_peak.get(i))
+        .filter(|p| **p > 0)
+        .map(|p| *p as u64);
+    let failed = ending.failed_stage.as_deref() == Some(u.name.as_str());
+    StageEntry {
+        name: u.name.clone(),
+        role: match u.role {
+            "validator" => StageRole::Validator,
+            "monitor" => StageRole::Monitor,
+            _ => StageRole::Stage,
+        },
+        plugin: u.plugin.clone(),
+        plugin_version: u.version.clone(),
+        plugin_digest: digest_of(&u.digest),
+        config_digest: digest_of(&u.config_digest),
+        duration_us: duration,
+        fuel_used: None,
+        peak_memory_bytes: match u.role {
+            "stage" => peak,
+            "validator" => summary
+                .validator_peak
+                .iter()
+                .find(|(name, _)| *name == u.name)
+                .map(|(_, p)| *p as u64)
+                .filter(|p| *p > 0),
+            "monitor" => summary
+                .monitors
+                .iter()
+                .find(|m| m.name == u.name)
+                .and_then(|m| m.peak_memory_bytes),
+            _ => None,
+        },
+        outcome: if failed {
+            outcome(ending.outcome)
+        } else {
+            Outcome::Ok
+        },
+        error: if failed { ending.error.clone() } else { None },
+        models: u
+            .models
+            .iter()
+            .map(|m| keel_store::ModelEntry {
+                name: m.name.clone(),
+                version: m.version.clone(),
+                digest: digest_of(&m.digest),
+            })
+            .collect(),
+    }
+}
+
+/// Each monitor's verdicts (one per window closed during the run, then the
+/// open window's or the whole run's) and the alerts it raised.
+fn push_monitor_verdicts(r: &mut AuditRecord, summary: &RunSummary) {
     for m in &summary.monitors {
         // One verdict per window closed during the run, then the open window's
         // (or, unwindowed, the whole run's).
@@ -295,7 +309,6 @@ pub fn record(
                 .and_then(|w| serde_json::to_value(w).ok()),
         });
     }
-    r
 }
 
 /// Saved monitor states of `pipeline` that belong to `identity` (others are

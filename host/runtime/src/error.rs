@@ -151,3 +151,32 @@ pub enum RuntimeError {
     #[error("sandbox for `{plugin}`: {message}")]
     Sandbox { plugin: String, message: String },
 }
+
+impl RuntimeError {
+    /// A component the linker refused: it imports something the host does
+    /// not grant. `imports` are the component's import names, to name the
+    /// one at fault (else the linker's whole message is the interface); a
+    /// `wasi:nn` import in a build without the `nn` feature says so.
+    pub(crate) fn unlinked(
+        plugin: &str,
+        error: &wasmtime::Error,
+        imports: &[String],
+    ) -> RuntimeError {
+        let text = format!("{error:#}");
+        let interface = imports
+            .iter()
+            .find(|i| text.contains(i.as_str()))
+            .cloned()
+            .unwrap_or(text);
+        if !cfg!(feature = "nn") && interface.contains("wasi:nn/") {
+            return RuntimeError::NnDisabled {
+                plugin: plugin.to_string(),
+                interface,
+            };
+        }
+        RuntimeError::UnsupportedImport {
+            plugin: plugin.to_string(),
+            interface,
+        }
+    }
+}

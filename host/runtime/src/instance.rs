@@ -11,6 +11,7 @@ use crate::engine::Runtime;
 use crate::error::{CallError, Outcome};
 use crate::plugin::{Plugin, PluginKind, Pre};
 use crate::sandbox::{Grant, HostState, Limits, MemoryLimitExceeded};
+use crate::store::StoreBuilder;
 use keel_data::Batch;
 use std::hash::{Hash, Hasher};
 use wasmtime::component::ResourceAny;
@@ -80,13 +81,11 @@ impl Instance {
             message,
         };
         let label = format!("{}@{}", plugin.name(), placement.stage);
-        let mut state = HostState::new(&label, &placement.limits, &placement.grants)
+        let mut store = StoreBuilder::new(&label, &placement.limits)
+            .grants(&placement.grants)
+            .models(&placement.models)
+            .build(rt)
             .map_err(|m| fail(Outcome::Error, m))?;
-        state.grant_models(&placement.models);
-        let mut store = Store::new(&rt.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(Runtime::ticks_for(placement.limits.timeout_ms));
         store
             .data_mut()
             .prepare_call(call_seed(&placement.stage, 0));

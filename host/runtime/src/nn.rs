@@ -106,73 +106,6 @@ pub struct StageModel {
     pub version: Option<String>,
     pub model: Arc<Model>,
 }
-/// What a `wasi:cli` command guest printed, and whether it exited successfully.
-#[derive(Debug, Clone)]
-pub struct CommandOutput {
-    pub stdout: Vec<u8>,
-    pub success: bool,
-}
-
-/// Largest stdout kept from a command guest.
-const COMMAND_STDOUT_LIMIT: usize = 16 << 20;
-
-/// Runs a plain `wasi:cli` command that uses only standard `wasi:nn` (as
-/// wasmtime's own wasi-nn example guests do) in Keel's sandbox: no files,
-/// network or environment, `args` as its arguments, `models` preloaded for
-/// `load-by-name`, memory and CPU limits as for a stage. Returns its stdout.
-pub fn run_command(
-    rt: &crate::Runtime,
-    bytes: &[u8],
-    source: &str,
-    args: &[String],
-    models: &[StageModel],
-    limits: &crate::sandbox::Limits,
-) -> Result<CommandOutput, crate::RuntimeError> {
-    use sha2::Digest as _;
-    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
-    let (component, _) = rt.cache.load(&rt.engine, bytes, &digest, source)?;
-    let sandbox = |message: String| crate::RuntimeError::Sandbox {
-        plugin: source.to_string(),
-        message,
-    };
-    let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(COMMAND_STDOUT_LIMIT);
-    let mut argv = vec![source.to_string()];
-    argv.extend(args.iter().cloned());
-    let mut state = crate::sandbox::HostState::for_command(source, limits, &argv, stdout.clone())
-        .map_err(sandbox)?;
-    state.grant_models(models);
-    let mut store = wasmtime::Store::new(&rt.engine, state);
-    store.limiter(|s| &mut s.limiter);
-    store.epoch_deadline_trap();
-    store.set_epoch_deadline(crate::Runtime::ticks_for(limits.timeout_ms));
-    let command =
-        wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, &component, &rt.linker)
-            .map_err(|e| {
-                let interface = format!("{e:#}");
-                if !cfg!(feature = "nn") && interface.contains("wasi:nn/") {
-                    return crate::RuntimeError::NnDisabled {
-                        plugin: source.to_string(),
-                        interface,
-                    };
-                }
-                crate::RuntimeError::UnsupportedImport {
-                    plugin: source.to_string(),
-                    interface,
-                }
-            })?;
-    let success = match command.wasi_cli_run().call_run(&mut store) {
-        Ok(r) => r.is_ok(),
-        // `std::process::exit` in the guest: an exit status, not a crash.
-        Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-            Some(code) => code.0 == 0,
-            None => return Err(sandbox(format!("trapped: {e:#}"))),
-        },
-    };
-    Ok(CommandOutput {
-        stdout: stdout.contents().to_vec(),
-        success,
-    })
-}
 
 /// The tract backend behind wasi:nn (the `nn` feature).
 #[cfg(feature = "nn")]
@@ -208,67 +141,11 @@ mod tract_backend {
                 .graph
                 .as_ref()
                 .ok_or_else(|| parse("the model has no graph".into()))?;
-            let initializers: std::collections::HashSet<&str> =
-                graph.initializer.iter().map(|t| t.name.as_str()).collect();
-            let input_names: Vec<String> = graph
-                .input
-                .iter()
-                .filter(|i| !initializers.contains(i.name.as_str()))
-                .map(|i| i.name.clone())
-                .collect();
-            let output_names: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
-            let mut operators: HashMap<String, usize> = HashMap::new();
-            for n in &graph.node {
-                *operators.entry(n.op_type.clone()).or_default() += 1;
-            }
-            let mut operators: Vec<(String, usize)> = operators.into_iter().collect();
-            operators.sort();
-            let opsets = proto
-                .opset_import
-                .iter()
-                .map(|o| {
-                    let domain = if o.domain.is_empty() {
-                        "ai.onnx".to_string()
-                    } else {
-                        o.domain.clone()
-                    };
-                    (domain, o.version)
-                })
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
+            let (input_names, output_names) = tensor_names(graph);
             let mut model = onnx
                 .model_for_proto_model(&proto)
                 .map_err(|e| parse(format!("{e:#}")))?;
-            // Exporters leave the batch dimension unnamed (skl2onnx's `None`);
-            // tract needs a symbol to optimise for any batch size.
-            for ix in 0..model.inputs.len() {
-                let fact = model.input_fact(ix).map_err(unsupported)?.clone();
-                let dims: Vec<Option<TDim>> = fact.shape.dims().map(|d| d.concretize()).collect();
-                if fact.shape.is_open() || dims.iter().all(Option::is_some) {
-                    continue;
-                }
-                let mut free = 0;
-                let dims: Vec<TDim> = dims
-                    .into_iter()
-                    .map(|d| {
-                        d.unwrap_or_else(|| {
-                            free += 1;
-                            let s = if free == 1 {
-                                "N".to_string()
-                            } else {
-                                format!("N{free}")
-                            };
-                            model.sym(&s).to_dim()
-                        })
-                    })
-                    .collect();
-                let new = match fact.datum_type.concretize() {
-                    Some(dt) => InferenceFact::dt_shape(dt, dims),
-                    None => InferenceFact::shape(dims),
-                };
-                model.set_input_fact(ix, new).map_err(unsupported)?;
-            }
+            name_free_dimensions(&mut model).map_err(unsupported)?;
             let typed = model.into_optimized().map_err(unsupported)?;
             let describe = |names: &[String], facts: Vec<TypedFact>| -> Vec<TensorInfo> {
                 facts
@@ -296,13 +173,13 @@ mod tract_backend {
                 size_bytes: bytes.len(),
                 inputs: describe(&input_names, in_facts),
                 outputs: describe(&output_names, out_facts),
-                opsets,
+                opsets: opsets(&proto),
                 ir_version: proto.ir_version,
                 producer: format!("{} {}", proto.producer_name, proto.producer_version)
                     .trim()
                     .to_string(),
                 doc: proto.doc_string.clone(),
-                operators,
+                operators: operators(graph),
             };
             let plan = typed.into_runnable().map_err(unsupported)?;
             let graph = Graph::from(Box::new(TractGraph {
@@ -321,6 +198,84 @@ mod tract_backend {
                 .map_err(|e| format!("{e:#}"))?;
             Ok(out.into_iter().map(|v| v.into_arc_tensor()).collect())
         }
+    }
+
+    /// The graph's input names (initializers, which ONNX also lists as
+    /// inputs, left out) and output names.
+    fn tensor_names(graph: &tract_onnx::pb::GraphProto) -> (Vec<String>, Vec<String>) {
+        let initializers: std::collections::HashSet<&str> =
+            graph.initializer.iter().map(|t| t.name.as_str()).collect();
+        let inputs = graph
+            .input
+            .iter()
+            .filter(|i| !initializers.contains(i.name.as_str()))
+            .map(|i| i.name.clone())
+            .collect();
+        let outputs = graph.output.iter().map(|o| o.name.clone()).collect();
+        (inputs, outputs)
+    }
+
+    /// Operator types in the graph, with counts, sorted.
+    fn operators(graph: &tract_onnx::pb::GraphProto) -> Vec<(String, usize)> {
+        let mut operators: HashMap<String, usize> = HashMap::new();
+        for n in &graph.node {
+            *operators.entry(n.op_type.clone()).or_default() += 1;
+        }
+        let mut operators: Vec<(String, usize)> = operators.into_iter().collect();
+        operators.sort();
+        operators
+    }
+
+    /// The operator sets imported, `ai.onnx` for the default domain.
+    fn opsets(proto: &tract_onnx::pb::ModelProto) -> Vec<(String, i64)> {
+        proto
+            .opset_import
+            .iter()
+            .map(|o| {
+                let domain = if o.domain.is_empty() {
+                    "ai.onnx".to_string()
+                } else {
+                    o.domain.clone()
+                };
+                (domain, o.version)
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// Exporters leave the batch dimension unnamed (skl2onnx's `None`);
+    /// tract needs a symbol to optimise for any batch size, so each free
+    /// dimension of an input gets one (`N`, `N2`, ...).
+    fn name_free_dimensions(model: &mut InferenceModel) -> TractResult<()> {
+        for ix in 0..model.inputs.len() {
+            let fact = model.input_fact(ix)?.clone();
+            let dims: Vec<Option<TDim>> = fact.shape.dims().map(|d| d.concretize()).collect();
+            if fact.shape.is_open() || dims.iter().all(Option::is_some) {
+                continue;
+            }
+            let mut free = 0;
+            let dims: Vec<TDim> = dims
+                .into_iter()
+                .map(|d| {
+                    d.unwrap_or_else(|| {
+                        free += 1;
+                        let s = if free == 1 {
+                            "N".to_string()
+                        } else {
+                            format!("N{free}")
+                        };
+                        model.sym(&s).to_dim()
+                    })
+                })
+                .collect();
+            let new = match fact.datum_type.concretize() {
+                Some(dt) => InferenceFact::dt_shape(dt, dims),
+                None => InferenceFact::shape(dims),
+            };
+            model.set_input_fact(ix, new)?;
+        }
+        Ok(())
     }
 
     /// The graphs one instance may load: clones of shared `Arc`s, so an instance

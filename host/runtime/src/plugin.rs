@@ -6,11 +6,11 @@ use crate::bindings::{monitor, transform, types, validator};
 use crate::engine::Runtime;
 use crate::error::RuntimeError;
 use crate::sandbox::{HostState, Limits};
+use crate::store::StoreBuilder;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use wasmtime::Store;
 
 /// The kind of a plugin, from the interface it exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -110,24 +110,10 @@ impl Plugin {
                 exports.join(", ")
             },
         })?;
-        let pre = rt.linker.instantiate_pre(&component).map_err(|e| {
-            let text = format!("{e:#}");
-            let interface = imports
-                .iter()
-                .find(|i| text.contains(i.as_str()))
-                .cloned()
-                .unwrap_or(text);
-            if !cfg!(feature = "nn") && interface.starts_with("wasi:nn/") {
-                return RuntimeError::NnDisabled {
-                    plugin: source.to_string(),
-                    interface,
-                };
-            }
-            RuntimeError::UnsupportedImport {
-                plugin: source.to_string(),
-                interface,
-            }
-        })?;
+        let pre = rt
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| RuntimeError::unlinked(source, &e, &imports))?;
         let compile_err = |e: wasmtime::Error| RuntimeError::Compile {
             plugin: source.to_string(),
             message: format!("{e:#}"),
@@ -211,16 +197,13 @@ impl Plugin {
 
 /// Instantiates once in a scratch sandbox to read the metadata.
 fn describe(rt: &Runtime, pre: &Pre, source: &str) -> Result<types::PluginInfo, RuntimeError> {
-    let state = HostState::new(source, &Limits::default(), &[]).map_err(|message| {
-        RuntimeError::Sandbox {
+    let mut store = StoreBuilder::new(source, &Limits::default())
+        .deadline_ms(5_000)
+        .build(rt)
+        .map_err(|message| RuntimeError::Sandbox {
             plugin: source.to_string(),
             message,
-        }
-    })?;
-    let mut store = Store::new(&rt.engine, state);
-    store.limiter(|s| &mut s.limiter);
-    store.set_epoch_deadline(Runtime::ticks_for(5_000));
-    store.epoch_deadline_trap();
+        })?;
     let err = |e: wasmtime::Error| RuntimeError::Metadata {
         plugin: source.to_string(),
         message: format!("{e:#}"),

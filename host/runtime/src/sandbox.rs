@@ -409,18 +409,9 @@ impl HostState {
         HostState::build(label, limits, grants, None)
     }
 
-    /// The state for a `wasi:cli` command guest: the same sandbox, plus
-    /// `args` and a captured stdout (its stderr still goes to `tracing`).
-    pub(crate) fn for_command(
-        label: &str,
-        limits: &Limits,
-        args: &[String],
-        stdout: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
-    ) -> Result<HostState, String> {
-        HostState::build(label, limits, &[], Some((args, stdout)))
-    }
-
-    fn build(
+    /// The state of one instance; `command` makes it a `wasi:cli` command
+    /// guest's: its arguments, and a captured stdout.
+    pub(crate) fn build(
         label: &str,
         limits: &Limits,
         grants: &[Grant],

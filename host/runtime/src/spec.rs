@@ -268,6 +268,14 @@ impl PipelineSpec {
             key,
             message,
         };
+        self.check_settings(&bad)?;
+        self.check_names(&bad)?;
+        self.check_limits(&bad)?;
+        self.check_attachments(&bad)
+    }
+
+    /// The pipeline's name and its run settings.
+    fn check_settings(&self, bad: &impl Fn(String, String) -> SpecError) -> Result<(), SpecError> {
         if self.name.is_empty()
             || !self
                 .name
@@ -288,6 +296,11 @@ impl PipelineSpec {
         if self.run.workers == Some(0) {
             return Err(bad("run.workers".into(), "must be at least 1".into()));
         }
+        Ok(())
+    }
+
+    /// Stage, validator and monitor names: present, not `input`, unique.
+    fn check_names(&self, bad: &impl Fn(String, String) -> SpecError) -> Result<(), SpecError> {
         let mut names: Vec<(String, String)> = Vec::new();
         let mut seen = |name: &str, key: String| -> Result<(), SpecError> {
             if name.is_empty() {
@@ -314,6 +327,11 @@ impl PipelineSpec {
         for (i, m) in self.monitors.iter().enumerate() {
             seen(&m.name, format!("monitors[{i}].name"))?;
         }
+        Ok(())
+    }
+
+    /// Every entry's plugin is named and its limits are in range.
+    fn check_limits(&self, bad: &impl Fn(String, String) -> SpecError) -> Result<(), SpecError> {
         let limits = self
             .stages
             .iter()
@@ -354,6 +372,15 @@ impl PipelineSpec {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Where validators and monitors attach, and each monitor's window,
+    /// alerts and reference data.
+    fn check_attachments(
+        &self,
+        bad: &impl Fn(String, String) -> SpecError,
+    ) -> Result<(), SpecError> {
         // `at` may only name the input or an earlier-declared stage; stages
         // are an ordered list, so the graph cannot have a cycle.
         let stage_names: Vec<&str> = self.stages.iter().map(|s| s.name.as_str()).collect();

@@ -775,7 +775,7 @@ fn start_monitors(
         }
     }
     let live = pipeline
-        .live_monitors(&resume)
+        .live_monitors(&resume, keel_ops::alerts::sink())
         .map_err(|e| format!("starting monitors: {e}"))?;
     let live = Arc::new(Mutex::new(live));
     let (tx, rx) = crossbeam_channel::bounded::<Taps>(queue.max(1));
