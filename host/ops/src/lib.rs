@@ -3,6 +3,7 @@
 //! deploying pipeline specs, materialising deployed versions, building audit
 //! records and carrying monitor state between runs.
 
+pub mod source;
 pub mod trust;
 
 use anyhow::{Context, Result, bail};
