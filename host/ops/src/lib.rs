@@ -4,6 +4,7 @@
 //! records and carrying monitor state between runs.
 
 pub mod alerts;
+pub mod source;
 pub mod trust;
 
 use anyhow::{Context, Result, bail};

@@ -9,7 +9,7 @@
 //! pass reads with those types and feeds a [`Profiler`], which keeps counts,
 //! extremes and bounded sets of distinct values only.
 
-use super::{Failure, exit, fail};
+use crate::exit::{self, Failure, fail};
 use anyhow::{Context, anyhow};
 use keel_algos::quality::{InferOptions, Profiler, Schema};
 use keel_data::io::{self, Field, Format, Schema as Fields};
@@ -39,23 +39,25 @@ enum OutputFormat {
     Json,
 }
 
-/// Profiles the file and prints the schema on stdout.
-pub fn run(args: &ProfileArgs) -> Result<(), Failure> {
-    let path = args.data.as_path();
-    let options = InferOptions {
-        max_domain_size: args.max_domain,
-        ..InferOptions::default()
-    };
-    let (schema, rows) = profile(path, options)?;
-    let text = match args.format {
-        OutputFormat::Json => serde_json::to_string_pretty(&schema)? + "\n",
-        OutputFormat::Toml => {
-            let body = toml::to_string(&schema).context("writing the schema as TOML")?;
-            format!("{}\n{body}", header(path, rows, schema.columns.len()))
-        }
-    };
-    print!("{text}");
-    Ok(())
+impl ProfileArgs {
+    /// Profiles the file and prints the schema on stdout.
+    pub fn run(self) -> Result<(), Failure> {
+        let path = self.data.as_path();
+        let options = InferOptions {
+            max_domain_size: self.max_domain,
+            ..InferOptions::default()
+        };
+        let (schema, rows) = profile(path, options)?;
+        let text = match self.format {
+            OutputFormat::Json => serde_json::to_string_pretty(&schema)? + "\n",
+            OutputFormat::Toml => {
+                let body = toml::to_string(&schema).context("writing the schema as TOML")?;
+                format!("{}\n{body}", header(path, rows, schema.columns.len()))
+            }
+        };
+        print!("{text}");
+        Ok(())
+    }
 }
 
 /// Infers the schema of the file at `path`; also returns its row count.

@@ -1,23 +1,12 @@
-//! `keel new` (a plugin project from a template) and `keel build` (a project
-//! in Rust, Python, JavaScript or C into a component, checked by loading it
-//! the way `keel plugin inspect` does).
+//! `keel build`: a plugin project in Rust, Python, JavaScript or C into a
+//! component, checked by loading it the way `keel plugin inspect` does.
 
+use super::Globals;
+use crate::exit::Failure;
 use anyhow::{Context, Result};
-use keel_build::{Kind, Lang, Project, Toolchains};
+use keel_build::{Project, Toolchains};
 use keel_runtime::{Plugin, Runtime};
 use std::path::{Path, PathBuf};
-
-#[derive(clap::Args)]
-pub struct NewArgs {
-    /// Language: rust, python, js or c.
-    #[arg(long)]
-    pub lang: Lang,
-    /// Kind: transform, validator or monitor.
-    #[arg(long)]
-    pub kind: Kind,
-    /// Directory to create; its name is the plugin's name (lowercase, `-`).
-    pub name: PathBuf,
-}
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
@@ -29,23 +18,16 @@ pub struct BuildArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn new(args: &NewArgs) -> Result<()> {
-    let files = keel_build::templates::new_project(&args.name, args.lang, args.kind)?;
-    eprintln!(
-        "created {} ({} {}):",
-        args.name.display(),
-        args.lang.as_str(),
-        args.kind.as_str()
-    );
-    for f in files {
-        eprintln!("  {}", f.display());
+impl BuildArgs {
+    pub fn run(self, globals: &Globals) -> Result<(), Failure> {
+        let rt = globals.runtime()?;
+        build(&self, &rt)?;
+        Ok(())
     }
-    eprintln!("build it with `keel build {}`", args.name.display());
-    Ok(())
 }
 
 /// Builds the project and loads the result; returns the component's path.
-pub fn build(args: &BuildArgs, rt: &Runtime) -> Result<PathBuf> {
+fn build(args: &BuildArgs, rt: &Runtime) -> Result<PathBuf> {
     let project = Project::open(&args.dir)?;
     let output = args.output.clone().unwrap_or_else(|| {
         args.dir

@@ -3,9 +3,12 @@
 //! reference files, models, manifest) that a runtime-only keel runs with
 //! `keel run BUNDLE/pipeline.toml` without compiling anything.
 
+use super::Globals;
 use crate::bundle::{self, Manifest, PipelineInfo, PluginArtifact};
-use crate::store_cmds;
+use crate::exit::{self, Failure, fail};
 use anyhow::{Context, Result, bail};
+use keel_ops::Canonical;
+use keel_ops::source::{self, Spec, Trust};
 use keel_runtime::pipeline::{PluginDirs, PluginResolver};
 use keel_runtime::{Runtime, RuntimeOptions, TARGETS};
 use keel_store::Store;
@@ -48,8 +51,79 @@ fn signature_of(
     })
 }
 
+impl CompileArgs {
+    /// Writes the bundle and prints what is in it; every error is a usage error.
+    pub fn run(self, globals: &Globals) -> Result<(), Failure> {
+        let out = compile(&self, globals.store.as_deref()).map_err(|e| fail(exit::USAGE, e))?;
+        print!("{out}");
+        Ok(())
+    }
+}
+
 /// Builds the bundle; returns what to print.
-pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
+fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
+    let target = target(args)?;
+    // A spec file needs the store only for `name@version` references; a
+    // deployed pipeline lives there.
+    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
+    let store: Option<Store> = if args.pipeline.is_file() {
+        keel_ops::open(store_dir).ok()
+    } else {
+        Some(keel_ops::open(store_dir)?)
+    };
+    // Nothing runs here: the trust policy is checked where the bundle runs.
+    let source = source::open(
+        Spec::Arg(args.pipeline.clone()),
+        store.as_ref(),
+        PluginDirs(args.plugin_dirs.clone()),
+        scratch.path(),
+        Trust::Skip,
+    )?;
+    let spec_path = source.path();
+    let spec_dir = spec_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let text = source.read()?;
+    let spec = keel_runtime::spec::PipelineSpec::parse(&text, spec_path)?;
+    let canonical = source.canonicalize()?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}-{}-{target}", spec.name, spec.version)));
+    if out.join(bundle::MANIFEST).exists() {
+        // Rewriting in place: stale artifacts of removed plugins must not linger.
+        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
+    }
+    for sub in ["plugins", bundle::PRECOMPILED, "files", "models"] {
+        std::fs::create_dir_all(out.join(sub))
+            .with_context(|| format!("creating {}", out.join(sub).display()))?;
+    }
+    let mut table: toml::Table = toml::from_str(&canonical.text)?;
+    let rewritten = rewrite_spec(&mut table, &canonical, source.resolver(), &spec_dir, &out)?;
+    let plugins = precompile(&target, &canonical, &rewritten.roles, store.as_ref(), &out)?;
+    let spec_text = toml::to_string(&table).context("writing the bundle's spec")?;
+    std::fs::write(out.join("pipeline.toml"), &spec_text)?;
+    let manifest = Manifest {
+        format: 1,
+        keel: env!("CARGO_PKG_VERSION").to_string(),
+        triple: keel_runtime::target_triple(&target).to_string(),
+        target: target.clone(),
+        pipeline: PipelineInfo {
+            name: spec.name.clone(),
+            version: spec.version.clone(),
+            digest: keel_store::digest_pipeline(&canonical.text, &canonical.plugins).to_string(),
+        },
+        plugins,
+        models: rewritten.models,
+        files: rewritten.files,
+    };
+    std::fs::write(
+        out.join(bundle::MANIFEST),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
+    describe(&manifest, &out)
+}
+
+/// `--target`, checked; this machine's by default.
+fn target(args: &CompileArgs) -> Result<String> {
     let target = args
         .target
         .clone()
@@ -64,48 +138,27 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
                 .join(", ")
         );
     }
-    // A spec file needs the store only for `name@version` references; a
-    // deployed pipeline lives there.
-    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
-    let store: Option<Store> = if args.pipeline.is_file() {
-        store_cmds::open(store_dir).ok()
-    } else {
-        Some(store_cmds::open(store_dir)?)
-    };
-    let spec_path = if args.pipeline.is_file() {
-        args.pipeline.clone()
-    } else {
-        let reference = args.pipeline.display().to_string();
-        let Some(store) = store.as_ref() else {
-            bail!("{reference}: no such file");
-        };
-        store_cmds::materialize(store, &reference, scratch.path())
-            .with_context(|| format!("{reference}: not a spec file nor a deployed pipeline"))?
-            .0
-    };
-    let spec_dir = spec_path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let text = std::fs::read_to_string(&spec_path)
-        .with_context(|| format!("reading {}", spec_path.display()))?;
-    let spec = keel_runtime::spec::PipelineSpec::parse(&text, &spec_path)?;
-    let resolver = store_cmds::Resolver {
-        store: store.as_ref(),
-        dirs: PluginDirs(args.plugin_dirs.clone()),
-    };
-    let canonical = store_cmds::canonicalize(&spec_path, &text, &resolver)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}-{}-{target}", spec.name, spec.version)));
-    if out.join(bundle::MANIFEST).exists() {
-        // Rewriting in place: stale artifacts of removed plugins must not linger.
-        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
-    }
-    for sub in ["plugins", bundle::PRECOMPILED, "files", "models"] {
-        std::fs::create_dir_all(out.join(sub))
-            .with_context(|| format!("creating {}", out.join(sub).display()))?;
-    }
+    Ok(target)
+}
 
-    let mut table: toml::Table = toml::from_str(&canonical.text)?;
+/// What the spec's rewrite wrote into the bundle.
+struct Rewritten {
+    /// `role:name` entries by plugin digest (hex).
+    roles: BTreeMap<String, Vec<String>>,
+    models: Vec<String>,
+    files: Vec<String>,
+}
+
+/// Rewrites the canonical spec's table to name the bundle's files: plugins
+/// as `plugins/HEX.wasm`, reference files under `files/`, models under
+/// `models/` (written there under the name the plugin loads them by).
+fn rewrite_spec(
+    table: &mut toml::Table,
+    canonical: &Canonical,
+    resolver: &dyn PluginResolver,
+    spec_dir: &Path,
+    out: &Path,
+) -> Result<Rewritten> {
     let mut files = Vec::new();
     let mut rewrite_file = |v: &mut toml::Value| -> Result<()> {
         if let Some(name) = v.as_str()
@@ -131,7 +184,7 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
     }
     let mut roles: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut models = Vec::new();
-    keel_ops::for_each_entry(&mut table, |section, role, name, t| {
+    keel_ops::for_each_entry(table, |section, role, name, t| {
         if let Some(p) = t.get_mut("plugin")
             && let Some(d) = p.as_str().and_then(|s| s.strip_prefix("sha256:"))
         {
@@ -152,7 +205,7 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
                     continue;
                 };
                 let found = resolver
-                    .resolve_model(&reference, &spec_dir)
+                    .resolve_model(&reference, spec_dir)
                     .map_err(|e| anyhow::anyhow!("{section} `{name}`: model {e}"))?;
                 let rel = format!("models/{}.onnx", found.name);
                 std::fs::write(out.join(&rel), &found.bytes)?;
@@ -162,8 +215,23 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
         }
         Ok(())
     })?;
+    Ok(Rewritten {
+        roles,
+        models,
+        files,
+    })
+}
 
-    let compiler = Runtime::precompiler(&RuntimeOptions::default(), &target)
+/// Writes each distinct plugin (with its signature) and its artifact
+/// compiled for `target` into the bundle.
+fn precompile(
+    target: &str,
+    canonical: &Canonical,
+    roles: &BTreeMap<String, Vec<String>>,
+    store: Option<&Store>,
+    out: &Path,
+) -> Result<Vec<PluginArtifact>> {
+    let compiler = Runtime::precompiler(&RuntimeOptions::default(), target)
         .with_context(|| format!("an engine for {target}"))?;
     let mut plugins = Vec::new();
     for ((digest, bytes), source) in canonical.plugin_bytes.iter().zip(&canonical.plugin_sources) {
@@ -178,7 +246,7 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
         std::fs::write(out.join(&wasm), bytes)?;
         // Its signature travels with it, so a store with a trust policy on
         // the target runs the bundle (`keel run` checks `.sig` files beside plugins).
-        if let Some(sig) = signature_of(store.as_ref(), digest, source)? {
+        if let Some(sig) = signature_of(store, digest, source)? {
             std::fs::write(out.join(format!("{wasm}.sig")), sig)?;
         }
         let t = Instant::now();
@@ -202,33 +270,18 @@ pub fn compile(args: &CompileArgs, store_dir: Option<&Path>) -> Result<String> {
             compile_ms,
         });
     }
-    let spec_text = toml::to_string(&table).context("writing the bundle's spec")?;
-    std::fs::write(out.join("pipeline.toml"), &spec_text)?;
-    let manifest = Manifest {
-        format: 1,
-        keel: env!("CARGO_PKG_VERSION").to_string(),
-        triple: keel_runtime::target_triple(&target).to_string(),
-        target: target.clone(),
-        pipeline: PipelineInfo {
-            name: spec.name.clone(),
-            version: spec.version.clone(),
-            digest: keel_store::digest_pipeline(&canonical.text, &canonical.plugins).to_string(),
-        },
-        plugins,
-        models,
-        files,
-    };
-    std::fs::write(
-        out.join(bundle::MANIFEST),
-        serde_json::to_string_pretty(&manifest)?,
-    )?;
+    Ok(plugins)
+}
 
+/// What `keel compile` prints: the bundle, each plugin's sizes and compile time.
+fn describe(manifest: &Manifest, out: &Path) -> Result<String> {
     let mut s = String::new();
     writeln!(
         s,
-        "compiled {}@{} for {target} ({}) into {}",
-        spec.name,
-        spec.version,
+        "compiled {}@{} for {} ({}) into {}",
+        manifest.pipeline.name,
+        manifest.pipeline.version,
+        manifest.target,
         manifest.triple,
         out.display()
     )?;

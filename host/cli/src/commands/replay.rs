@@ -5,10 +5,13 @@
 //! inputs and reports what would change: rows, per-column max difference,
 //! monitor verdicts. This is how a candidate is tried on production traffic.
 
-use crate::store_cmds::{Hashing, Resolver, finish, materialize};
+use super::Globals;
+use crate::exit::{self, Failure, fail};
 use anyhow::{Context, Result, bail};
 use keel_data::io::{BatchWriter, Format};
 use keel_data::{Batch, Value};
+use keel_ops::source::{self, Spec, Trust};
+use keel_ops::{Hashing, Resolver, finish};
 use keel_runtime::Runtime;
 use keel_runtime::pipeline::{Pipeline, PluginDirs, RunOptions};
 use keel_store::{AuditFilter, AuditRecord, Digest, Outcome, Store};
@@ -16,12 +19,34 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// What to replay.
+#[derive(clap::Args)]
 pub struct ReplayArgs {
-    pub pipeline: String,
-    pub since: Option<String>,
-    pub with: Vec<String>,
-    pub limit: usize,
+    /// Pipeline NAME or NAME@VERSION (only versions deployed with `keel pipeline deploy`).
+    #[arg(long)]
+    pipeline: String,
+    /// Only records since (RFC 3339 time or a date).
+    #[arg(long)]
+    since: Option<String>,
+    /// Substitute a stage's plugin: STAGE=PLUGIN@VERSION (repeatable).
+    #[arg(long = "with")]
+    with: Vec<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+}
+
+impl ReplayArgs {
+    /// Replays; exit 5 when some output differs from the recorded one.
+    pub fn run(self, globals: &Globals) -> Result<(), Failure> {
+        let rt = globals.runtime()?;
+        match replay(&globals.store()?, rt, &self) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(fail(
+                exit::INTEGRITY,
+                anyhow::anyhow!("replay produced different outputs (see DIFF lines)"),
+            )),
+            Err(e) => Err(fail(exit::PLUGIN, e)),
+        }
+    }
 }
 
 /// One run's outputs and verdicts.
@@ -162,7 +187,7 @@ fn candidate_spec(store: &Store, spec_text: &str, with: &[String], path: &Path) 
 }
 
 /// Replays; returns `Ok(false)` when some output digest did not match.
-pub fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
+fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
     let (name, version) = match args.pipeline.split_once('@') {
         Some((n, v)) => (n.to_string(), Some(v.to_string())),
         None => (args.pipeline.clone(), None),
@@ -208,13 +233,20 @@ pub fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool
             continue;
         };
         let dir = tempfile::tempdir()?;
-        let (spec, spec_text) = materialize(store, &reference, dir.path())?;
+        let source = source::open(
+            Spec::Deployed(reference.clone()),
+            Some(store),
+            PluginDirs::default(),
+            dir.path(),
+            Trust::Skip,
+        )?;
+        let (spec, spec_text) = (source.path(), source.canonical_text()?);
         let is_jsonl = input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         let input_path = dir
             .path()
             .join(if is_jsonl { "input.jsonl" } else { "input.csv" });
         std::fs::write(&input_path, &input)?;
-        let original = run_once(&rt, store, &spec, &input_path)
+        let original = run_once(&rt, store, spec, &input_path)
             .with_context(|| format!("replaying record {}", r.id))?;
         let ok = r
             .output_digest

@@ -2,6 +2,8 @@
 //! signatures over a component's digest, keel-sign) and `plugin trust
 //! add|ls|rm` (the store's trust policy, enforced by keel-ops on add and deploy).
 
+use crate::commands::Globals;
+use crate::exit::{self, Failure, fail};
 use anyhow::{Context, Result, bail};
 use keel_sign::{PublicKey, SecretKey, Signature};
 use keel_store::Store;
@@ -60,6 +62,40 @@ pub enum TrustCommand {
     Rm { key: String },
 }
 
+impl KeygenArgs {
+    pub fn run(self) -> Result<(), Failure> {
+        Ok(keygen(&self)?)
+    }
+}
+
+impl SignArgs {
+    pub fn run(self) -> Result<(), Failure> {
+        Ok(sign(&self)?)
+    }
+}
+
+impl VerifyArgs {
+    /// Prints the verdict; exit 5 when the signature is not good, 2 when it
+    /// cannot be checked.
+    pub fn run(self, globals: &Globals) -> Result<(), Failure> {
+        match verify(&self, || globals.store().map_err(|f| f.error))
+            .map_err(|e| fail(exit::USAGE, e))?
+        {
+            Ok(message) => {
+                println!("{message}");
+                Ok(())
+            }
+            Err(e) => Err(fail(exit::INTEGRITY, e)),
+        }
+    }
+}
+
+impl TrustCommand {
+    pub fn run(self, globals: &Globals) -> Result<(), Failure> {
+        Ok(trust(&globals.store()?, &self)?)
+    }
+}
+
 fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
@@ -71,7 +107,7 @@ fn pub_path(key: &Path) -> PathBuf {
 }
 
 /// `keel plugin keygen --out KEY`.
-pub fn keygen(a: &KeygenArgs) -> Result<()> {
+fn keygen(a: &KeygenArgs) -> Result<()> {
     let public_path = pub_path(&a.out);
     for p in [&a.out, &public_path] {
         if p.exists() && !a.force {
@@ -114,7 +150,7 @@ fn write_secret(path: &Path, bytes: &[u8], replace: bool) -> Result<()> {
 }
 
 /// `keel plugin sign FILE --key KEY`.
-pub fn sign(a: &SignArgs) -> Result<()> {
+fn sign(a: &SignArgs) -> Result<()> {
     let key = SecretKey::parse(&read(&a.key)?, &a.key.display().to_string())?;
     let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
     let sig = key.sign(&bytes);
@@ -134,7 +170,7 @@ pub fn sign(a: &SignArgs) -> Result<()> {
 }
 
 /// `keel plugin verify FILE`: `Ok(Err(why))` when the signature is not good.
-pub fn verify(a: &VerifyArgs, store: impl FnOnce() -> Result<Store>) -> Result<Result<String>> {
+fn verify(a: &VerifyArgs, store: impl FnOnce() -> Result<Store>) -> Result<Result<String>> {
     let keys: Vec<PublicKey> = if a.pubkey.is_empty() {
         let keys = keel_ops::trust::trusted_keys(&store()?)?;
         if keys.is_empty() {
@@ -174,7 +210,7 @@ fn key_id(key: &str) -> Result<String> {
 }
 
 /// `keel plugin trust …`.
-pub fn trust(store: &Store, c: &TrustCommand) -> Result<()> {
+fn trust(store: &Store, c: &TrustCommand) -> Result<()> {
     match c {
         TrustCommand::Add { pubkey, label } => {
             let text = read(pubkey)?;

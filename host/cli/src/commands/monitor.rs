@@ -2,14 +2,55 @@
 //! have saved in the store (open window, active alerts) and the reports of
 //! the windows they closed.
 
+use super::Globals;
+use crate::exit::Failure;
 use anyhow::{Context, Result};
 use keel_runtime::pipeline::MonitorState;
 use keel_runtime::window::rfc3339;
 use keel_store::Store;
 use std::fmt::Write as _;
 
+#[derive(clap::Subcommand)]
+pub enum MonitorCommand {
+    /// Each monitor's open window and active alerts, as saved after the last run.
+    Status {
+        #[arg(long)]
+        pipeline: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The reports of a monitor's closed windows, newest first.
+    History {
+        pipeline: String,
+        monitor: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl MonitorCommand {
+    pub fn run(self, globals: &Globals) -> Result<(), Failure> {
+        let out = match self {
+            MonitorCommand::Status { pipeline, json } => {
+                status(&globals.store()?, pipeline.as_deref(), json)?
+            }
+            MonitorCommand::History {
+                pipeline,
+                monitor,
+                limit,
+                json,
+            } => history(&globals.store()?, &pipeline, &monitor, limit, json)?,
+        };
+        print!("{out}");
+        Ok(())
+    }
+}
+
 /// One line per saved monitor: its open window and its active alerts.
-pub fn status(store: &Store, pipeline: Option<&str>, json: bool) -> Result<String> {
+fn status(store: &Store, pipeline: Option<&str>, json: bool) -> Result<String> {
     let mut rows = Vec::new();
     for (p, m, bytes) in store.monitor_states()? {
         if pipeline.is_some_and(|want| want != p) {
@@ -88,7 +129,7 @@ pub fn status(store: &Store, pipeline: Option<&str>, json: bool) -> Result<Strin
 }
 
 /// A monitor's closed windows, newest first.
-pub fn history(
+fn history(
     store: &Store,
     pipeline: &str,
     monitor: &str,

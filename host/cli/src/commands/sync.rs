@@ -1,6 +1,6 @@
 //! `keel sync`: ship this store's audit chain (and optionally its payloads) to
-//! a central `keel serve`, resuming from the cursor the central store keeps, and
-//! `keel audit cap`: the local store's size cap.
+//! a central `keel serve`, resuming from the cursor the central store keeps;
+//! this node's shipping status; on a central store, the node chains it holds.
 //!
 //! A push asks the central store how far it holds this node's chain, checks
 //! that what it holds is this chain (the hash of its last record), and sends
@@ -9,16 +9,43 @@
 //! a batch arrives, or after it was kept but before the answer came back — is
 //! resumed by asking again: nothing is lost and nothing is kept twice.
 
+use super::Globals;
+use crate::exit::Failure;
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use indicatif::{ProgressBar, ProgressStyle};
-use keel_store::{
-    AuditRecord, Digest, PruneReport, RawRecord, Skip, Store, SyncCursor, now_rfc3339,
-};
+use keel_store::{AuditRecord, Digest, RawRecord, Skip, Store, SyncCursor, now_rfc3339};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::time::Duration;
+
+#[derive(clap::Subcommand)]
+pub enum SyncCommand {
+    /// Send the records a central daemon does not hold yet (resumes where it left off).
+    Push(PushArgs),
+    /// This store's node id, and how much of its chain was shipped.
+    Status,
+    /// On a central store: each node's chain held here, verified.
+    Nodes {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl SyncCommand {
+    pub fn run(self, globals: &Globals) -> Result<(), Failure> {
+        let store = globals.store()?;
+        let out = match self {
+            SyncCommand::Push(args) => push(&store, &args)?,
+            SyncCommand::Status => status(&store)?,
+            SyncCommand::Nodes { json } => nodes(&store, json)?,
+        };
+        print!("{out}");
+        Ok(())
+    }
+}
 
 /// `keel sync push` options.
 #[derive(clap::Args)]
@@ -180,7 +207,7 @@ fn error_of(body: &str) -> String {
 }
 
 /// `keel sync push`.
-pub fn push(store: &Store, args: &PushArgs) -> Result<String> {
+fn push(store: &Store, args: &PushArgs) -> Result<String> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
@@ -441,7 +468,7 @@ fn payloads_of(
 }
 
 /// `keel sync status`: this store's node id, chain, and what each central store holds of it.
-pub fn status(store: &Store) -> Result<String> {
+fn status(store: &Store) -> Result<String> {
     let u = store.audit_usage()?;
     let mut out = String::new();
     let _ = writeln!(out, "node id: {}", store.node_id()?);
@@ -472,7 +499,7 @@ pub fn status(store: &Store) -> Result<String> {
 }
 
 /// `keel sync nodes`: the node chains this (central) store holds, each verified.
-pub fn nodes(store: &Store, json: bool) -> Result<String> {
+fn nodes(store: &Store, json: bool) -> Result<String> {
     let chains = store.node_chains()?;
     let mut out = String::new();
     if json {
@@ -512,110 +539,4 @@ pub fn nodes(store: &Store, json: bool) -> Result<String> {
         );
     }
     Ok(out)
-}
-
-/// Parses `64MiB`, `500MB`, `1GiB`, `4096` (bytes).
-pub fn parse_size(s: &str) -> Result<u64> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| anyhow!("size {s:?}: expected a number and a unit, like 64MiB"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "kib" => 1024.0,
-        "m" | "mb" => 1e6,
-        "mib" => 1024.0 * 1024.0,
-        "g" | "gb" => 1e9,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => bail!("size {s:?}: unknown unit {other:?} (B, KB, KiB, MB, MiB, GB, GiB)"),
-    };
-    let bytes = n * mult;
-    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
-        bail!("size {s:?} is out of range");
-    }
-    Ok(bytes as u64)
-}
-
-fn mib(b: u64) -> String {
-    format!("{:.2} MiB", b as f64 / (1024.0 * 1024.0))
-}
-
-/// `keel audit cap [SIZE|off]`: shows the usage, or sets the cap and enforces it.
-pub fn cap(store: &Store, size: Option<&str>) -> Result<String> {
-    let mut out = String::new();
-    if let Some(size) = size {
-        let cap = match size {
-            "off" | "none" => None,
-            s => Some(parse_size(s)?),
-        };
-        let r = store.set_audit_cap(cap)?;
-        describe_prune(&mut out, &r);
-    }
-    let u = store.audit_usage()?;
-    let _ = writeln!(
-        out,
-        "audit store: {} ({} of records, {} of payloads), cap {}",
-        mib(u.total_bytes()),
-        mib(u.record_bytes),
-        mib(u.payload_bytes),
-        u.cap_bytes.map_or_else(|| "none".to_owned(), mib)
-    );
-    let _ = writeln!(
-        out,
-        "records held: {}..{}{}",
-        u.first_seq,
-        u.next_seq,
-        if u.first_seq > 0 {
-            format!(
-                " (0..{} pruned; the chain verifies from the hash kept for them)",
-                u.first_seq
-            )
-        } else {
-            String::new()
-        }
-    );
-    Ok(out)
-}
-
-fn describe_prune(out: &mut String, r: &PruneReport) {
-    if r.is_empty() {
-        let _ = writeln!(out, "nothing to prune");
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "pruned: {} payloads ({}), {} records ({})",
-        r.payloads,
-        mib(r.payload_bytes),
-        r.records,
-        mib(r.record_bytes)
-    );
-    if r.unsynced_records > 0 {
-        let _ = writeln!(
-            out,
-            "warning: {} of those records had not been shipped (keel sync push)",
-            r.unsynced_records
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
-        assert_eq!(parse_size("1.5 KB").unwrap(), 1500);
-        assert_eq!(parse_size("2gib").unwrap(), 2 << 30);
-        for bad in ["", "MiB", "12 parsecs", "0", "-1MB"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
-    }
 }

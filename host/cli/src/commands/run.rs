@@ -1,0 +1,364 @@
+//! `keel run`: a pipeline (a spec file, a bundle written by `keel compile`,
+//! or a version deployed in the store) over a data file. The output is
+//! written and hashed, monitor state carries over between runs, and the run
+//! is recorded in the audit log before it is acknowledged.
+
+use super::Globals;
+use crate::bundle;
+use crate::exit::{self, Failure, fail};
+use crate::render;
+use anyhow::Context;
+use keel_data::io::{BatchSource, BatchWriter, Format};
+use keel_ops::source::{self, Source, SourceError, Spec, Trust};
+use keel_ops::{Ending, Hashing};
+use keel_runtime::pipeline::{
+    LoadError, MonitorState, Pipeline, PluginDirs, RunError, RunOptions, RunSummary,
+};
+use keel_runtime::{Outcome, Runtime};
+use keel_store::{Digest, Store};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The pipeline: a spec file (TOML), or NAME[@VERSION] deployed in the store.
+    pipeline: PathBuf,
+    /// Input data: .csv, .jsonl or .ndjson.
+    #[arg(short, long)]
+    input: PathBuf,
+    /// Where to write the output (.csv / .jsonl; `-` for CSV on stdout).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Directories searched for `plugin = "name"` as name.wasm (repeatable).
+    #[arg(long = "plugin-dir", env = "KEEL_PLUGIN_PATH", value_delimiter = ':')]
+    plugin_dirs: Vec<PathBuf>,
+    /// Rows per batch (default: the spec's `run.batch_size`).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Worker threads (default: the spec's `run.workers`, else the number of cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Also write the summary as JSON to this file.
+    #[arg(long)]
+    summary_json: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Do not record this run in the audit log (and do not open the store).
+    #[arg(long)]
+    no_audit: bool,
+    /// Start windowed monitors afresh instead of carrying on the window and
+    /// alerts saved in the store by the previous run of this pipeline version.
+    #[arg(long)]
+    fresh_monitors: bool,
+}
+
+impl RunArgs {
+    pub fn run(self, globals: &Globals) -> Result<(), Failure> {
+        let rt = runtime_for(&self.pipeline, globals)?;
+        // The store is opened first: a locked or unreadable store should stop the
+        // run before any work, not after it, when the record could not be kept.
+        let store = if self.no_audit {
+            None
+        } else {
+            Some(globals.store()?)
+        };
+        // A spec file, or a version deployed in the store, written out to a
+        // scratch directory with its reference files; under a trust policy a
+        // spec file's plugins are checked before any of them is instantiated.
+        let scratch = tempfile::tempdir().context("creating a scratch directory")?;
+        let source = source::open(
+            Spec::Arg(self.pipeline.clone()),
+            store.as_ref(),
+            PluginDirs(self.plugin_dirs.clone()),
+            scratch.path(),
+            Trust::Enforce,
+        )
+        .map_err(source_failure)?;
+        let pipeline = load(rt, &source)?;
+        // The digest recorded is the one a deploy of this spec gets. Computed
+        // after loading, which has already resolved (and named any failure in)
+        // every plugin and file it reads.
+        let spec_text = match &store {
+            Some(_) => source.canonical_text().map_err(source_failure)?,
+            None => String::new(),
+        };
+        let batch_size = self.batch_size.unwrap_or(pipeline.batch_size());
+        let input = keel_data::io::open(&self.input, pipeline.input_schema(), batch_size)
+            .map_err(|e| fail(exit::BAD_DATA, e))?;
+        let total_bytes = std::fs::metadata(&self.input).map(|m| m.len()).unwrap_or(0);
+        let audit = match &store {
+            Some(store) => Some(Audit::start(store, &pipeline, spec_text, &self.input)?),
+            None => None,
+        };
+        let output = open_output(self.output.as_deref())?;
+        let bar = render::progress_bar(total_bytes, self.quiet);
+        let resume = match (&audit, self.fresh_monitors) {
+            (Some(audit), false) => audit.resume(&pipeline)?,
+            _ => Default::default(),
+        };
+        let options = RunOptions {
+            batch_size: Some(batch_size),
+            workers: self.workers,
+            resume,
+            alerts: keel_ops::alerts::sink(),
+        };
+        let (result, output_digest) = execute(&pipeline, input, &options, output, &bar)?;
+        let ending = ending(&result);
+        let (summary, failure) = settle(result)?;
+        eprintln!(
+            "{}",
+            render::summary(&pipeline, &summary, &self.input, self.output.as_deref())
+        );
+        if let Some(audit) = audit {
+            audit.record(&pipeline, &summary, output_digest, &ending)?;
+        }
+        if let Some(path) = &self.summary_json {
+            let json = render::summary_json(&pipeline, &summary);
+            std::fs::write(path, serde_json::to_string_pretty(&json)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        match failure {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The runtime for `keel run SPEC`: a bundle written by `keel compile`
+/// loads its artifacts and compiles nothing.
+fn runtime_for(spec: &Path, globals: &Globals) -> Result<Arc<Runtime>, Failure> {
+    match bundle::detect(spec).map_err(|e| fail(exit::USAGE, e))? {
+        Some((dir, manifest)) => {
+            let options = bundle::runtime_options(globals.runtime_options(), &dir, &manifest)
+                .map_err(|e| fail(exit::USAGE, e))?;
+            Ok(Arc::new(
+                Runtime::new(options).context("starting the runtime")?,
+            ))
+        }
+        None => globals.runtime(),
+    }
+}
+
+fn source_failure(e: SourceError) -> Failure {
+    match e {
+        SourceError::NoStore(reference) => fail(
+            exit::USAGE,
+            anyhow::anyhow!(
+                "{reference}: no such file, and --no-audit leaves no store to look it up in"
+            ),
+        ),
+        SourceError::Usage(e) => fail(exit::USAGE, e),
+        SourceError::Other(e) => fail(exit::FAILURE, e),
+    }
+}
+
+/// Loads the pipeline: a bad spec or plugin is a usage error, a bad
+/// reference file bad data, a plugin that fails to start a plugin failure.
+fn load(rt: Arc<Runtime>, source: &Source) -> Result<Pipeline, Failure> {
+    Pipeline::load(rt, source.path(), source.resolver()).map_err(|e| match e {
+        LoadError::Spec(_) | LoadError::Plugin { .. } => fail(exit::USAGE, e),
+        LoadError::Reference(_) => fail(exit::BAD_DATA, e),
+        LoadError::Runtime { .. } | LoadError::Fit(_) => fail(exit::PLUGIN, e),
+    })
+}
+
+/// The output, written through a hash.
+struct Output {
+    writer: BatchWriter,
+    hash: Arc<Mutex<Sha256>>,
+}
+
+/// Everything written passes through a hash: the output digest in the
+/// audit record. Without --output the CSV encoding is hashed and dropped.
+fn open_output(path: Option<&Path>) -> Result<Output, Failure> {
+    let (sink, format, name): (Box<dyn std::io::Write + Send>, Format, PathBuf) = match path {
+        None => (
+            Box::new(std::io::sink()),
+            Format::Csv,
+            PathBuf::from("<none>"),
+        ),
+        Some(p) if p.as_os_str() == "-" => (
+            Box::new(std::io::stdout()),
+            Format::Csv,
+            PathBuf::from("<stdout>"),
+        ),
+        Some(p) => {
+            let format = Format::from_path(p).map_err(|e| fail(exit::USAGE, e))?;
+            let file = std::fs::File::create(p)
+                .with_context(|| format!("opening output {}", p.display()))
+                .map_err(|e| fail(exit::USAGE, e))?;
+            (Box::new(file), format, p.to_path_buf())
+        }
+    };
+    let (hashing, hash) = Hashing::new(sink);
+    Ok(Output {
+        writer: BatchWriter::new(Box::new(hashing), format, &name),
+        hash,
+    })
+}
+
+/// Runs the pipeline with a progress bar, writing what it accepts; returns
+/// how the run ended and the output's digest.
+fn execute(
+    pipeline: &Pipeline,
+    input: Box<dyn BatchSource>,
+    options: &RunOptions,
+    output: Output,
+    bar: &indicatif::ProgressBar,
+) -> Result<(Result<RunSummary, RunError>, Option<Digest>), Failure> {
+    let Output { mut writer, hash } = output;
+    let mut sink =
+        |b: &keel_data::Batch| -> Result<(), String> { writer.write(b).map_err(|e| e.to_string()) };
+    let mut progress = |p: keel_runtime::pipeline::Progress| {
+        bar.set_position(p.bytes_read);
+        bar.set_message(format!("{} rows", p.rows));
+    };
+    let result = pipeline.run(input, options, &mut sink, &mut progress);
+    bar.finish_and_clear();
+    // Whatever was accepted before a failure is kept: flush it first.
+    writer.finish().map_err(|e| fail(exit::FAILURE, e))?;
+    Ok((result, keel_ops::finish(&hash)))
+}
+
+/// How the run ended, for its record.
+fn ending(result: &Result<RunSummary, RunError>) -> Ending {
+    match result {
+        Ok(_) => Ending {
+            outcome: Outcome::Ok,
+            error: None,
+            failed_stage: None,
+        },
+        Err(RunError::Stage { error, .. }) => Ending {
+            outcome: error.error.outcome,
+            error: Some(error.error.to_string()),
+            failed_stage: Some(error.error.stage.clone()),
+        },
+        Err(e) => Ending {
+            outcome: Outcome::Error,
+            error: Some(e.to_string()),
+            failed_stage: None,
+        },
+    }
+}
+
+/// The run's summary (a failed run's too: what it did is reported and
+/// recorded) and the failure to exit with; monitors that did not start
+/// leave nothing to report.
+fn settle(result: Result<RunSummary, RunError>) -> Result<(RunSummary, Option<Failure>), Failure> {
+    Ok(match result {
+        Ok(s) => (s, None),
+        Err(RunError::Read { error, summary }) => (*summary, Some(fail(exit::BAD_DATA, error))),
+        Err(RunError::Stage {
+            file,
+            lines,
+            error,
+            summary,
+        }) => {
+            let message = format!(
+                "{}: lines {}-{}: {}",
+                file.display(),
+                lines.0,
+                lines.1,
+                error.error
+            );
+            (*summary, Some(fail(exit::PLUGIN, anyhow::anyhow!(message))))
+        }
+        Err(RunError::Sink { message, summary }) => (
+            *summary,
+            Some(fail(
+                exit::FAILURE,
+                anyhow::anyhow!("writing output: {message}"),
+            )),
+        ),
+        Err(e @ RunError::Monitor(_)) => return Err(fail(exit::PLUGIN, e)),
+    })
+}
+
+/// The input's digest and, when the retention policy keeps payloads, its bytes.
+type InputJob = JoinHandle<anyhow::Result<(Digest, Option<Vec<u8>>)>>;
+
+/// What the run's audit record needs, gathered as it starts.
+struct Audit<'a> {
+    store: &'a Store,
+    /// The canonical spec the record names.
+    spec_text: String,
+    /// Monitor state (open windows, active alerts) carries over between runs
+    /// of the same pipeline version; a changed spec starts afresh.
+    identity: String,
+    record_id: String,
+    input: InputJob,
+}
+
+impl<'a> Audit<'a> {
+    /// Starts hashing the input on a thread of its own while the pipeline runs.
+    fn start(
+        store: &'a Store,
+        pipeline: &Pipeline,
+        spec_text: String,
+        input: &Path,
+    ) -> Result<Audit<'a>, Failure> {
+        let record_id = keel_store::new_record_id();
+        let keep = store
+            .keeps_payloads(&pipeline.spec().name, &record_id)
+            .map_err(|e| fail(exit::FAILURE, e))?;
+        let path = input.to_path_buf();
+        let input = std::thread::spawn(move || keel_ops::read_input(&path, keep));
+        Ok(Audit {
+            store,
+            identity: Digest::of(spec_text.as_bytes()).to_string(),
+            spec_text,
+            record_id,
+            input,
+        })
+    }
+
+    /// The monitor states the previous run of this version saved.
+    fn resume(&self, pipeline: &Pipeline) -> Result<HashMap<String, MonitorState>, Failure> {
+        keel_ops::load_monitor_states(self.store, pipeline, &self.identity)
+            .map_err(|e| fail(exit::FAILURE, e))
+    }
+
+    /// Keeps the input payload and the monitor states, then appends the
+    /// record; returns once it is on disk: only then is the run acknowledged.
+    fn record(
+        self,
+        pipeline: &Pipeline,
+        summary: &RunSummary,
+        output_digest: Option<Digest>,
+        ending: &Ending,
+    ) -> Result<(), Failure> {
+        let store = self.store;
+        let (input_digest, payload) = self
+            .input
+            .join()
+            .map_err(|_| anyhow::anyhow!("hashing the input panicked"))??;
+        if let Some(bytes) = payload {
+            store.put_payload(&bytes)?;
+        }
+        keel_ops::save_monitor_states(store, pipeline, summary, &self.identity)
+            .context("saving monitor state")?;
+        let mut record = keel_ops::record(
+            pipeline,
+            &self.spec_text,
+            summary,
+            input_digest,
+            output_digest,
+            ending,
+        );
+        record.id = self.record_id;
+        let receipt = store
+            .append(record)
+            .context("recording the run in the audit log")?;
+        eprintln!(
+            "\naudit: record {} (seq {}) in {}",
+            receipt.id,
+            receipt.seq,
+            store.dir().display()
+        );
+        Ok(())
+    }
+}
