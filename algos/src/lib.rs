@@ -1,5 +1,5 @@
 //! Keel's pure ML algorithms: scaling, encoding, imputation, linear models,
-//! rule validation and drift monitoring over [`keel_data::Batch`]es.
+//! rule validation, drift and performance monitoring over [`keel_data::Batch`]es.
 //!
 //! This crate has no wasm or host dependency on purpose: the same code is
 //! compiled natively (tests, benchmarks) and into the first-party plugins in
@@ -19,6 +19,7 @@
 //! | [`rules`] | per-column rules (type, range, not-null, allowed values) producing findings |
 //! | [`drift`] | a drift monitor: PSI for numeric columns, L∞ for categorical ones |
 //! | [`bias`] | a bias monitor: group representation, disparate impact and parity of positive predictions |
+//! | [`performance`] | realized metrics (scikit-learn's definitions) and CBPE estimates (NannyML's) of a model's performance, per chunk and segment |
 //! | [`quality`] | a data-quality validator (type, range, null rate, domain) whose schema is inferred from reference data |
 //!
 //! # Conventions
@@ -73,6 +74,7 @@ pub mod encoders;
 mod error;
 pub mod imputer;
 pub mod linear;
+pub mod performance;
 pub mod quality;
 pub mod rules;
 pub mod scaler;
