@@ -19,6 +19,8 @@
 //! | [`rules`] | per-column rules (type, range, not-null, allowed values) producing findings |
 //! | [`drift`] | a drift monitor: PSI for numeric columns, L∞ for categorical ones |
 //! | [`bias`] | a bias monitor: group representation, disparate impact and parity of positive predictions |
+//! | [`report`] | what a monitor reports: the one report and metric type of [`drift`] and [`bias`] |
+//! | [`report`] | what a monitor reports: the one report and metric type of drift and bias |
 //! | [`quality`] | a data-quality validator (type, range, null rate, domain) whose schema is inferred from reference data |
 //!
 //! # Conventions
@@ -74,6 +76,7 @@ mod error;
 pub mod imputer;
 pub mod linear;
 pub mod quality;
+pub mod report;
 pub mod rules;
 pub mod scaler;
 pub mod stats;
