@@ -2,11 +2,11 @@
 //! [`NULL_TOKENS`] are null, other cells parse as the column's type, which
 //! the first batch fixes (inferred from its cells unless a schema gives it).
 
-use super::text::{Builder, ReadState, TextRows, finish_batch, parse_bool, parse_f64};
-use super::{BatchSource, Field, NULL_TOKENS, ReadError, Schema, SourceBatch};
+use super::text::{TextFormat, TextSource, builders, columns, parse_bool, parse_f64};
+use super::{Field, NULL_TOKENS, ReadError, Schema};
 use crate::{Batch, Column, DataType};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Infers the narrowest type that every non-null cell fits.
 fn infer_text_type<'a>(cells: impl Iterator<Item = &'a str>) -> DataType {
@@ -32,88 +32,111 @@ fn infer_text_type<'a>(cells: impl Iterator<Item = &'a str>) -> DataType {
     }
 }
 
-pub(super) struct CsvSource {
-    path: PathBuf,
+/// CSV rows: the records after the header.
+pub(super) struct CsvRows {
     reader: csv::Reader<Box<dyn Read + Send>>,
     header: Vec<String>,
-    /// Type per header position; `None` until the first batch fixes it.
-    types: Option<Vec<DataType>>,
-    given: Option<Schema>,
-    schema: Schema,
+}
+
+/// Opens CSV input: reads and checks the header (no column twice, every
+/// column of `schema` present).
+pub(super) fn open(
+    path: &Path,
+    file: Box<dyn Read + Send>,
+    schema: Option<&Schema>,
     batch_size: usize,
-    state: ReadState,
-}
-
-impl CsvSource {
-    pub(super) fn new(
-        path: &Path,
-        file: Box<dyn Read + Send>,
-        schema: Option<&Schema>,
-        batch_size: usize,
-    ) -> Result<CsvSource, ReadError> {
-        // Records end at `\n` only: with the default CRLF terminator the csv
-        // crate ends a record at `\r` and counts its `\n` as part of the
-        // next record, so every line number after a CRLF line is one short.
-        // The `\r` left on the last field is stripped in `field`.
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(false)
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_reader(file);
-        let header = reader
-            .headers()
-            .map_err(|e| csv_error(path, e))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect::<Vec<_>>();
-        if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
-            return Err(ReadError::Empty {
-                file: path.to_path_buf(),
-            });
-        }
-        for (i, h) in header.iter().enumerate() {
-            if header[..i].contains(h) {
-                return Err(ReadError::Syntax {
-                    file: path.to_path_buf(),
-                    line: 1,
-                    message: format!("column `{h}` appears twice in the header"),
-                });
-            }
-        }
-        if let Some(s) = schema
-            && let Some(f) = s.fields.iter().find(|f| !header.contains(&f.name))
-        {
-            return Err(ReadError::MissingColumn {
-                file: path.to_path_buf(),
-                column: f.name.clone(),
-            });
-        }
-        Ok(CsvSource {
-            path: path.to_path_buf(),
-            reader,
-            header,
-            types: None,
-            given: schema.cloned(),
-            schema: Schema::default(),
-            batch_size,
-            state: ReadState::default(),
-        })
+) -> Result<TextSource<CsvRows>, ReadError> {
+    // Records end at `\n` only: with the default CRLF terminator the csv
+    // crate ends a record at `\r` and counts its `\n` as part of the
+    // next record, so every line number after a CRLF line is one short.
+    // The `\r` left on the last field is stripped in `field`.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(file);
+    let header = reader
+        .headers()
+        .map_err(|e| csv_error(path, e))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect::<Vec<_>>();
+    if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
+        return Err(ReadError::Empty {
+            file: path.to_path_buf(),
+        });
     }
+    for (i, h) in header.iter().enumerate() {
+        if header[..i].contains(h) {
+            return Err(ReadError::Syntax {
+                file: path.to_path_buf(),
+                line: 1,
+                message: format!("column `{h}` appears twice in the header"),
+            });
+        }
+    }
+    if let Some(s) = schema
+        && let Some(f) = s.fields.iter().find(|f| !header.contains(&f.name))
+    {
+        return Err(ReadError::MissingColumn {
+            file: path.to_path_buf(),
+            column: f.name.clone(),
+        });
+    }
+    let rows = CsvRows { reader, header };
+    Ok(TextSource::new(path, rows, schema, batch_size))
 }
 
-impl TextRows for CsvSource {
+impl TextFormat for CsvRows {
     type Row = csv::StringRecord;
+
+    fn read_row(&mut self, path: &Path) -> Result<Option<(Self::Row, u64)>, ReadError> {
+        let mut record = csv::StringRecord::new();
+        if !self
+            .reader
+            .read_record(&mut record)
+            .map_err(|e| csv_error(path, e))?
+        {
+            return Ok(None);
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        Ok(Some((record, line)))
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.reader.position().byte()
+    }
+
+    /// The header's columns, typed by `given` or inferred from the first
+    /// batch's cells.
+    fn fix_schema(
+        &mut self,
+        given: Option<&Schema>,
+        records: &[csv::StringRecord],
+        _path: &Path,
+    ) -> Result<Schema, ReadError> {
+        let fields = self
+            .header
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Field {
+                name: name.clone(),
+                data_type: given
+                    .and_then(|s| s.get(name))
+                    .unwrap_or_else(|| infer_text_type(records.iter().map(|r| field(r, i)))),
+            })
+            .collect();
+        Ok(Schema { fields })
+    }
 
     fn build(
         &self,
+        schema: &Schema,
         records: &[csv::StringRecord],
         lines: &[u64],
+        path: &Path,
     ) -> Result<Vec<Column>, (usize, ReadError)> {
-        let types = self.types.as_deref().unwrap_or_default();
-        let mut builders: Vec<Builder> = types
-            .iter()
-            .map(|t| Builder::new(*t, records.len()))
-            .collect();
+        let mut builders = builders(schema, records.len());
         for (j, (r, line)) in records.iter().zip(lines).enumerate() {
             for (i, b) in builders.iter_mut().enumerate() {
                 let cell = field(r, i);
@@ -123,7 +146,7 @@ impl TextRows for CsvSource {
                     return Err((
                         j,
                         ReadError::Value {
-                            file: self.path.clone(),
+                            file: path.to_path_buf(),
                             line: *line,
                             column: self.header[i].clone(),
                             message,
@@ -132,19 +155,7 @@ impl TextRows for CsvSource {
                 }
             }
         }
-        Ok(builders
-            .into_iter()
-            .zip(&self.header)
-            .map(|(b, n)| b.finish(n.clone()))
-            .collect())
-    }
-
-    fn state(&mut self) -> &mut ReadState {
-        &mut self.state
-    }
-
-    fn file(&self) -> &Path {
-        &self.path
+        Ok(columns(builders, schema))
     }
 }
 
@@ -182,71 +193,6 @@ fn csv_error(path: &Path, e: csv::Error) -> ReadError {
             line,
             message: format!("{other:?}"),
         },
-    }
-}
-
-impl BatchSource for CsvSource {
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
-
-    fn bytes_read(&self) -> u64 {
-        self.reader.position().byte()
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn next_batch(&mut self) -> Result<Option<SourceBatch>, ReadError> {
-        if !self.state.begin()? {
-            return Ok(None);
-        }
-        let mut records = Vec::new();
-        let mut lines = Vec::new();
-        let mut record = csv::StringRecord::new();
-        while records.len() < self.batch_size {
-            let more = match self.reader.read_record(&mut record) {
-                Ok(more) => more,
-                Err(e) => {
-                    let e = csv_error(&self.path, e);
-                    self.state.read_failed(e, records.len())?;
-                    break;
-                }
-            };
-            if !more {
-                self.state.done = true;
-                break;
-            }
-            lines.push(record.position().map_or(0, |p| p.line()));
-            records.push(record.clone());
-        }
-        if self.types.is_none() {
-            let types = self
-                .header
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    self.given
-                        .as_ref()
-                        .and_then(|s| s.get(name))
-                        .unwrap_or_else(|| infer_text_type(records.iter().map(|r| field(r, i))))
-                })
-                .collect::<Vec<_>>();
-            self.schema = Schema {
-                fields: self
-                    .header
-                    .iter()
-                    .zip(&types)
-                    .map(|(n, t)| Field {
-                        name: n.clone(),
-                        data_type: *t,
-                    })
-                    .collect(),
-            };
-            self.types = Some(types);
-        }
-        finish_batch(self, records, lines)
     }
 }
 

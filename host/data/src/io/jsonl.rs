@@ -3,56 +3,51 @@
 //! appearance) and their types (widened over that batch: s64 and f64 make
 //! f64, anything else mixed makes string); later keys are errors.
 
-use super::text::{Builder, ReadState, TextRows, expected, finish_batch};
-use super::{BatchSource, Field, ReadError, Schema, SourceBatch};
+use super::text::{Builder, TextFormat, TextSource, builders, columns, expected};
+use super::{Field, ReadError, Schema};
 use crate::{Batch, Column, ColumnData, DataType};
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-pub(super) struct JsonlSource {
-    path: PathBuf,
+type Object = serde_json::Map<String, serde_json::Value>;
+
+/// JSON Lines rows: one object per non-blank line.
+pub(super) struct JsonlRows {
     reader: BufReader<Box<dyn Read + Send>>,
-    given: Option<Schema>,
-    schema: Schema,
-    fixed: bool,
-    batch_size: usize,
+    /// The current line, kept between rows.
+    buf: Vec<u8>,
     line: u64,
     bytes: u64,
-    state: ReadState,
 }
 
-impl JsonlSource {
-    pub(super) fn new(
-        path: &Path,
-        file: Box<dyn Read + Send>,
-        schema: Option<&Schema>,
-        batch_size: usize,
-    ) -> JsonlSource {
-        JsonlSource {
-            path: path.to_path_buf(),
-            reader: BufReader::with_capacity(1 << 16, file),
-            given: schema.cloned(),
-            schema: Schema::default(),
-            fixed: false,
-            batch_size,
-            line: 0,
-            bytes: 0,
-            state: ReadState::default(),
-        }
-    }
+/// Opens JSON Lines input.
+pub(super) fn open(
+    path: &Path,
+    file: Box<dyn Read + Send>,
+    schema: Option<&Schema>,
+    batch_size: usize,
+) -> TextSource<JsonlRows> {
+    let rows = JsonlRows {
+        reader: BufReader::with_capacity(1 << 16, file),
+        buf: Vec::new(),
+        line: 0,
+        bytes: 0,
+    };
+    TextSource::new(path, rows, schema, batch_size)
+}
+
+impl TextFormat for JsonlRows {
+    type Row = Object;
 
     /// Reads the next non-blank line as a JSON object; `None` at the end.
-    fn next_object(
-        &mut self,
-        buf: &mut Vec<u8>,
-    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ReadError> {
+    fn read_row(&mut self, path: &Path) -> Result<Option<(Object, u64)>, ReadError> {
         loop {
-            buf.clear();
+            self.buf.clear();
             let n = self
                 .reader
-                .read_until(b'\n', buf)
+                .read_until(b'\n', &mut self.buf)
                 .map_err(|source| ReadError::Io {
-                    file: self.path.clone(),
+                    file: path.to_path_buf(),
                     source,
                 })?;
             if n == 0 {
@@ -60,8 +55,8 @@ impl JsonlSource {
             }
             self.bytes += n as u64;
             self.line += 1;
-            let text = std::str::from_utf8(buf).map_err(|e| ReadError::Syntax {
-                file: self.path.clone(),
+            let text = std::str::from_utf8(&self.buf).map_err(|e| ReadError::Syntax {
+                file: path.to_path_buf(),
                 line: self.line,
                 message: format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
             })?;
@@ -70,78 +65,117 @@ impl JsonlSource {
             }
             let value: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| ReadError::Syntax {
-                    file: self.path.clone(),
+                    file: path.to_path_buf(),
                     line: self.line,
                     message: format!("invalid JSON at column {}: {e}", e.column()),
                 })?;
             let serde_json::Value::Object(map) = value else {
                 return Err(ReadError::Syntax {
-                    file: self.path.clone(),
+                    file: path.to_path_buf(),
                     line: self.line,
                     message: "expected a JSON object per line".into(),
                 });
             };
-            return Ok(Some(map));
+            return Ok(Some((map, self.line)));
         }
     }
 
-    fn value_error(&self, line: u64, column: &str, message: String) -> ReadError {
-        ReadError::Value {
-            file: self.path.clone(),
-            line,
-            column: column.to_string(),
-            message,
-        }
+    fn bytes_read(&self) -> u64 {
+        self.bytes
     }
-}
 
-impl TextRows for JsonlSource {
-    type Row = serde_json::Map<String, serde_json::Value>;
+    /// Column order: the given schema's, then new keys in order of first
+    /// appearance; types widened over the first batch.
+    fn fix_schema(
+        &mut self,
+        given: Option<&Schema>,
+        objects: &[Object],
+        path: &Path,
+    ) -> Result<Schema, ReadError> {
+        let mut fields: Vec<(String, Option<DataType>)> = given
+            .iter()
+            .flat_map(|s| s.fields.iter().map(|f| (f.name.clone(), Some(f.data_type))))
+            .collect();
+        let given_len = fields.len();
+        for obj in objects {
+            for (k, v) in obj {
+                match fields.iter().position(|(n, _)| n == k) {
+                    Some(i) if i < given_len => {}
+                    Some(i) => fields[i].1 = widen(fields[i].1, json_type(v)),
+                    None => fields.push((k.clone(), json_type(v))),
+                }
+            }
+        }
+        if objects.is_empty() && fields.is_empty() {
+            return Err(ReadError::Empty {
+                file: path.to_path_buf(),
+            });
+        }
+        if let Some(s) = given
+            && let Some(missing) = s
+                .fields
+                .iter()
+                .find(|f| !objects.iter().any(|o| o.contains_key(&f.name)))
+            && !objects.is_empty()
+        {
+            return Err(ReadError::MissingColumn {
+                file: path.to_path_buf(),
+                column: missing.name.clone(),
+            });
+        }
+        Ok(json_schema(fields))
+    }
 
     fn build(
         &self,
-        objects: &[serde_json::Map<String, serde_json::Value>],
+        schema: &Schema,
+        objects: &[Object],
         lines: &[u64],
+        path: &Path,
     ) -> Result<Vec<Column>, (usize, ReadError)> {
-        let mut builders: Vec<Builder> = self
-            .schema
-            .fields
-            .iter()
-            .map(|f| Builder::new(f.data_type, objects.len()))
-            .collect();
+        let value_error = |line: u64, column: &str, message: String| ReadError::Value {
+            file: path.to_path_buf(),
+            line,
+            column: column.to_string(),
+            message,
+        };
+        let mut builders = builders(schema, objects.len());
         for (j, (obj, line)) in objects.iter().zip(lines).enumerate() {
-            if let Some(k) = obj.keys().find(|k| self.schema.get(k).is_none()) {
+            if let Some(k) = obj.keys().find(|k| schema.get(k).is_none()) {
                 return Err((
                     j,
-                    self.value_error(
+                    value_error(
                         *line,
                         k,
                         "key not seen in the first batch (declare it in the first lines)".into(),
                     ),
                 ));
             }
-            for (f, b) in self.schema.fields.iter().zip(builders.iter_mut()) {
+            for (f, b) in schema.fields.iter().zip(builders.iter_mut()) {
                 let v = obj.get(&f.name).unwrap_or(&serde_json::Value::Null);
-                push_json(b, v).map_err(|m| (j, self.value_error(*line, &f.name, m)))?;
+                push_json(b, v).map_err(|m| (j, value_error(*line, &f.name, m)))?;
             }
         }
-        Ok(builders
-            .into_iter()
-            .zip(&self.schema.fields)
-            .map(|(b, f)| b.finish(f.name.clone()))
-            .collect())
-    }
-
-    fn state(&mut self) -> &mut ReadState {
-        &mut self.state
-    }
-
-    fn file(&self) -> &Path {
-        &self.path
+        Ok(columns(builders, schema))
     }
 }
 
-fn json_type(v: &serde_json::Value) -> Option<DataType> {
+/// The schema of fields typed from JSON values: string where only nulls
+/// were seen.
+pub fn json_schema(fields: Vec<(String, Option<DataType>)>) -> Schema {
+    Schema {
+        fields: fields
+            .into_iter()
+            .map(|(name, t)| Field {
+                name,
+                data_type: t.unwrap_or(DataType::String),
+            })
+            .collect(),
+    }
+}
+
+/// The type a JSON value suggests (`None`: null, no suggestion).
+pub fn json_type(v: &serde_json::Value) -> Option<DataType> {
     match v {
         serde_json::Value::Null => None,
         serde_json::Value::Bool(_) => Some(DataType::Bool),
@@ -151,7 +185,8 @@ fn json_type(v: &serde_json::Value) -> Option<DataType> {
     }
 }
 
-fn widen(a: Option<DataType>, b: Option<DataType>) -> Option<DataType> {
+/// The type that holds both: s64 and f64 make f64, other mixes string.
+pub fn widen(a: Option<DataType>, b: Option<DataType>) -> Option<DataType> {
     match (a, b) {
         (None, x) | (x, None) => x,
         (Some(x), Some(y)) if x == y => Some(x),
@@ -159,91 +194,6 @@ fn widen(a: Option<DataType>, b: Option<DataType>) -> Option<DataType> {
             Some(DataType::F64)
         }
         _ => Some(DataType::String),
-    }
-}
-
-impl BatchSource for JsonlSource {
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
-
-    fn bytes_read(&self) -> u64 {
-        self.bytes
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn next_batch(&mut self) -> Result<Option<SourceBatch>, ReadError> {
-        if !self.state.begin()? {
-            return Ok(None);
-        }
-        let mut objects = Vec::new();
-        let mut lines = Vec::new();
-        let mut buf = Vec::new();
-        while objects.len() < self.batch_size {
-            match self.next_object(&mut buf) {
-                Ok(Some(map)) => {
-                    objects.push(map);
-                    lines.push(self.line);
-                }
-                Ok(None) => {
-                    self.state.done = true;
-                    break;
-                }
-                Err(e) => {
-                    self.state.read_failed(e, objects.len())?;
-                    break;
-                }
-            }
-        }
-        if !self.fixed {
-            // Column order: the given schema's, then new keys in order of first appearance.
-            let mut fields: Vec<(String, Option<DataType>)> = self
-                .given
-                .iter()
-                .flat_map(|s| s.fields.iter().map(|f| (f.name.clone(), Some(f.data_type))))
-                .collect();
-            let given_len = fields.len();
-            for obj in &objects {
-                for (k, v) in obj {
-                    match fields.iter().position(|(n, _)| n == k) {
-                        Some(i) if i < given_len => {}
-                        Some(i) => fields[i].1 = widen(fields[i].1, json_type(v)),
-                        None => fields.push((k.clone(), json_type(v))),
-                    }
-                }
-            }
-            if objects.is_empty() && fields.is_empty() {
-                return Err(ReadError::Empty {
-                    file: self.path.clone(),
-                });
-            }
-            if let Some(s) = &self.given
-                && let Some(missing) = s
-                    .fields
-                    .iter()
-                    .find(|f| !objects.iter().any(|o| o.contains_key(&f.name)))
-                && !objects.is_empty()
-            {
-                return Err(ReadError::MissingColumn {
-                    file: self.path.clone(),
-                    column: missing.name.clone(),
-                });
-            }
-            self.schema = Schema {
-                fields: fields
-                    .into_iter()
-                    .map(|(name, t)| Field {
-                        name,
-                        data_type: t.unwrap_or(DataType::String),
-                    })
-                    .collect(),
-            };
-            self.fixed = true;
-        }
-        finish_batch(self, objects, lines)
     }
 }
 

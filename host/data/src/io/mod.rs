@@ -12,6 +12,8 @@ mod parquet;
 mod parquet;
 mod text;
 
+pub use jsonl::{json_schema, json_type, widen};
+
 use crate::{Batch, Column, ColumnData, DataType};
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -183,13 +185,13 @@ pub fn open(
         source,
     })?;
     match Format::from_path(path)? {
-        Format::Csv => Ok(Box::new(csv::CsvSource::new(
+        Format::Csv => Ok(Box::new(csv::open(
             path,
             Box::new(file),
             schema,
             batch_size,
         )?)),
-        Format::JsonLines => Ok(Box::new(jsonl::JsonlSource::new(
+        Format::JsonLines => Ok(Box::new(jsonl::open(
             path,
             Box::new(file),
             schema,
@@ -213,12 +215,8 @@ pub fn open_reader(
 ) -> Result<Box<dyn BatchSource>, ReadError> {
     let batch_size = batch_size.max(1);
     match format {
-        Format::Csv => Ok(Box::new(csv::CsvSource::new(
-            name, reader, schema, batch_size,
-        )?)),
-        Format::JsonLines => Ok(Box::new(jsonl::JsonlSource::new(
-            name, reader, schema, batch_size,
-        ))),
+        Format::Csv => Ok(Box::new(csv::open(name, reader, schema, batch_size)?)),
+        Format::JsonLines => Ok(Box::new(jsonl::open(name, reader, schema, batch_size))),
         Format::Parquet => Err(ReadError::Parquet {
             file: name.to_path_buf(),
             message: "Parquet input must be a file (it is read by seeking)".into(),

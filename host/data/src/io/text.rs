@@ -1,10 +1,11 @@
 //! What the two text readers (CSV, JSON Lines) share: column builders that
-//! parse cells, and the bookkeeping of a batch (rows returned so far, an
-//! error held back until the good rows before it are returned).
+//! parse cells, and [`TextSource`], the one [`BatchSource`] over a text
+//! format's rows (batching, the schema the first batch fixes, an error held
+//! back until the good rows before it are returned).
 
-use super::{ReadError, SourceBatch};
+use super::{BatchSource, ReadError, Schema, SourceBatch};
 use crate::{Batch, Column, ColumnData, DataType};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Accumulates cells of one column as they are parsed.
 pub(super) struct Builder {
@@ -94,85 +95,184 @@ pub(super) fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// Where a text reader is in its input.
-#[derive(Default)]
-pub(super) struct ReadState {
-    pub(super) rows_read: u64,
-    pub(super) done: bool,
-    /// An error met after some good rows of a batch: those rows are returned
-    /// first, the error on the next call, so nothing before it is lost.
-    pub(super) pending: Option<ReadError>,
+/// One builder per field of `schema`, for `rows` rows.
+pub(super) fn builders(schema: &Schema, rows: usize) -> Vec<Builder> {
+    schema
+        .fields
+        .iter()
+        .map(|f| Builder::new(f.data_type, rows))
+        .collect()
 }
 
-impl ReadState {
-    /// Before a batch: the error held back, or whether there is more to read.
-    pub(super) fn begin(&mut self) -> Result<bool, ReadError> {
+/// The columns `builders` made, named after `schema`'s fields.
+pub(super) fn columns(builders: Vec<Builder>, schema: &Schema) -> Vec<Column> {
+    builders
+        .into_iter()
+        .zip(&schema.fields)
+        .map(|(b, f)| b.finish(f.name.clone()))
+        .collect()
+}
+
+/// One text format's rows: how they are read, typed and made columns.
+pub(super) trait TextFormat: Send {
+    /// A row as read: a CSV record, a JSON object.
+    type Row;
+    /// The next row and the line it ends on; `None` at the end.
+    fn read_row(&mut self, path: &Path) -> Result<Option<(Self::Row, u64)>, ReadError>;
+    /// Bytes consumed so far.
+    fn bytes_read(&self) -> u64;
+    /// The schema the first batch fixes; `given` is the caller's.
+    fn fix_schema(
+        &mut self,
+        given: Option<&Schema>,
+        rows: &[Self::Row],
+        path: &Path,
+    ) -> Result<Schema, ReadError>;
+    /// The columns of `rows`; on a bad value, its row's index and the error.
+    fn build(
+        &self,
+        schema: &Schema,
+        rows: &[Self::Row],
+        lines: &[u64],
+        path: &Path,
+    ) -> Result<Vec<Column>, (usize, ReadError)>;
+}
+
+/// A stream of batches from a text format: what both text readers do
+/// around their rows (batching, fixing the schema, holding errors back).
+pub(super) struct TextSource<F> {
+    path: PathBuf,
+    format: F,
+    given: Option<Schema>,
+    schema: Schema,
+    /// The first batch fixed `schema`.
+    fixed: bool,
+    batch_size: usize,
+    rows_read: u64,
+    done: bool,
+    /// An error met after some good rows of a batch: those rows are returned
+    /// first, the error on the next call, so nothing before it is lost.
+    pending: Option<ReadError>,
+}
+
+impl<F: TextFormat> TextSource<F> {
+    pub(super) fn new(
+        path: &Path,
+        format: F,
+        schema: Option<&Schema>,
+        batch_size: usize,
+    ) -> TextSource<F> {
+        TextSource {
+            path: path.to_path_buf(),
+            format,
+            given: schema.cloned(),
+            schema: Schema::default(),
+            fixed: false,
+            batch_size,
+            rows_read: 0,
+            done: false,
+            pending: None,
+        }
+    }
+
+    /// Up to a batch of rows and their lines; a read error after good rows
+    /// waits for the next call.
+    fn read_rows(&mut self) -> Result<(Vec<F::Row>, Vec<u64>), ReadError> {
+        let mut rows = Vec::new();
+        let mut lines = Vec::new();
+        while rows.len() < self.batch_size {
+            match self.format.read_row(&self.path) {
+                Ok(Some((row, line))) => {
+                    rows.push(row);
+                    lines.push(line);
+                }
+                Ok(None) => {
+                    self.done = true;
+                    break;
+                }
+                Err(e) if !rows.is_empty() => {
+                    self.pending = Some(e);
+                    break;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok((rows, lines))
+    }
+
+    /// The batch of `rows` read at `lines` (`None` when there are none). A bad
+    /// value in the first row is the error; after good rows, those rows are
+    /// the batch and the error waits for the next call.
+    fn make_batch(
+        &mut self,
+        mut rows: Vec<F::Row>,
+        mut lines: Vec<u64>,
+    ) -> Result<Option<SourceBatch>, ReadError> {
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let columns = match self.format.build(&self.schema, &rows, &lines, &self.path) {
+            Ok(columns) => columns,
+            Err((0, e)) => {
+                self.done = true;
+                return Err(e);
+            }
+            Err((good, e)) => {
+                // A bad cell comes before any read error later in the batch.
+                self.pending = Some(e);
+                rows.truncate(good);
+                lines.truncate(good);
+                self.format
+                    .build(&self.schema, &rows, &lines, &self.path)
+                    .map_err(|(_, e)| e)?
+            }
+        };
+        let batch = Batch::new(rows.len(), columns).map_err(|e| ReadError::Syntax {
+            file: self.path.clone(),
+            line: lines.first().copied().unwrap_or(0),
+            message: e.to_string(),
+        })?;
+        let first_row = self.rows_read;
+        self.rows_read += rows.len() as u64;
+        Ok(Some(SourceBatch {
+            batch,
+            first_row,
+            lines,
+        }))
+    }
+}
+
+impl<F: TextFormat> BatchSource for TextSource<F> {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.format.bytes_read()
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn next_batch(&mut self) -> Result<Option<SourceBatch>, ReadError> {
         if let Some(e) = self.pending.take() {
             self.done = true;
             return Err(e);
         }
-        Ok(!self.done)
-    }
-
-    /// A read error after `good` rows of the batch: held back if there are
-    /// any, else the end of the input.
-    pub(super) fn read_failed(&mut self, e: ReadError, good: usize) -> Result<(), ReadError> {
-        if good > 0 {
-            self.pending = Some(e);
-            Ok(())
-        } else {
-            self.done = true;
-            Err(e)
+        if self.done {
+            return Ok(None);
         }
-    }
-}
-
-/// A text reader: rows of its own kind (a CSV record, a JSON object) that
-/// it turns into columns.
-pub(super) trait TextRows {
-    type Row;
-    /// The columns of `rows`; on a bad value, its row's index and the error.
-    fn build(&self, rows: &[Self::Row], lines: &[u64]) -> Result<Vec<Column>, (usize, ReadError)>;
-    fn state(&mut self) -> &mut ReadState;
-    fn file(&self) -> &Path;
-}
-
-/// The batch of `rows` read at `lines` (`None` when there are none). A bad
-/// value in the first row is the error; after good rows, those rows are the
-/// batch and the error waits for the next call.
-pub(super) fn finish_batch<R: TextRows>(
-    reader: &mut R,
-    mut rows: Vec<R::Row>,
-    mut lines: Vec<u64>,
-) -> Result<Option<SourceBatch>, ReadError> {
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let columns = match reader.build(&rows, &lines) {
-        Ok(columns) => columns,
-        Err((0, e)) => {
-            reader.state().done = true;
-            return Err(e);
+        let (rows, lines) = self.read_rows()?;
+        if !self.fixed {
+            self.schema = self
+                .format
+                .fix_schema(self.given.as_ref(), &rows, &self.path)?;
+            self.fixed = true;
         }
-        Err((good, e)) => {
-            // A bad cell comes before any read error later in the batch.
-            reader.state().pending = Some(e);
-            rows.truncate(good);
-            lines.truncate(good);
-            reader.build(&rows, &lines).map_err(|(_, e)| e)?
-        }
-    };
-    let batch = Batch::new(rows.len(), columns).map_err(|e| ReadError::Syntax {
-        file: reader.file().to_path_buf(),
-        line: lines.first().copied().unwrap_or(0),
-        message: e.to_string(),
-    })?;
-    let state = reader.state();
-    let first_row = state.rows_read;
-    state.rows_read += rows.len() as u64;
-    Ok(Some(SourceBatch {
-        batch,
-        first_row,
-        lines,
-    }))
+        self.make_batch(rows, lines)
+    }
 }
