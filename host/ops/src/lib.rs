@@ -304,19 +304,7 @@ pub fn pipeline_deploy(
 
 /// Checks that `bytes` are a Keel component, stores them and tags them
 /// `name@version` in lifecycle `state`. Under a trust policy the plugin must
-/// already have a trusted signature in the store (see [`plugin_add_signed`]).
-pub fn plugin_add(
-    store: &Store,
-    rt: &Runtime,
-    bytes: &[u8],
-    name: &str,
-    version: &str,
-    state: State,
-) -> Result<(Digest, keel_runtime::PluginSummary)> {
-    plugin_add_signed(store, rt, bytes, name, version, state, None)
-}
-
-/// [`plugin_add`] with a signature offered for the trust policy.
+/// carry a trusted signature: `signature`, or one already in the store.
 pub fn plugin_add_signed(
     store: &Store,
     rt: &Runtime,
