@@ -2,6 +2,11 @@
 //! batches of a fixed size and errors that name file, line (Parquet: row) and
 //! column. Without the `parquet` feature a .parquet file is refused with an
 //! error that says so.
+//!
+//! One file per format: `csv.rs`, `jsonl.rs`, `parquet.rs`; `text.rs` holds
+//! what the two text formats share (cell builders and the one batch source
+//! over their rows). This file: formats, schemas, errors, `open` and the
+//! writer's dispatch.
 
 mod csv;
 mod jsonl;
