@@ -68,6 +68,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+// Its report: per group (in group order), then the dataset metrics
+// (`null-prediction-share`, `groups-alerting`); p-values are always `None`.
+pub use crate::report::{Metric, Report};
+
 /// Version written into snapshots; `restore` refuses any other.
 pub const SNAPSHOT_VERSION: u32 = 1;
 
@@ -161,37 +165,6 @@ impl<'de> Deserialize<'de> for GroupValue {
         }
         d.deserialize_any(Visitor)
     }
-}
-
-/// One statistic (the WIT `metric`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metric {
-    /// `<group column>=<value>`, or `None` for dataset-level metrics.
-    pub column: Option<String>,
-    /// `share`, `share-change`, `positive-rate`, `disparate-impact`,
-    /// `parity-difference`; dataset: `null-prediction-share`, `groups-alerting`.
-    pub name: String,
-    /// The value.
-    pub value: f64,
-    /// The threshold it was judged against; `None` when not judged.
-    pub threshold: Option<f64>,
-    /// Always `None`: these are ratios and differences, not tests.
-    pub p_value: Option<f64>,
-    /// Whether the value is beyond its threshold.
-    pub alert: bool,
-}
-
-/// A report on everything observed (the WIT `report`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Report {
-    /// Rows observed.
-    pub rows: u64,
-    /// Whether any metric alerts.
-    pub alert: bool,
-    /// Per group (in group order), then the dataset metrics.
-    pub metrics: Vec<Metric>,
-    /// One line for humans, naming the worst group.
-    pub summary: String,
 }
 
 /// What makes a prediction positive.

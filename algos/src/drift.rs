@@ -37,6 +37,10 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+// Its report: per column, its method's metric, then `missing-share`; last
+// `share-drifted` (the dataset verdict).
+pub use crate::report::{Metric, Report};
+
 /// Default smallest proportion a bin takes in PSI (empty bins would make it infinite).
 pub const EPSILON: f64 = 1e-4;
 
@@ -121,36 +125,6 @@ impl Default for DriftConfig {
             histogram_bins: default_hist_bins(),
         }
     }
-}
-
-/// One statistic (the WIT `metric`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metric {
-    /// Column, or `None` for dataset-level metrics.
-    pub column: Option<String>,
-    /// A method name (`ks`, `psi`, …), `missing-share` or `share-drifted`.
-    pub name: String,
-    /// The value (for tests, the test statistic).
-    pub value: f64,
-    /// The threshold the verdict compares with.
-    pub threshold: Option<f64>,
-    /// The p-value, for tests.
-    pub p_value: Option<f64>,
-    /// Whether the column (or dataset) drifted.
-    pub alert: bool,
-}
-
-/// A report on everything observed (the WIT `report`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Report {
-    /// Rows observed.
-    pub rows: u64,
-    /// Whether the dataset drifted.
-    pub alert: bool,
-    /// Per column: its method's metric, then `missing-share`; last `share-drifted`.
-    pub metrics: Vec<Metric>,
-    /// One line for humans.
-    pub summary: String,
 }
 
 /// Everything known about one column's drift, for reports and `keel drift`.

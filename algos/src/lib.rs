@@ -20,6 +20,7 @@
 //! | [`drift`] | a drift monitor: PSI for numeric columns, L∞ for categorical ones |
 //! | [`bias`] | a bias monitor: group representation, disparate impact and parity of positive predictions |
 //! | [`performance`] | realized metrics (scikit-learn's definitions) and CBPE estimates (NannyML's) of a model's performance, per chunk and segment |
+//! | [`report`] | what a monitor reports: the one report and metric type of [`drift`] and [`bias`] |
 //! | [`quality`] | a data-quality validator (type, range, null rate, domain) whose schema is inferred from reference data |
 //!
 //! # Conventions
@@ -76,6 +77,7 @@ pub mod imputer;
 pub mod linear;
 pub mod performance;
 pub mod quality;
+pub mod report;
 pub mod rules;
 pub mod scaler;
 pub mod stats;

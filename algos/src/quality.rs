@@ -70,7 +70,7 @@
 //! then row findings by row, and within a row in schema order.
 
 use crate::rules::{Finding, Severity};
-use crate::util::{Keys, bool_text, require_reference};
+use crate::util::{Keys, bool_text, quote_list, require_reference};
 use crate::{AlgoError, Result};
 use keel_data::{Batch, Column, ColumnData, DataError, DataType};
 use serde::{Deserialize, Serialize};
@@ -851,21 +851,6 @@ fn check_domain_values(values: &[String], data_type: DataType, key: &str) -> Res
         ));
     }
     Ok(())
-}
-
-/// "`a`, `b`, `c`", cut after ten values so messages stay one line.
-fn quote_list(list: &[String]) -> String {
-    const SHOWN: usize = 10;
-    let mut text = list
-        .iter()
-        .take(SHOWN)
-        .map(|v| format!("`{v}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if list.len() > SHOWN {
-        text.push_str(&format!(" and {} more", list.len() - SHOWN));
-    }
-    text
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! `type`, with no row) first in config order, then row findings by row, and
 //! within a row in config order.
 
+use crate::util::quote_list;
 use crate::{AlgoError, Result};
 use keel_data::{Batch, Column, ColumnData, DataType};
 use serde::Deserialize;
@@ -358,21 +359,6 @@ fn compile(column: String, rule: ColumnRule) -> Result<Checks> {
         not_null: rule.not_null,
         allowed,
     })
-}
-
-/// "`a`, `b`, `c`", cut after ten values so messages stay one line.
-fn quote_list(list: &[String]) -> String {
-    const SHOWN: usize = 10;
-    let mut text = list
-        .iter()
-        .take(SHOWN)
-        .map(|v| format!("`{v}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if list.len() > SHOWN {
-        text.push_str(&format!(" and {} more", list.len() - SHOWN));
-    }
-    text
 }
 
 #[cfg(test)]

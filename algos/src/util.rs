@@ -128,3 +128,18 @@ impl<'a> Keys<'a> {
 pub(crate) fn bool_text(b: bool) -> &'static str {
     if b { "true" } else { "false" }
 }
+
+/// "`a`, `b`, `c`", cut after ten values so messages stay one line.
+pub(crate) fn quote_list(list: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = list
+        .iter()
+        .take(SHOWN)
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if list.len() > SHOWN {
+        text.push_str(&format!(" and {} more", list.len() - SHOWN));
+    }
+    text
+}

@@ -1,26 +1,28 @@
 //! keel-ops: operations over the store shared by the `keel` CLI and the
 //! `keel serve` daemon — resolving plugin references, canonicalising and
 //! deploying pipeline specs, materialising deployed versions, building audit
-//! records and carrying monitor state between runs.
+//! records and carrying monitor state between runs. Both write run results to
+//! the store only through here: [`record`] (audit records) and
+//! [`monitor_state`] (monitor state and history).
 
 pub mod alerts;
+pub mod monitor_state;
+pub mod record;
 pub mod source;
 pub mod trust;
 
+pub use monitor_state::{
+    load_monitor_states, metrics_json, report_json, save_monitor_states, window_report_json,
+};
+pub use record::{Ending, record};
+
 use anyhow::{Context, Result, bail};
-use keel_runtime::instance::Report;
 use keel_runtime::pipeline::{
-    FoundModel, MonitorState, Pipeline, PluginDirs, PluginResolver, PluginUse, RunSummary,
-    is_model_path, model_from_path, severity_name,
+    FoundModel, PluginDirs, PluginResolver, is_model_path, model_from_path,
 };
-use keel_runtime::window::WindowReport;
-use keel_runtime::{Outcome as RunOutcome, Plugin, Runtime};
-use keel_store::{
-    AuditRecord, Digest, FindingEntry, MonitorVerdict, Outcome, PipelineRef, PluginMeta, Severity,
-    StageEntry, StageRole, State, Store, StoreError,
-};
+use keel_runtime::{Plugin, Runtime};
+use keel_store::{Digest, PluginMeta, State, Store, StoreError};
 use sha2::{Digest as _, Sha256};
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -137,257 +139,6 @@ pub fn read_input(path: &Path, keep: bool) -> Result<(Digest, Option<Vec<u8>>)> 
     let (mut w, hash) = Hashing::new(std::io::sink());
     std::io::copy(&mut f, &mut w).with_context(|| format!("reading {}", path.display()))?;
     Ok((finish(&hash).context("hashing the input")?, None))
-}
-
-fn outcome(o: RunOutcome) -> Outcome {
-    match o {
-        RunOutcome::Ok => Outcome::Ok,
-        RunOutcome::Error => Outcome::Error,
-        RunOutcome::Trap => Outcome::Trap,
-        RunOutcome::Timeout => Outcome::Timeout,
-        RunOutcome::Rejected => Outcome::Rejected,
-    }
-}
-
-/// How a run ended, for its record.
-pub struct Ending {
-    pub outcome: RunOutcome,
-    pub error: Option<String>,
-    /// The stage that failed, if one did.
-    pub failed_stage: Option<String>,
-}
-
-/// Builds the audit record of one `keel run`.
-pub fn record(
-    pipeline: &Pipeline,
-    spec_text: &str,
-    summary: &RunSummary,
-    input_digest: Digest,
-    output_digest: Option<Digest>,
-    ending: &Ending,
-) -> AuditRecord {
-    let uses = pipeline.plugins();
-    let roles: Vec<(String, Digest)> = uses
-        .iter()
-        .map(|u| (format!("{}:{}", u.role, u.name), digest_of(&u.digest)))
-        .collect();
-    let spec = pipeline.spec();
-    let mut r = AuditRecord::new(
-        PipelineRef {
-            name: spec.name.clone(),
-            version: spec.version.clone(),
-            digest: keel_store::digest_pipeline(spec_text, &roles),
-        },
-        input_digest,
-    );
-    r.outcome = outcome(ending.outcome);
-    r.error = ending.error.clone();
-    r.output_digest = output_digest;
-    r.rows_in = summary.rows_in;
-    r.rows_out = summary.rows_out;
-    r.stages
-        .extend(uses.iter().map(|u| stage_entry(u, summary, ending)));
-    for (f, _line) in &summary.examples {
-        r.findings.push(FindingEntry {
-            validator: f.validator.clone(),
-            rule: f.finding.rule.clone(),
-            column: f.finding.column.clone(),
-            row: f.input_row,
-            severity: match severity_name(f.finding.severity) {
-                "info" => Severity::Info,
-                "warning" => Severity::Warning,
-                _ => Severity::Error,
-            },
-            message: f.finding.message.clone(),
-        });
-    }
-    push_monitor_verdicts(&mut r, summary);
-    r
-}
-
-/// A `sha256:<hex>` digest as recorded, or the digest of text that is not one.
-fn digest_of(s: &str) -> Digest {
-    s.parse::<Digest>()
-        .unwrap_or_else(|_| Digest::of(s.as_bytes()))
-}
-
-/// The record of one plugin of a run: timing, peak memory, how it ended.
-fn stage_entry(u: &PluginUse, summary: &RunSummary, ending: &Ending) -> StageEntry {
-    let at = summary
-        .stage_time
-        .iter()
-        .position(|(name, _, _)| *name == u.name);
-    let duration = at.map_or(0, |i| summary.stage_time[i].2.as_micros() as u64);
-    let peak = at
-        .and_then(|i| summary.stage_peak.get(i))
-        .filter(|p| **p > 0)
-        .map(|p| *p as u64);
-    let failed = ending.failed_stage.as_deref() == Some(u.name.as_str());
-    StageEntry {
-        name: u.name.clone(),
-        role: match u.role {
-            "validator" => StageRole::Validator,
-            "monitor" => StageRole::Monitor,
-            _ => StageRole::Stage,
-        },
-        plugin: u.plugin.clone(),
-        plugin_version: u.version.clone(),
-        plugin_digest: digest_of(&u.digest),
-        config_digest: digest_of(&u.config_digest),
-        duration_us: duration,
-        fuel_used: None,
-        peak_memory_bytes: match u.role {
-            "stage" => peak,
-            "validator" => summary
-                .validator_peak
-                .iter()
-                .find(|(name, _)| *name == u.name)
-                .map(|(_, p)| *p as u64)
-                .filter(|p| *p > 0),
-            "monitor" => summary
-                .monitors
-                .iter()
-                .find(|m| m.name == u.name)
-                .and_then(|m| m.peak_memory_bytes),
-            _ => None,
-        },
-        outcome: if failed {
-            outcome(ending.outcome)
-        } else {
-            Outcome::Ok
-        },
-        error: if failed { ending.error.clone() } else { None },
-        models: u
-            .models
-            .iter()
-            .map(|m| keel_store::ModelEntry {
-                name: m.name.clone(),
-                version: m.version.clone(),
-                digest: digest_of(&m.digest),
-            })
-            .collect(),
-    }
-}
-
-/// Each monitor's verdicts (one per window closed during the run, then the
-/// open window's or the whole run's) and the alerts it raised.
-fn push_monitor_verdicts(r: &mut AuditRecord, summary: &RunSummary) {
-    for m in &summary.monitors {
-        // One verdict per window closed during the run, then the open window's
-        // (or, unwindowed, the whole run's).
-        for w in &m.windows {
-            r.monitor_verdicts.push(MonitorVerdict {
-                monitor: m.name.clone(),
-                alert: w.report.alert,
-                summary: w.report.summary.clone(),
-                metrics: metrics_json(&w.report),
-                window: serde_json::to_value(&w.window).ok(),
-            });
-        }
-        r.alerts
-            .extend(m.alerts.iter().filter_map(|a| serde_json::to_value(a).ok()));
-        // An open window with no rows yet has nothing to say.
-        if m.error.is_none() && m.window.as_ref().is_some_and(|w| w.partial && w.rows == 0) {
-            continue;
-        }
-        let (alert, text, metrics) = match (&m.report, &m.error) {
-            (Some(rep), _) => (rep.alert, rep.summary.clone(), metrics_json(rep)),
-            (None, e) => (
-                false,
-                format!("monitor failed: {}", e.clone().unwrap_or_default()),
-                serde_json::Value::Null,
-            ),
-        };
-        r.monitor_verdicts.push(MonitorVerdict {
-            monitor: m.name.clone(),
-            alert,
-            summary: text,
-            metrics,
-            window: m
-                .window
-                .as_ref()
-                .filter(|w| w.partial)
-                .and_then(|w| serde_json::to_value(w).ok()),
-        });
-    }
-}
-
-/// Saved monitor states of `pipeline` that belong to `identity` (others are
-/// from another pipeline version and are ignored, with a note).
-pub fn load_monitor_states(
-    store: &Store,
-    pipeline: &Pipeline,
-    identity: &str,
-) -> Result<HashMap<String, MonitorState>> {
-    let mut out = HashMap::new();
-    for m in &pipeline.spec().monitors {
-        let Some(bytes) = store.monitor_state(&pipeline.spec().name, &m.name)? else {
-            continue;
-        };
-        let state: MonitorState = serde_json::from_slice(&bytes)
-            .with_context(|| format!("monitor `{}`: the saved state is not readable", m.name))?;
-        if state.identity == identity {
-            out.insert(m.name.clone(), state);
-        } else {
-            tracing::info!(monitor = %m.name, "saved monitor state is from another version of the pipeline; starting afresh");
-        }
-    }
-    Ok(out)
-}
-
-/// Saves each monitor's state and appends its window reports to its history.
-pub fn save_monitor_states(
-    store: &Store,
-    pipeline: &Pipeline,
-    summary: &RunSummary,
-    identity: &str,
-) -> Result<()> {
-    let name = &pipeline.spec().name;
-    for m in &summary.monitors {
-        for w in &m.windows {
-            store.append_monitor_report(name, &m.name, &window_report_json(w))?;
-        }
-        if let Some(state) = &m.state {
-            let state = MonitorState {
-                identity: identity.to_string(),
-                ..state.clone()
-            };
-            store.put_monitor_state(name, &m.name, &serde_json::to_vec(&state)?)?;
-        }
-    }
-    Ok(())
-}
-
-fn finite(x: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into)
-}
-
-/// A report's metrics as JSON (NaN and ±∞ become null).
-pub fn metrics_json(r: &Report) -> serde_json::Value {
-    r.metrics
-        .iter()
-        .map(|x| {
-            serde_json::json!({
-                "column": x.column, "name": x.name, "value": finite(x.value),
-                "threshold": x.threshold, "p_value": x.p_value, "alert": x.alert,
-            })
-        })
-        .collect()
-}
-
-/// A monitor report as JSON.
-pub fn report_json(r: &Report) -> serde_json::Value {
-    serde_json::json!({
-        "rows": r.rows,
-        "alert": r.alert,
-        "summary": r.summary,
-        "metrics": metrics_json(r),
-    })
-}
-
-/// A window's report as JSON: the window, then the report.
-pub fn window_report_json(w: &WindowReport) -> serde_json::Value {
-    serde_json::json!({"window": w.window, "report": report_json(&w.report)})
 }
 
 /// A spec made self-contained: plugins named by digest, reference files by
@@ -555,19 +306,7 @@ pub fn pipeline_deploy(
 
 /// Checks that `bytes` are a Keel component, stores them and tags them
 /// `name@version` in lifecycle `state`. Under a trust policy the plugin must
-/// already have a trusted signature in the store (see [`plugin_add_signed`]).
-pub fn plugin_add(
-    store: &Store,
-    rt: &Runtime,
-    bytes: &[u8],
-    name: &str,
-    version: &str,
-    state: State,
-) -> Result<(Digest, keel_runtime::PluginSummary)> {
-    plugin_add_signed(store, rt, bytes, name, version, state, None)
-}
-
-/// [`plugin_add`] with a signature offered for the trust policy.
+/// carry a trusted signature: `signature`, or one already in the store.
 pub fn plugin_add_signed(
     store: &Store,
     rt: &Runtime,

@@ -333,6 +333,9 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A refused request: the reason counted in metrics, and the answer.
+type Refusal = (&'static str, ApiError);
+
 async fn handle_infer(
     app: Arc<App>,
     headers: HeaderMap,
@@ -341,82 +344,26 @@ async fn handle_infer(
     body: Body,
 ) -> Result<Response, ApiError> {
     let arrived = Instant::now();
-    let refuse = |reason: &'static str, e: ApiError| {
+    let refuse = |(reason, e): Refusal| {
         app.metrics.refuse(&name, reason);
         e
     };
     authorize(&app, &headers, Role::Infer)?;
     let snap = app.snapshot();
-    let m = model(&snap, &name).map_err(|e| refuse("not_found", e))?;
-    let (version, route) = match &pinned {
-        Some(v) => (
-            version_of(m, v).map_err(|e| refuse("not_found", e))?,
-            Route::Pinned,
-        ),
-        None => m.route().ok_or_else(|| {
-            refuse(
-                "not_found",
-                ApiError::not_found(format!("model `{name}` has no loaded version")),
-            )
-        })?,
-    };
-    let shadow = match route {
-        Route::Pinned => None,
-        _ => m.shadow_for(&version.version),
-    };
+    let (version, route, shadow) = pick_version(&snap, &name, pinned.as_deref()).map_err(refuse)?;
     let limit = snap.config.limits.body_bytes;
     drop(snap);
     let body = read_body(body, limit)
         .await
-        .map_err(|e| refuse("too_large", e))?;
-    let header_len = match headers.get(oip::HEADER_LENGTH) {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<usize>().ok())
-                .ok_or_else(|| {
-                    refuse(
-                        "bad_request",
-                        ApiError::bad_request(format!(
-                            "header {}: expected a byte count",
-                            oip::HEADER_LENGTH
-                        )),
-                    )
-                })?,
-        ),
-    };
+        .map_err(|e| refuse(("too_large", e)))?;
+    let header_len = header_length(&headers).map_err(refuse)?;
     let mut decoded = oip::decode_request(&body, header_len, &version.inputs)
-        .map_err(|e| refuse("bad_request", e.into()))?;
+        .map_err(|e| refuse(("bad_request", e.into())))?;
     decoded.batch = nan_to_null(decoded.batch);
-    let id = match decoded.id.clone() {
-        Some(id) => {
-            check_id(&id).map_err(|e| refuse("bad_request", e))?;
-            id
-        }
-        None => keel_store::new_record_id(),
-    };
-    if app.store.audit_get(&id).ok().flatten().is_some() {
-        return Err(refuse(
-            "duplicate_id",
-            ApiError::new(
-                StatusCode::CONFLICT,
-                format!("request id `{id}` is already in the audit log; ids must be unique"),
-            )
-            .with("id", id.into()),
-        ));
-    }
-    let admission = version.admit().ok_or_else(|| {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "{}@{} is saturated ({} executing, {} queued); retry later",
-                version.name, version.version, version.limits.concurrency, version.limits.queue
-            ),
-        );
-        e.retry_after = Some(1);
-        refuse("overloaded", e)
-    })?;
+    let id = request_id(&app, decoded.id.clone()).map_err(refuse)?;
+    let admission = version
+        .admit()
+        .ok_or_else(|| refuse(overloaded(&version)))?;
     let shadow_input = shadow.as_ref().map(|_| decoded.batch.clone());
     let serving = json!({"route": route.as_str()});
     let deadline = version.timeout();
@@ -430,19 +377,7 @@ async fn handle_infer(
                 "the pipeline version is shutting down",
             ));
         }
-        Err(_) => {
-            return Err(refuse(
-                "deadline",
-                ApiError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!(
-                        "no answer within the request deadline of {} ms; if it was executing it completes and is recorded as `{id}`",
-                        deadline.as_millis()
-                    ),
-                )
-                .with("id", id.clone().into()),
-            ));
-        }
+        Err(_) => return Err(refuse(past_deadline(deadline, &id))),
     };
     drop(admission);
     let mut labels = version.labels().clone();
@@ -464,6 +399,104 @@ async fn handle_infer(
         .get_or_create(version.labels())
         .observe(arrived.elapsed().as_secs_f64());
     response
+}
+
+/// The version a request goes to, how it got there, and its shadow.
+type Picked = (Arc<Version>, Route, Option<Arc<Version>>);
+
+/// The version a request for model `name` goes to (the pinned one, or the
+/// route's), how it got there, and the shadow that sees it too, if any.
+fn pick_version(
+    snap: &crate::app::Snapshot,
+    name: &str,
+    pinned: Option<&str>,
+) -> Result<Picked, Refusal> {
+    let not_found = |e| ("not_found", e);
+    let m = model(snap, name).map_err(not_found)?;
+    let (version, route) = match pinned {
+        Some(v) => (version_of(m, v).map_err(not_found)?, Route::Pinned),
+        None => m.route().ok_or_else(|| {
+            not_found(ApiError::not_found(format!(
+                "model `{name}` has no loaded version"
+            )))
+        })?,
+    };
+    let shadow = match route {
+        Route::Pinned => None,
+        _ => m.shadow_for(&version.version),
+    };
+    Ok((version, route, shadow))
+}
+
+/// The `Inference-Header-Content-Length` header, when there is one.
+fn header_length(headers: &HeaderMap) -> Result<Option<usize>, Refusal> {
+    let Some(v) = headers.get(oip::HEADER_LENGTH) else {
+        return Ok(None);
+    };
+    let n = v
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .ok_or_else(|| {
+            (
+                "bad_request",
+                ApiError::bad_request(format!(
+                    "header {}: expected a byte count",
+                    oip::HEADER_LENGTH
+                )),
+            )
+        })?;
+    Ok(Some(n))
+}
+
+/// The request's own id (checked, and not yet in the audit log) or a new one.
+fn request_id(app: &App, given: Option<String>) -> Result<String, Refusal> {
+    let id = match given {
+        Some(id) => {
+            check_id(&id).map_err(|e| ("bad_request", e))?;
+            id
+        }
+        None => keel_store::new_record_id(),
+    };
+    if app.store.audit_get(&id).ok().flatten().is_some() {
+        return Err((
+            "duplicate_id",
+            ApiError::new(
+                StatusCode::CONFLICT,
+                format!("request id `{id}` is already in the audit log; ids must be unique"),
+            )
+            .with("id", id.into()),
+        ));
+    }
+    Ok(id)
+}
+
+/// The answer when a version's queue is full.
+fn overloaded(version: &Version) -> Refusal {
+    let mut e = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "{}@{} is saturated ({} executing, {} queued); retry later",
+            version.name, version.version, version.limits.concurrency, version.limits.queue
+        ),
+    );
+    e.retry_after = Some(1);
+    ("overloaded", e)
+}
+
+/// The answer when the request's deadline passed first.
+fn past_deadline(deadline: std::time::Duration, id: &str) -> Refusal {
+    (
+        "deadline",
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "no answer within the request deadline of {} ms; if it was executing it completes and is recorded as `{id}`",
+                deadline.as_millis()
+            ),
+        )
+        .with("id", id.to_string().into()),
+    )
 }
 
 /// NaN in a floating-point input is a missing value, as pandas and numpy

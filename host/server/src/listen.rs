@@ -80,17 +80,7 @@ pub async fn serve(
         config,
         listen,
     } = opts;
-    let addr = match listen.or(config.listen) {
-        Some(a) => a,
-        None => DEFAULT_LISTEN
-            .parse()
-            .map_err(|e| ServeError::Config(format!("{e}")))?,
-    };
-    if config.tokens.is_empty() && !addr.ip().is_loopback() {
-        return Err(ServeError::Config(format!(
-            "refusing to listen on {addr} without tokens: anyone who can reach it could run and change pipelines; add [[tokens]] to the config or listen on 127.0.0.1"
-        )));
-    }
+    let addr = listen_address(listen, &config)?;
     let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
     let app = Arc::new(
         tokio::task::spawn_blocking(move || App::start(store, rt, config))
@@ -123,84 +113,126 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
-                let svc = hyper_util::service::TowerToHyperService::new(router.clone());
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .keep_alive(true);
-                match &tls {
-                    None => {
-                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                        let watched = graceful.watch(conn);
-                        tokio::spawn(async move {
-                            if let Err(e) = watched.await {
-                                tracing::debug!(%peer, error = %e, "connection ended");
-                            }
-                        });
-                    }
-                    Some(acceptor) => {
-                        let acceptor = acceptor.clone();
-                        let watcher = graceful.watcher();
-                        tokio::spawn(async move {
-                            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
-                            let stream = match handshake {
-                                Ok(Ok(s)) => s,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => {
-                                    tracing::debug!(%peer, "TLS handshake timed out");
-                                    return;
-                                }
-                            };
-                            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                            if let Err(e) = watcher.watch(conn).await {
-                                tracing::debug!(%peer, error = %e, "connection ended");
-                            }
-                        });
-                    }
-                }
+                serve_connection(stream, peer, &router, tls.as_ref(), &graceful);
             }
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading the config and deployed pipelines");
-                let app2 = app.clone();
-                let _guard = app.changes.lock().await;
-                let result = tokio::task::spawn_blocking(move || crate::admin::reload_from_disk(&app2)).await;
-                let outcome = match result {
-                    Ok(Ok(v)) => {
-                        tracing::info!(report = %v, "reloaded");
-                        "ok".to_string()
-                    }
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "reload failed; still serving the previous configuration");
-                        e
-                    }
-                    Err(e) => e.to_string(),
-                };
-                let entry = keel_store::AdminEntry {
-                    seq: 0,
-                    time: String::new(),
-                    actor: "signal:SIGHUP".into(),
-                    action: "server.reload".into(),
-                    target: String::new(),
-                    detail: serde_json::Value::Null,
-                    outcome,
-                    prev_hash: String::new(),
-                    hash: String::new(),
-                };
-                if let Err(e) = app.store.append_admin(entry) {
-                    tracing::error!(error = %e, "cannot record the reload");
-                }
-            }
+            _ = hup.recv() => reload(&app).await,
             _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
         }
     }
     // Stop accepting, then let every connection finish its request.
     drop(listener);
+    drain(graceful, app).await;
+    Ok(())
+}
+
+/// The address to listen on; refuses anything but loopback without tokens.
+fn listen_address(
+    listen: Option<SocketAddr>,
+    config: &ServerConfig,
+) -> Result<SocketAddr, ServeError> {
+    let addr = match listen.or(config.listen) {
+        Some(a) => a,
+        None => DEFAULT_LISTEN
+            .parse()
+            .map_err(|e| ServeError::Config(format!("{e}")))?,
+    };
+    if config.tokens.is_empty() && !addr.ip().is_loopback() {
+        return Err(ServeError::Config(format!(
+            "refusing to listen on {addr} without tokens: anyone who can reach it could run and change pipelines; add [[tokens]] to the config or listen on 127.0.0.1"
+        )));
+    }
+    Ok(addr)
+}
+
+/// Serves one accepted connection (after its TLS handshake) on a task of
+/// its own, watched by `graceful` so shutdown waits for it.
+fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: &axum::Router,
+    tls: Option<&tokio_rustls::TlsAcceptor>,
+    graceful: &hyper_util::server::graceful::GracefulShutdown,
+) {
+    let _ = stream.set_nodelay(true);
+    let svc = hyper_util::service::TowerToHyperService::new(router.clone());
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .keep_alive(true);
+    match tls {
+        None => {
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            let watched = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = watched.await {
+                    tracing::debug!(%peer, error = %e, "connection ended");
+                }
+            });
+        }
+        Some(acceptor) => {
+            let acceptor = acceptor.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let handshake =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+                let stream = match handshake {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(%peer, error = %e, "connection ended");
+                }
+            });
+        }
+    }
+}
+
+/// SIGHUP: reloads the config and deployed pipelines, and records that it did.
+async fn reload(app: &Arc<App>) {
+    tracing::info!("SIGHUP: reloading the config and deployed pipelines");
+    let app2 = app.clone();
+    let _guard = app.changes.lock().await;
+    let result = tokio::task::spawn_blocking(move || crate::admin::reload_from_disk(&app2)).await;
+    let outcome = match result {
+        Ok(Ok(v)) => {
+            tracing::info!(report = %v, "reloaded");
+            "ok".to_string()
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "reload failed; still serving the previous configuration");
+            e
+        }
+        Err(e) => e.to_string(),
+    };
+    let entry = keel_store::AdminEntry {
+        seq: 0,
+        time: String::new(),
+        actor: "signal:SIGHUP".into(),
+        action: "server.reload".into(),
+        target: String::new(),
+        detail: serde_json::Value::Null,
+        outcome,
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    if let Err(e) = app.store.append_admin(entry) {
+        tracing::error!(error = %e, "cannot record the reload");
+    }
+}
+
+/// Waits (up to [`DRAIN_TIMEOUT`]) for open connections, then shuts the app
+/// down: monitor state saved, store flushed.
+async fn drain(graceful: hyper_util::server::graceful::GracefulShutdown, app: Arc<App>) {
     eprintln!("keel serve: stopping; draining in-flight requests");
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
@@ -208,8 +240,6 @@ pub async fn serve(
     {
         tracing::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing");
     }
-    let app2 = app.clone();
-    let _ = tokio::task::spawn_blocking(move || app2.shutdown()).await;
+    let _ = tokio::task::spawn_blocking(move || app.shutdown()).await;
     eprintln!("keel serve: stopped; monitor state saved, store flushed");
-    Ok(())
 }

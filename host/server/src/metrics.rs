@@ -7,7 +7,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use std::sync::atomic::AtomicU64;
 
 /// Label pairs; a `Vec` keeps the families generic over label names.
@@ -19,6 +19,18 @@ type FloatGauge = Gauge<f64, AtomicU64>;
 /// in the first few, plugin deadlines in the last.
 fn latency_buckets() -> impl Iterator<Item = f64> {
     prometheus_client::metrics::histogram::exponential_buckets(25e-6, 2.0, 20)
+}
+
+/// Registers `metric` under `name` and hands it back (the registry keeps a
+/// clone; both count into the same cells).
+fn registered<M: Metric + Clone>(r: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    r.register(name, help, metric.clone());
+    metric
+}
+
+/// A histogram family over [`latency_buckets`].
+fn latency_family() -> Family<Labels, Histogram> {
+    Family::new_with_constructor(|| Histogram::new(latency_buckets()))
 }
 
 /// Every metric the daemon exports.
@@ -78,133 +90,119 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("keel");
-        let requests = Family::<Labels, Counter>::default();
-        registry.register(
-            "requests",
-            "Inference requests that reached a pipeline, by outcome",
-            requests.clone(),
-        );
-        let refused = Family::<Labels, Counter>::default();
-        registry.register(
-            "requests_refused",
-            "Requests answered without running a pipeline (bad_request, unauthorized, forbidden, too_large, overloaded, duplicate_id, not_found, deadline)",
-            refused.clone(),
-        );
-        let latency =
-            Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
-        registry.register(
-            "request_duration_seconds",
-            "Inference request latency, arrival to answer, audit record durable",
-            latency.clone(),
-        );
-        let stage_latency =
-            Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
-        registry.register(
-            "stage_duration_seconds",
-            "Time in each stage's plugin call",
-            stage_latency.clone(),
-        );
-        let busy = Family::<Labels, Gauge>::default();
-        registry.register(
-            "instances_busy",
-            "Instance sets executing a request",
-            busy.clone(),
-        );
-        let queued = Family::<Labels, Gauge>::default();
-        registry.register(
-            "queue_depth",
-            "Requests waiting for an instance set",
-            queued.clone(),
-        );
-        let instance_sets = Family::<Labels, Gauge>::default();
-        registry.register(
-            "instance_sets",
-            "Instance sets created (busy and idle)",
-            instance_sets.clone(),
-        );
-        let audit_pending = Gauge::default();
-        registry.register(
-            "audit_queue_depth",
-            "Audit records waiting to become durable",
-            audit_pending.clone(),
-        );
-        let audit_records = Counter::default();
-        registry.register(
-            "audit_records",
-            "Audit records made durable",
-            audit_records.clone(),
-        );
-        let monitor_value = Family::<Labels, FloatGauge>::default();
-        registry.register(
-            "monitor_metric",
-            "A monitor's metric over its last closed window",
-            monitor_value.clone(),
-        );
-        let monitor_alert = Family::<Labels, Gauge>::default();
-        registry.register(
-            "monitor_alert",
-            "1 when the monitor's last closed window alerted",
-            monitor_alert.clone(),
-        );
-        let monitor_windows = Family::<Labels, Counter>::default();
-        registry.register(
-            "monitor_windows",
-            "Monitor windows closed",
-            monitor_windows.clone(),
-        );
-        let monitor_dropped = Family::<Labels, Counter>::default();
-        registry.register(
-            "monitor_dropped_batches",
-            "Batches a monitor skipped because its queue was full",
-            monitor_dropped.clone(),
-        );
-        let alerts = Family::<Labels, Counter>::default();
-        registry.register("alerts", "Alerts raised by monitors", alerts.clone());
-        let shadow = Family::<Labels, Counter>::default();
-        registry.register(
-            "shadow_requests",
-            "Shadow requests by result (identical, different, error, dropped)",
-            shadow.clone(),
-        );
-        let versions_loaded = Gauge::default();
-        registry.register(
-            "pipeline_versions_loaded",
-            "Pipeline versions loaded and serving",
-            versions_loaded.clone(),
-        );
-        let admin_actions = Family::<Labels, Counter>::default();
-        registry.register(
-            "admin_actions",
-            "Admin API actions by action and outcome",
-            admin_actions.clone(),
-        );
-        let sync_records = Family::<Labels, Counter>::default();
-        registry.register(
-            "sync_records",
-            "Audit records pushed by nodes, by node and result (accepted, duplicate, lost)",
-            sync_records.clone(),
-        );
+        let r = &mut registry;
+        // Registered in this order, so exported in it.
         Metrics {
-            registry,
-            requests,
-            refused,
-            latency,
-            stage_latency,
-            busy,
-            queued,
-            instance_sets,
-            audit_pending,
-            audit_records,
-            monitor_value,
-            monitor_alert,
-            monitor_windows,
-            monitor_dropped,
-            alerts,
-            shadow,
-            versions_loaded,
-            admin_actions,
-            sync_records,
+            requests: registered(
+                r,
+                "requests",
+                "Inference requests that reached a pipeline, by outcome",
+                Family::<Labels, Counter>::default(),
+            ),
+            refused: registered(
+                r,
+                "requests_refused",
+                "Requests answered without running a pipeline (bad_request, unauthorized, forbidden, too_large, overloaded, duplicate_id, not_found, deadline)",
+                Family::<Labels, Counter>::default(),
+            ),
+            latency: registered(
+                r,
+                "request_duration_seconds",
+                "Inference request latency, arrival to answer, audit record durable",
+                latency_family(),
+            ),
+            stage_latency: registered(
+                r,
+                "stage_duration_seconds",
+                "Time in each stage's plugin call",
+                latency_family(),
+            ),
+            busy: registered(
+                r,
+                "instances_busy",
+                "Instance sets executing a request",
+                Family::<Labels, Gauge>::default(),
+            ),
+            queued: registered(
+                r,
+                "queue_depth",
+                "Requests waiting for an instance set",
+                Family::<Labels, Gauge>::default(),
+            ),
+            instance_sets: registered(
+                r,
+                "instance_sets",
+                "Instance sets created (busy and idle)",
+                Family::<Labels, Gauge>::default(),
+            ),
+            audit_pending: registered(
+                r,
+                "audit_queue_depth",
+                "Audit records waiting to become durable",
+                Gauge::default(),
+            ),
+            audit_records: registered(
+                r,
+                "audit_records",
+                "Audit records made durable",
+                Counter::default(),
+            ),
+            monitor_value: registered(
+                r,
+                "monitor_metric",
+                "A monitor's metric over its last closed window",
+                Family::<Labels, FloatGauge>::default(),
+            ),
+            monitor_alert: registered(
+                r,
+                "monitor_alert",
+                "1 when the monitor's last closed window alerted",
+                Family::<Labels, Gauge>::default(),
+            ),
+            monitor_windows: registered(
+                r,
+                "monitor_windows",
+                "Monitor windows closed",
+                Family::<Labels, Counter>::default(),
+            ),
+            monitor_dropped: registered(
+                r,
+                "monitor_dropped_batches",
+                "Batches a monitor skipped because its queue was full",
+                Family::<Labels, Counter>::default(),
+            ),
+            alerts: registered(
+                r,
+                "alerts",
+                "Alerts raised by monitors",
+                Family::<Labels, Counter>::default(),
+            ),
+            shadow: registered(
+                r,
+                "shadow_requests",
+                "Shadow requests by result (identical, different, error, dropped)",
+                Family::<Labels, Counter>::default(),
+            ),
+            versions_loaded: registered(
+                r,
+                "pipeline_versions_loaded",
+                "Pipeline versions loaded and serving",
+                Gauge::default(),
+            ),
+            admin_actions: registered(
+                r,
+                "admin_actions",
+                "Admin API actions by action and outcome",
+                Family::<Labels, Counter>::default(),
+            ),
+            sync_records: registered(
+                r,
+                "sync_records",
+                "Audit records pushed by nodes, by node and result (accepted, duplicate, lost)",
+                Family::<Labels, Counter>::default(),
+            ),
             recent_alerts: Default::default(),
+            registry,
         }
     }
 

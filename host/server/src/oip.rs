@@ -560,19 +560,7 @@ pub fn decode_request(
     header_len: Option<usize>,
     inputs: &[(String, DataType)],
 ) -> Result<Decoded, OipError> {
-    let (json, mut binary) = match header_len {
-        Some(n) if n > body.len() => {
-            return Err(err(
-                "",
-                format!(
-                    "{HEADER_LENGTH} is {n} but the body has only {} bytes",
-                    body.len()
-                ),
-            ));
-        }
-        Some(n) => body.split_at(n),
-        None => (body, &[][..]),
-    };
+    let (json, mut binary) = split_body(body, header_len)?;
     let de = &mut serde_json::Deserializer::from_slice(json);
     let raw: RawRequest = serde_path_to_error::deserialize(de).map_err(json_error)?;
     if raw.inputs.is_empty() {
@@ -582,176 +570,18 @@ pub fn decode_request(
     let mut rows: Option<(usize, String)> = None;
     for (ti, t) in raw.inputs.into_iter().enumerate() {
         let path = format!("inputs[{ti}]");
-        let dt = Dt::parse(&t.datatype).ok_or_else(|| {
-            err(
-                format!("{path}.datatype"),
-                format!("unknown datatype `{}`; one of {DATATYPES}", t.datatype),
-            )
-        })?;
-        if t.shape.iter().any(|d| *d < 0) {
-            return Err(err(
-                format!("{path}.shape"),
-                format!("{:?}: dimensions must not be negative", t.shape),
-            ));
-        }
-        let (n, c) = match t.shape.as_slice() {
-            [n] => (*n as usize, 1),
-            [n, c] => (*n as usize, *c as usize),
-            s => {
-                return Err(err(
-                    format!("{path}.shape"),
-                    format!("{s:?}: a tensor is one column [N] or [N, 1], or columns [N, C]"),
-                ));
-            }
-        };
-        if c == 0 {
-            return Err(err(
-                format!("{path}.shape"),
-                format!("{:?}: a tensor needs at least one column", t.shape),
-            ));
-        }
-        // Every element takes at least one byte of the body (JSON or binary),
-        // so a shape holding more is refused before anything is allocated for it.
-        let count = match n.checked_mul(c) {
-            Some(count) if count <= body.len() => count,
-            _ => {
-                return Err(err(
-                    format!("{path}.shape"),
-                    format!(
-                        "{:?} holds more elements than a body of {} bytes can carry",
-                        t.shape,
-                        body.len()
-                    ),
-                ));
-            }
-        };
-        let binary_size = t
-            .parameters
-            .as_ref()
-            .and_then(|p| p.get("binary_data_size"))
-            .map(|v| {
-                v.as_u64().map(|x| x as usize).ok_or_else(|| {
-                    err(
-                        format!("{path}.parameters.binary_data_size"),
-                        "must be a byte count",
-                    )
-                })
-            })
-            .transpose()?;
-        let (vals, valid) = match (binary_size, t.data) {
-            (Some(_), Some(_)) => {
-                return Err(err(
-                    &path,
-                    "has both `data` and `parameters.binary_data_size`",
-                ));
-            }
-            (Some(size), None) => {
-                if size > binary.len() {
-                    return Err(err(
-                        format!("{path}.parameters.binary_data_size"),
-                        format!(
-                            "{size} bytes, but only {} remain in the binary section",
-                            binary.len()
-                        ),
-                    ));
-                }
-                let (mine, rest) = binary.split_at(size);
-                binary = rest;
-                from_binary(dt, mine, count, &path)?
-            }
-            (None, Some(data)) => {
-                if data.0.len() != count {
-                    return Err(err(
-                        format!("{path}.data"),
-                        format!(
-                            "{} elements, but shape {:?} holds {count}",
-                            data.0.len(),
-                            t.shape
-                        ),
-                    ));
-                }
-                from_json(dt, data.0, &path)?
-            }
-            (None, None) => {
-                return Err(err(
-                    &path,
-                    "has neither `data` nor `parameters.binary_data_size`",
-                ));
-            }
-        };
-        // Which columns this tensor holds.
-        let names: Vec<String> = if c == 1 {
-            vec![t.name.clone()]
-        } else {
-            let cols = t
-                .parameters
-                .as_ref()
-                .and_then(|p| p.get("columns"))
-                .ok_or_else(|| {
-                    err(
-                        format!("{path}.parameters"),
-                        format!(
-                            "a [{n}, {c}] tensor needs `columns`: the names of its {c} columns"
-                        ),
-                    )
-                })?;
-            let cols: Vec<String> = cols
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if cols.len() != c {
-                return Err(err(
-                    format!("{path}.parameters.columns"),
-                    format!("{} column names for {c} columns", cols.len()),
-                ));
-            }
-            cols
-        };
+        let tensor = decode_tensor(t, &path, body.len(), &mut binary)?;
         match &rows {
-            Some((r, other)) if *r != n => {
+            Some((r, other)) if *r != tensor.n => {
                 return Err(err(
                     format!("{path}.shape"),
-                    format!("{n} rows, but {other} has {r}"),
+                    format!("{} rows, but {other} has {r}", tensor.n),
                 ));
             }
-            None => rows = Some((n, format!("input `{}`", t.name))),
+            None => rows = Some((tensor.n, format!("input `{}`", tensor.name))),
             _ => {}
         }
-        let split = split_columns(vals, valid, n, c);
-        for (ci, (name, (v, ok))) in names.into_iter().zip(split).enumerate() {
-            let want = if inputs.is_empty() {
-                None
-            } else {
-                let pos = inputs.iter().position(|(n, _)| *n == name).ok_or_else(|| {
-                    let takes: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
-                    err(
-                        if c == 1 {
-                            format!("{path}.name")
-                        } else {
-                            format!("{path}.parameters.columns[{ci}]")
-                        },
-                        format!(
-                            "unknown input `{name}`; the model takes {}",
-                            takes.join(", ")
-                        ),
-                    )
-                })?;
-                Some(pos)
-            };
-            if columns.iter().any(|(_, col)| col.name == name) {
-                return Err(err(
-                    format!("{path}.name"),
-                    format!("input `{name}` is given twice"),
-                ));
-            }
-            let index_of = move |i: usize| i * c + ci;
-            let col = to_column(&name, v, ok, want.map(|p| inputs[p].1), &path, &index_of)?;
-            columns.push((want.unwrap_or(usize::MAX), col));
-        }
+        place_columns(tensor, &path, inputs, &mut columns)?;
     }
     if !binary.is_empty() {
         return Err(err(
@@ -774,25 +604,257 @@ pub fn decode_request(
         .get("binary_data_output")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let outputs = raw.outputs.map(|o| {
-        o.into_iter()
-            .map(|o| RequestedOutput {
-                binary: o
-                    .parameters
-                    .as_ref()
-                    .and_then(|p| p.get("binary_data"))
-                    .and_then(Value::as_bool),
-                name: o.name,
-            })
-            .collect()
-    });
     Ok(Decoded {
         id: raw.id.filter(|s| !s.is_empty()),
         batch,
-        outputs,
+        outputs: raw.outputs.map(requested_outputs),
         binary_output,
         parameters,
     })
+}
+
+/// The JSON part of a body and the binary section after it.
+fn split_body(body: &[u8], header_len: Option<usize>) -> Result<(&[u8], &[u8]), OipError> {
+    match header_len {
+        Some(n) if n > body.len() => Err(err(
+            "",
+            format!(
+                "{HEADER_LENGTH} is {n} but the body has only {} bytes",
+                body.len()
+            ),
+        )),
+        Some(n) => Ok(body.split_at(n)),
+        None => Ok((body, &[][..])),
+    }
+}
+
+/// One input tensor decoded: `n` rows of `names.len()` columns, row-major.
+struct Tensor {
+    name: String,
+    n: usize,
+    c: usize,
+    vals: Vals,
+    valid: Vec<bool>,
+    names: Vec<String>,
+}
+
+/// Decodes the tensor at `path`, taking its bytes off the front of `binary`
+/// when it is sent in binary.
+fn decode_tensor(
+    t: RawInput,
+    path: &str,
+    body_len: usize,
+    binary: &mut &[u8],
+) -> Result<Tensor, OipError> {
+    let dt = Dt::parse(&t.datatype).ok_or_else(|| {
+        err(
+            format!("{path}.datatype"),
+            format!("unknown datatype `{}`; one of {DATATYPES}", t.datatype),
+        )
+    })?;
+    let (n, c, count) = tensor_shape(&t.shape, path, body_len)?;
+    let binary_size = t
+        .parameters
+        .as_ref()
+        .and_then(|p| p.get("binary_data_size"))
+        .map(|v| {
+            v.as_u64().map(|x| x as usize).ok_or_else(|| {
+                err(
+                    format!("{path}.parameters.binary_data_size"),
+                    "must be a byte count",
+                )
+            })
+        })
+        .transpose()?;
+    let (vals, valid) = match (binary_size, t.data) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                path,
+                "has both `data` and `parameters.binary_data_size`",
+            ));
+        }
+        (Some(size), None) => {
+            if size > binary.len() {
+                return Err(err(
+                    format!("{path}.parameters.binary_data_size"),
+                    format!(
+                        "{size} bytes, but only {} remain in the binary section",
+                        binary.len()
+                    ),
+                ));
+            }
+            let (mine, rest) = binary.split_at(size);
+            *binary = rest;
+            from_binary(dt, mine, count, path)?
+        }
+        (None, Some(data)) => {
+            if data.0.len() != count {
+                return Err(err(
+                    format!("{path}.data"),
+                    format!(
+                        "{} elements, but shape {:?} holds {count}",
+                        data.0.len(),
+                        t.shape
+                    ),
+                ));
+            }
+            from_json(dt, data.0, path)?
+        }
+        (None, None) => {
+            return Err(err(
+                path,
+                "has neither `data` nor `parameters.binary_data_size`",
+            ));
+        }
+    };
+    let names = column_names(&t.name, t.parameters.as_ref(), path, n, c)?;
+    Ok(Tensor {
+        name: t.name,
+        n,
+        c,
+        vals,
+        valid,
+        names,
+    })
+}
+
+/// Rows, columns and element count of a tensor's shape.
+fn tensor_shape(
+    shape: &[i64],
+    path: &str,
+    body_len: usize,
+) -> Result<(usize, usize, usize), OipError> {
+    if shape.iter().any(|d| *d < 0) {
+        return Err(err(
+            format!("{path}.shape"),
+            format!("{shape:?}: dimensions must not be negative"),
+        ));
+    }
+    let (n, c) = match shape {
+        [n] => (*n as usize, 1),
+        [n, c] => (*n as usize, *c as usize),
+        s => {
+            return Err(err(
+                format!("{path}.shape"),
+                format!("{s:?}: a tensor is one column [N] or [N, 1], or columns [N, C]"),
+            ));
+        }
+    };
+    if c == 0 {
+        return Err(err(
+            format!("{path}.shape"),
+            format!("{shape:?}: a tensor needs at least one column"),
+        ));
+    }
+    // Every element takes at least one byte of the body (JSON or binary),
+    // so a shape holding more is refused before anything is allocated for it.
+    match n.checked_mul(c) {
+        Some(count) if count <= body_len => Ok((n, c, count)),
+        _ => Err(err(
+            format!("{path}.shape"),
+            format!("{shape:?} holds more elements than a body of {body_len} bytes can carry"),
+        )),
+    }
+}
+
+/// Which columns a tensor holds: its own name, or `parameters.columns`
+/// for a `[N, C]` tensor.
+fn column_names(
+    name: &str,
+    parameters: Option<&Map<String, Value>>,
+    path: &str,
+    n: usize,
+    c: usize,
+) -> Result<Vec<String>, OipError> {
+    if c == 1 {
+        return Ok(vec![name.to_string()]);
+    }
+    let cols = parameters.and_then(|p| p.get("columns")).ok_or_else(|| {
+        err(
+            format!("{path}.parameters"),
+            format!("a [{n}, {c}] tensor needs `columns`: the names of its {c} columns"),
+        )
+    })?;
+    let cols: Vec<String> = cols
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if cols.len() != c {
+        return Err(err(
+            format!("{path}.parameters.columns"),
+            format!("{} column names for {c} columns", cols.len()),
+        ));
+    }
+    Ok(cols)
+}
+
+/// Splits a tensor into its columns and adds each to `columns` with its
+/// position among the model's `inputs` (`usize::MAX` when they are unknown).
+fn place_columns(
+    tensor: Tensor,
+    path: &str,
+    inputs: &[(String, DataType)],
+    columns: &mut Vec<(usize, Column)>,
+) -> Result<(), OipError> {
+    let Tensor {
+        n,
+        c,
+        vals,
+        valid,
+        names,
+        ..
+    } = tensor;
+    let split = split_columns(vals, valid, n, c);
+    for (ci, (name, (v, ok))) in names.into_iter().zip(split).enumerate() {
+        let want = if inputs.is_empty() {
+            None
+        } else {
+            let pos = inputs.iter().position(|(n, _)| *n == name).ok_or_else(|| {
+                let takes: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+                err(
+                    if c == 1 {
+                        format!("{path}.name")
+                    } else {
+                        format!("{path}.parameters.columns[{ci}]")
+                    },
+                    format!(
+                        "unknown input `{name}`; the model takes {}",
+                        takes.join(", ")
+                    ),
+                )
+            })?;
+            Some(pos)
+        };
+        if columns.iter().any(|(_, col)| col.name == name) {
+            return Err(err(
+                format!("{path}.name"),
+                format!("input `{name}` is given twice"),
+            ));
+        }
+        let index_of = move |i: usize| i * c + ci;
+        let col = to_column(&name, v, ok, want.map(|p| inputs[p].1), path, &index_of)?;
+        columns.push((want.unwrap_or(usize::MAX), col));
+    }
+    Ok(())
+}
+
+/// The outputs a request names, each with its `binary_data` choice.
+fn requested_outputs(outputs: Vec<RawOutput>) -> Vec<RequestedOutput> {
+    outputs
+        .into_iter()
+        .map(|o| RequestedOutput {
+            binary: o
+                .parameters
+                .as_ref()
+                .and_then(|p| p.get("binary_data"))
+                .and_then(Value::as_bool),
+            name: o.name,
+        })
+        .collect()
 }
 
 /// Splits row-major `[n, c]` values into `c` columns.

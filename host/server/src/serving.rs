@@ -8,11 +8,12 @@ use crate::metrics::{Labels, Metrics, version_labels};
 use keel_data::io::{BatchWriter, Format};
 use keel_data::{Batch, DataType};
 use keel_ops::Resolver;
-use keel_runtime::Runtime;
-use keel_runtime::pipeline::{
-    LiveMonitors, MonitorState, Pipeline, PluginDirs, Processed, Worker, severity_name,
+use keel_ops::monitor_state::{
+    SaveError, Saved, record_window, save_monitor_state, saved_monitor_state,
 };
-use keel_store::{AuditRecord, Digest, FindingEntry, Outcome, Severity, Store};
+use keel_runtime::Runtime;
+use keel_runtime::pipeline::{LiveMonitors, MonitorState, Pipeline, PluginDirs, Processed, Worker};
+use keel_store::{AuditRecord, Digest, FindingEntry, Outcome, Store};
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -181,7 +182,7 @@ impl Version {
         pipeline
             .warm(&mut worker)
             .map_err(|e| fail(format!("warming up: {e}")))?;
-        let template = template_record(&pipeline, &spec_text);
+        let template = keel_ops::record::template(&pipeline, &spec_text);
         if template.pipeline.digest != record.digest {
             // Both digests are over the same canonical text and plugins; a
             // difference means the store and this build disagree on either.
@@ -398,92 +399,22 @@ impl Version {
             output_digest: None,
             identical,
         };
-        let mut taps = None;
-        match result {
-            Ok(p) => {
-                let Processed {
-                    output,
-                    findings,
-                    rows_rejected,
-                    taps: t,
-                    stage_time,
-                    stage_peak,
-                    validator_peak,
-                    ..
-                } = p;
-                // Validators are recorded in spec order, as they are kept.
-                for (entry, peak) in record
-                    .stages
-                    .iter_mut()
-                    .filter(|s| s.role == keel_store::StageRole::Validator)
-                    .zip(&validator_peak)
-                {
-                    entry.peak_memory_bytes = (*peak > 0).then_some(*peak as u64);
-                }
-                for ((entry, t), (labels, peak)) in record
-                    .stages
-                    .iter_mut()
-                    .filter(|s| s.role == keel_store::StageRole::Stage)
-                    .zip(&stage_time)
-                    .zip(self.stage_labels.iter().zip(&stage_peak))
-                {
-                    entry.duration_us = t.as_micros() as u64;
-                    entry.peak_memory_bytes = (*peak > 0).then_some(*peak as u64);
-                    self.metrics
-                        .stage_latency
-                        .get_or_create(labels)
-                        .observe(t.as_secs_f64());
-                }
-                executed.findings = findings
-                    .into_iter()
-                    .map(|f| FindingEntry {
-                        validator: f.validator,
-                        rule: f.finding.rule,
-                        column: f.finding.column,
-                        row: f.input_row,
-                        severity: match severity_name(f.finding.severity) {
-                            "info" => Severity::Info,
-                            "warning" => Severity::Warning,
-                            _ => Severity::Error,
-                        },
-                        message: f.finding.message,
-                    })
-                    .collect();
-                record.findings = executed.findings.clone();
-                executed.rows_rejected = rows_rejected;
-                let out_bytes = encode_jsonl(&output);
-                let out_digest = Digest::of(&out_bytes);
-                record.output_digest = Some(out_digest.clone());
-                record.rows_out = output.rows() as u64;
-                executed.output_digest = Some(out_digest);
-                executed.output = Some(output);
-                if !t.is_empty() {
-                    taps = Some(t);
-                }
-            }
+        let taps = match result {
+            Ok(p) => self.processed(&mut record, &mut executed, p),
             Err(e) => {
-                let outcome = store_outcome(e.error.outcome);
-                let message = e.error.to_string();
-                for s in record.stages.iter_mut() {
-                    if s.name == e.error.stage {
-                        s.outcome = outcome;
-                        s.error = Some(message.clone());
-                    }
-                }
-                record.outcome = outcome;
-                record.error = Some(message.clone());
-                executed.outcome = outcome;
-                executed.error = Some(message);
-                executed.failed_stage = Some(e.error.stage.clone());
+                let ending = keel_ops::Ending {
+                    outcome: e.error.outcome,
+                    error: Some(e.error.to_string()),
+                    failed_stage: Some(e.error.stage.clone()),
+                };
+                keel_ops::record::set_ending(&mut record, &ending);
+                executed.outcome = record.outcome;
+                executed.error = ending.error;
+                executed.failed_stage = ending.failed_stage;
+                None
             }
-        }
-        if elapsed > INLINE_LIMIT {
-            if !self.slow.swap(true, Ordering::AcqRel) {
-                tracing::info!(pipeline = %self.name, version = %self.version, elapsed_ms = elapsed.as_millis() as u64, "a request took long: this version's requests run on blocking threads from now on");
-            }
-        } else if self.fast_calls.load(Ordering::Relaxed) < INLINE_AFTER {
-            self.fast_calls.fetch_add(1, Ordering::Relaxed);
-        }
+        };
+        self.note_call_time(elapsed);
         let keep_payload = match self.store.keeps_payloads(&self.name, id) {
             Ok(k) => k,
             Err(e) => {
@@ -496,6 +427,43 @@ impl Version {
             executed,
             taps,
             payload: keep_payload.then_some(input_bytes),
+        }
+    }
+
+    /// A request the pipeline answered: its record and answer get the output,
+    /// findings and measures, the stage latency metric its stage times.
+    /// Returns what it tapped for the monitors, if anything.
+    fn processed(
+        &self,
+        record: &mut AuditRecord,
+        executed: &mut Executed,
+        p: Processed,
+    ) -> Option<Taps> {
+        let out_bytes = encode_jsonl(&p.output);
+        let out_digest = Digest::of(&out_bytes);
+        keel_ops::record::set_processed(record, &p, out_digest.clone());
+        for (labels, t) in self.stage_labels.iter().zip(&p.stage_time) {
+            self.metrics
+                .stage_latency
+                .get_or_create(labels)
+                .observe(t.as_secs_f64());
+        }
+        executed.findings = record.findings.clone();
+        executed.rows_rejected = p.rows_rejected;
+        executed.output_digest = Some(out_digest);
+        executed.output = Some(p.output);
+        (!p.taps.is_empty()).then_some(p.taps)
+    }
+
+    /// Moves the version to blocking threads after a slow call, or counts a
+    /// fast one towards running inline.
+    fn note_call_time(&self, elapsed: Duration) {
+        if elapsed > INLINE_LIMIT {
+            if !self.slow.swap(true, Ordering::AcqRel) {
+                tracing::info!(pipeline = %self.name, version = %self.version, elapsed_ms = elapsed.as_millis() as u64, "a request took long: this version's requests run on blocking threads from now on");
+            }
+        } else if self.fast_calls.load(Ordering::Relaxed) < INLINE_AFTER {
+            self.fast_calls.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -678,42 +646,6 @@ fn numeric(v: &keel_data::Value<'_>) -> Option<f64> {
     }
 }
 
-fn store_outcome(o: keel_runtime::Outcome) -> Outcome {
-    match o {
-        keel_runtime::Outcome::Ok => Outcome::Ok,
-        keel_runtime::Outcome::Error => Outcome::Error,
-        keel_runtime::Outcome::Trap => Outcome::Trap,
-        keel_runtime::Outcome::Timeout => Outcome::Timeout,
-        keel_runtime::Outcome::Rejected => Outcome::Rejected,
-    }
-}
-
-/// The parts of every record of this version that do not change per
-/// request (pipeline digest, plugins and config digests), computed once.
-fn template_record(pipeline: &Pipeline, spec_text: &str) -> AuditRecord {
-    let summary = keel_runtime::pipeline::RunSummary {
-        rows_in: 0,
-        rows_out: 0,
-        rows_rejected: 0,
-        batches: 1,
-        elapsed: Duration::ZERO,
-        findings: Default::default(),
-        examples: Vec::new(),
-        monitors: Vec::new(),
-        stage_time: Vec::new(),
-        stage_peak: Vec::new(),
-        validator_peak: Vec::new(),
-        workers: 1,
-    };
-    let ending = keel_ops::Ending {
-        outcome: keel_runtime::Outcome::Ok,
-        error: None,
-        failed_stage: None,
-    };
-    let input = Digest::of(b"");
-    keel_ops::record(pipeline, spec_text, &summary, input, None, &ending)
-}
-
 /// A `Write` into a shared buffer (BatchWriter wants to own its sink).
 #[derive(Clone, Default)]
 struct SharedBuf(Arc<Mutex<Vec<u8>>>);
@@ -758,19 +690,17 @@ fn start_monitors(
     let name = pipeline.spec().name.clone();
     let mut resume: HashMap<String, MonitorState> = HashMap::new();
     for m in &pipeline.spec().monitors {
-        match store.monitor_state(&name, &m.name) {
-            Ok(Some(bytes)) => match serde_json::from_slice::<MonitorState>(&bytes) {
-                Ok(s) if s.identity == identity => {
-                    resume.insert(m.name.clone(), s);
-                }
-                Ok(_) => {
-                    tracing::info!(monitor = %m.name, "saved state is from another version; starting afresh")
-                }
-                Err(e) => {
-                    tracing::warn!(monitor = %m.name, error = %e, "saved state unreadable; starting afresh")
-                }
-            },
-            Ok(None) => {}
+        match saved_monitor_state(store, &name, &m.name, identity) {
+            Ok(Saved::Resumable(s)) => {
+                resume.insert(m.name.clone(), s);
+            }
+            Ok(Saved::OtherVersion) => {
+                tracing::info!(monitor = %m.name, "saved state is from another version; starting afresh")
+            }
+            Ok(Saved::Unreadable(e)) => {
+                tracing::warn!(monitor = %m.name, error = %e, "saved state unreadable; starting afresh")
+            }
+            Ok(Saved::Nothing) => {}
             Err(e) => return Err(format!("reading monitor state: {e}")),
         }
     }
@@ -829,9 +759,7 @@ fn record_closed(
         let mut ml = labels.clone();
         ml.push(("monitor", monitor.clone()));
         for w in &windows {
-            if let Err(e) =
-                store.append_monitor_report(name, &monitor, &keel_ops::window_report_json(w))
-            {
+            if let Err(e) = record_window(store, name, &monitor, w) {
                 tracing::error!(monitor = %monitor, error = %e, "cannot record a closed window");
             }
             metrics.monitor_windows.get_or_create(&ml).inc();
@@ -866,17 +794,14 @@ fn save_states(pipeline: &Pipeline, store: &Store, live: &mut LiveMonitors, iden
     let name = &pipeline.spec().name;
     for m in pipeline.conclude(live, false) {
         let Some(state) = m.state else { continue };
-        let state = MonitorState {
-            identity: identity.to_string(),
-            ..state
-        };
-        match serde_json::to_vec(&state) {
-            Ok(bytes) => {
-                if let Err(e) = store.put_monitor_state(name, &m.name, &bytes) {
-                    tracing::error!(monitor = %m.name, error = %e, "cannot save monitor state");
-                }
+        match save_monitor_state(store, name, &m.name, state, identity) {
+            Ok(()) => {}
+            Err(SaveError::Encode(e)) => {
+                tracing::error!(monitor = %m.name, error = %e, "cannot encode monitor state")
             }
-            Err(e) => tracing::error!(monitor = %m.name, error = %e, "cannot encode monitor state"),
+            Err(SaveError::Store(e)) => {
+                tracing::error!(monitor = %m.name, error = %e, "cannot save monitor state")
+            }
         }
     }
 }

@@ -2,8 +2,8 @@
 //! represented compared with the reference, and how its positive-prediction
 //! rate compares with a privileged group's (disparate impact, parity).
 
-use keel_algos::bias::{self, BiasConfig, BiasMonitor};
-use keel_sdk::{Batch, Config, Error, Info, Metric, Monitor, Report, Result};
+use keel_algos::bias::{BiasConfig, BiasMonitor};
+use keel_sdk::{Batch, Config, Error, Info, Monitor, Report, Result};
 
 const SCHEMA: &str = r#"{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -82,29 +82,7 @@ impl Monitor for Plugin {
     }
 
     fn report(&self) -> Result<Report> {
-        let bias::Report {
-            rows,
-            alert,
-            metrics,
-            summary,
-        } = self.0.report();
-        let metrics = metrics
-            .into_iter()
-            .map(|m| Metric {
-                column: m.column,
-                name: m.name,
-                value: m.value,
-                threshold: m.threshold,
-                p_value: m.p_value,
-                alert: m.alert,
-            })
-            .collect();
-        Ok(Report {
-            rows,
-            alert,
-            metrics,
-            summary,
-        })
+        Ok(keel_sdk::algo_report(self.0.report()))
     }
 
     fn snapshot(&self) -> Result<Vec<u8>> {

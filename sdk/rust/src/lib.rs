@@ -176,6 +176,29 @@ impl From<keel_algos::AlgoError> for Error {
     }
 }
 
+/// A monitor's report from [`keel_algos`] as the WIT's: the drift and bias
+/// monitors' `report()` are this conversion.
+#[cfg(feature = "algos")]
+pub fn algo_report(r: keel_algos::report::Report) -> Report {
+    Report {
+        rows: r.rows,
+        alert: r.alert,
+        metrics: r
+            .metrics
+            .into_iter()
+            .map(|m| Metric {
+                column: m.column,
+                name: m.name,
+                value: m.value,
+                threshold: m.threshold,
+                p_value: m.p_value,
+                alert: m.alert,
+            })
+            .collect(),
+        summary: r.summary,
+    }
+}
+
 /// Name, description and config schema of a plugin built from a
 /// [`keel_algos::TransformAlgo`] (see [`AlgoTransform`]).
 #[cfg(feature = "algos")]

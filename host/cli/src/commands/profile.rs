@@ -12,7 +12,7 @@
 use crate::exit::{self, Failure, fail};
 use anyhow::{Context, anyhow};
 use keel_algos::quality::{InferOptions, Profiler, Schema};
-use keel_data::io::{self, Field, Format, Schema as Fields};
+use keel_data::io::{self, Field, Format, Schema as Fields, json_schema, json_type, widen};
 use keel_data::{ColumnData, DataType};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -214,34 +214,5 @@ fn jsonl_types(path: &Path) -> Result<Fields, Failure> {
             }
         }
     }
-    Ok(Fields {
-        fields: fields
-            .into_iter()
-            .map(|(name, t)| Field {
-                name,
-                data_type: t.unwrap_or(DataType::String),
-            })
-            .collect(),
-    })
-}
-
-fn json_type(v: &serde_json::Value) -> Option<DataType> {
-    match v {
-        serde_json::Value::Null => None,
-        serde_json::Value::Bool(_) => Some(DataType::Bool),
-        serde_json::Value::Number(n) if n.is_i64() => Some(DataType::S64),
-        serde_json::Value::Number(_) => Some(DataType::F64),
-        _ => Some(DataType::String),
-    }
-}
-
-fn widen(a: Option<DataType>, b: Option<DataType>) -> Option<DataType> {
-    match (a, b) {
-        (None, x) | (x, None) => x,
-        (Some(x), Some(y)) if x == y => Some(x),
-        (Some(DataType::S64), Some(DataType::F64)) | (Some(DataType::F64), Some(DataType::S64)) => {
-            Some(DataType::F64)
-        }
-        _ => Some(DataType::String),
-    }
+    Ok(json_schema(fields))
 }
