@@ -5,6 +5,7 @@
 //! `cargo test -p keel-runtime --test all <module>::`.
 //!
 //! - `common`: helpers (guest component paths, a runtime with the shared compile cache, placements)
+//! - `alert_sink`: the executor hands raised alerts to the caller's sink and keeps its answers
 //! - `bias`: the bias-monitor component against counts from the data and the native algorithm
 //! - `conformance`: the cross-language conformance suite (tests/conformance/)
 //! - `plugins`: every first-party plugin: metadata, config schema, each kind's calls
@@ -13,6 +14,7 @@
 
 mod common;
 
+mod alert_sink;
 mod bias;
 mod conformance;
 mod plugins;
