@@ -2,7 +2,7 @@
 //! compares a column's reference and current distributions with, their
 //! special functions, and the automatic choice between them. Each one
 //! reproduces a scipy function (named in its docs) to 1e-6 or better, which
-//! `tests/golden.rs` checks against values recorded from scipy by
+//! `tests/all/golden.rs` checks against values recorded from scipy by
 //! `tests/golden/generate.py`.
 //!
 //! All functions are pure and deterministic and take already clean inputs:

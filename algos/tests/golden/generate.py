@@ -2,7 +2,7 @@
 
 Run from anywhere: `python3 algos/tests/golden/generate.py` (numpy + scipy, see
 requirements.txt). It writes golden.json beside this file; `cargo test -p keel-algos
---test golden` compares every case with the Rust functions. CI needs neither Python
+--test all golden::` compares every case with the Rust functions. CI needs neither Python
 nor numpy: the data is generated here from fixed seeds and stored in the JSON, inputs
 and outputs alike, because Rust cannot replay numpy's generators.
 

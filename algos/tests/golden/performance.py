@@ -3,7 +3,7 @@ realized metrics from scikit-learn, CBPE estimates from NannyML.
 
 Run: make a venv with requirements-performance.txt (pinned), then
 `python algos/tests/golden/performance.py`. It writes performance.json beside this
-file; `cargo test -p keel-algos --test performance` compares every case with the Rust
+file; `cargo test -p keel-algos --test all performance::` compares every case with the Rust
 code. CI needs neither Python nor NannyML: inputs are generated here from fixed seeds and
 stored in the JSON with the outputs, inputs rounded to 6 decimals before any library
 sees them.

@@ -8,34 +8,13 @@
 //! collected and each test fails once, naming all of them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::common::{Check, cases, floats, golden, name};
 use keel_algos::performance::cbpe::ESTIMATED;
 use keel_algos::performance::{
     BinaryCbpe, BinaryData, CbpeOptions, Metrics, MulticlassCbpe, MulticlassData, RegressionData,
     binary, by_size, multiclass, regression,
 };
 use serde_json::Value;
-
-fn golden() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/performance.json");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn cases<'a>(g: &'a Value, group: &str) -> &'a [Value] {
-    let list = g[group]
-        .as_array()
-        .unwrap_or_else(|| panic!("performance.json has no `{group}` list"));
-    assert!(!list.is_empty(), "performance.json: `{group}` is empty");
-    list
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
 
 fn bools(v: &Value) -> Vec<bool> {
     v.as_array()
@@ -57,15 +36,13 @@ fn columns(v: &Value) -> Vec<Vec<f64>> {
     v.as_array().unwrap().iter().map(floats).collect()
 }
 
-fn name(c: &Value) -> &str {
-    c["name"].as_str().unwrap()
+/// Checks against the expected values of the golden file.
+trait Expected {
+    fn value(&mut self, case: &str, what: &str, got: Option<f64>, want: &Value, tol: f64);
+    fn metrics(&mut self, case: &str, got: &Metrics, want: &Value);
 }
 
-/// Mismatches found so far; the test fails at the end listing all of them.
-#[derive(Default)]
-struct Check(Vec<String>);
-
-impl Check {
+impl Expected for Check {
     /// `got` against `want` (JSON number or null) to `tol`, relative above 1.
     fn value(&mut self, case: &str, what: &str, got: Option<f64>, want: &Value, tol: f64) {
         match (got, want.as_f64()) {
@@ -85,26 +62,11 @@ impl Check {
             }
         }
     }
-
-    fn that(&mut self, ok: bool, message: impl FnOnce() -> String) {
-        if !ok {
-            self.0.push(message());
-        }
-    }
-
-    fn done(self, group: &str) {
-        assert!(
-            self.0.is_empty(),
-            "{group}: {} mismatch(es):\n  {}",
-            self.0.len(),
-            self.0.join("\n  ")
-        );
-    }
 }
 
 #[test]
 fn binary_metrics_match_sklearn() {
-    let g = golden();
+    let g = golden("performance.json");
     let mut check = Check::default();
     for c in cases(&g, "binary") {
         let labels: Vec<Option<bool>> = c["labels"]
@@ -137,7 +99,7 @@ fn binary_metrics_match_sklearn() {
 
 #[test]
 fn multiclass_metrics_match_sklearn() {
-    let g = golden();
+    let g = golden("performance.json");
     let mut check = Check::default();
     for c in cases(&g, "multiclass") {
         let labels: Vec<Option<u32>> = c["labels"]
@@ -167,7 +129,7 @@ fn multiclass_metrics_match_sklearn() {
 
 #[test]
 fn regression_metrics_match_sklearn() {
-    let g = golden();
+    let g = golden("performance.json");
     let mut check = Check::default();
     for c in cases(&g, "regression") {
         let labels: Vec<Option<f64>> = c["labels"]
@@ -254,7 +216,7 @@ fn check_chunk(
 
 #[test]
 fn binary_cbpe_matches_nannyml() {
-    let g = golden();
+    let g = golden("performance.json");
     let c = &g["cbpe_binary"];
     let mut check = Check::default();
     let r = &c["reference"];
@@ -299,7 +261,7 @@ fn binary_cbpe_matches_nannyml() {
 
 #[test]
 fn multiclass_cbpe_matches_nannyml() {
-    let g = golden();
+    let g = golden("performance.json");
     let c = &g["cbpe_multiclass"];
     let mut check = Check::default();
     let r = &c["reference"];

@@ -1,11 +1,10 @@
 //! Timings of the drift statistics at the sizes a monitor meets, for the
 //! README. Ignored by default (timings are not assertions); run with
-//! `cargo test --release -p keel-algos --test stats_timing -- --ignored --nocapture`.
+//! `cargo test --release -p keel-algos --test all stats_timing:: -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::common::best;
 use keel_algos::stats::{self, KsMode};
-use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 /// Deterministic normal samples (xorshift64* and Box–Muller): no RNG crate needed.
 fn normal(n: usize, seed: u64, shift: f64) -> Vec<f64> {
@@ -27,19 +26,6 @@ fn normal(n: usize, seed: u64, shift: f64) -> Vec<f64> {
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     stats::sort_values(&mut v);
     v
-}
-
-/// Best of `runs` (the least disturbed by the other work on the machine).
-fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut out = None;
-    let mut min = Duration::MAX;
-    for _ in 0..runs {
-        let t = Instant::now();
-        let r = black_box(f());
-        min = min.min(t.elapsed());
-        out = Some(r);
-    }
-    (min, out.unwrap())
 }
 
 #[test]

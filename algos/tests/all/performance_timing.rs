@@ -3,28 +3,15 @@
 //! random rows), a 100,000-row labelled reference, chunks of 50,000 and 8
 //! segments; realized metrics overall, per chunk and per segment, plus CBPE.
 //! Ignored by default (timings are not assertions); run with
-//! `cargo test --release -p keel-algos --test performance_timing -- --ignored --nocapture`.
+//! `cargo test --release -p keel-algos --test all performance_timing:: -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::common::{Rng, best};
 use keel_algos::performance::cbpe::Calibration;
 use keel_algos::performance::{
     BinaryCbpe, BinaryData, CbpeOptions, Data, MulticlassData, PerformanceOptions, analyse, binary,
     by_size,
 };
-use std::hint::black_box;
-use std::time::{Duration, Instant};
-
-/// xorshift64*: uniform numbers in (0, 1) without an RNG crate.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        ((self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-}
 
 /// Scores, predictions and labels (a share `labelled` of them known), the
 /// scores under-confident so calibration is fitted.
@@ -41,18 +28,6 @@ fn binary_set(n: usize, labelled: f64, seed: u64) -> (Vec<f64>, Vec<bool>, Vec<O
     }
     let predictions = scores.iter().map(|&s| s >= 0.5).collect();
     (scores, predictions, labels)
-}
-
-fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut out = None;
-    let mut min = Duration::MAX;
-    for _ in 0..runs {
-        let t = Instant::now();
-        let r = black_box(f());
-        min = min.min(t.elapsed());
-        out = Some(r);
-    }
-    (min, out.unwrap())
 }
 
 #[test]

@@ -10,30 +10,9 @@
 //! fails once, naming each case.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::common::{Check, cases, f, floats, golden, name, within};
 use keel_algos::stats::{self, KsMode};
 use serde_json::Value;
-
-fn golden() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/golden.json");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn cases<'a>(g: &'a Value, group: &str) -> &'a [Value] {
-    let list = g[group]
-        .as_array()
-        .unwrap_or_else(|| panic!("golden.json has no `{group}` list"));
-    assert!(!list.is_empty(), "golden.json: `{group}` is empty");
-    list
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(f).collect()
-}
 
 fn ints(v: &Value) -> Vec<u64> {
     v.as_array()
@@ -49,20 +28,13 @@ fn sorted(v: &Value) -> Vec<f64> {
     x
 }
 
-fn name(c: &Value) -> &str {
-    c["name"].as_str().unwrap()
+/// Checks against scipy's values.
+trait Scipy {
+    fn value(&mut self, case: &str, what: &str, got: f64, want: f64);
+    fn probability(&mut self, case: &str, what: &str, got: f64, want: f64);
 }
 
-/// `|got - want| <= tol`, false when `got` is NaN.
-fn within(got: f64, want: f64, tol: f64) -> bool {
-    (got - want).abs() <= tol
-}
-
-/// Mismatches found so far; the test fails at the end listing all of them.
-#[derive(Default)]
-struct Check(Vec<String>);
-
-impl Check {
+impl Scipy for Check {
     /// Absolute 1e-6 for values in [0, 1], relative 1e-6 above.
     fn value(&mut self, case: &str, what: &str, got: f64, want: f64) {
         let tol = 1e-6 * want.abs().max(1.0);
@@ -83,26 +55,11 @@ impl Check {
             ));
         }
     }
-
-    fn that(&mut self, ok: bool, message: impl FnOnce() -> String) {
-        if !ok {
-            self.0.push(message());
-        }
-    }
-
-    fn done(self, group: &str) {
-        assert!(
-            self.0.is_empty(),
-            "{group}: {} mismatch(es) with scipy:\n  {}",
-            self.0.len(),
-            self.0.join("\n  ")
-        );
-    }
 }
 
 #[test]
 fn kolmogorov_smirnov() {
-    let g = golden();
+    let g = golden("golden.json");
     let mut check = Check::default();
     for c in cases(&g, "ks") {
         let name = name(c);
@@ -136,7 +93,7 @@ fn kolmogorov_smirnov() {
 
 #[test]
 fn chi_square() {
-    let g = golden();
+    let g = golden("golden.json");
     let mut check = Check::default();
     for c in cases(&g, "chi2") {
         let name = name(c);
@@ -153,7 +110,7 @@ fn chi_square() {
 
 #[test]
 fn two_proportion_z() {
-    let g = golden();
+    let g = golden("golden.json");
     let mut check = Check::default();
     for c in cases(&g, "z") {
         let name = name(c);
@@ -174,7 +131,7 @@ fn two_proportion_z() {
 
 #[test]
 fn wasserstein() {
-    let g = golden();
+    let g = golden("golden.json");
     let mut check = Check::default();
     for c in cases(&g, "wasserstein") {
         let name = name(c);
@@ -197,7 +154,7 @@ fn wasserstein() {
 
 #[test]
 fn distances_between_frequencies() {
-    let g = golden();
+    let g = golden("golden.json");
     let mut check = Check::default();
     for c in cases(&g, "distances") {
         let name = name(c);
@@ -226,7 +183,7 @@ fn distances_between_frequencies() {
 
 #[test]
 fn special_functions() {
-    let g = golden();
+    let g = golden("golden.json");
     let mut check = Check::default();
     for c in cases(&g, "special") {
         let x = f(&c["x"]);
