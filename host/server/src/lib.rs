@@ -1,6 +1,16 @@
 //! keel-server: the `keel serve` daemon — the Open Inference Protocol v2 over
 //! HTTP/JSON (with Triton's binary tensor extension), an admin API, Prometheus
 //! metrics, and canary/shadow roll-outs of deployed pipeline versions.
+//!
+//! One module per job; a new endpoint goes beside the ones of its kind and
+//! writes to the store only through keel-ops:
+//! - `listen`: the accept loop (TCP or TLS, keep-alive, reload, drain);
+//! - `http`: the inference surface (OIP v2 routes, errors), decoding in `oip`;
+//! - `admin`: the admin API; `sync`: the central side of `keel sync push`;
+//! - `serving`: one loaded pipeline version (instance pool, monitors, recording
+//!   through `keel_ops::record` and `keel_ops::monitor_state`);
+//! - `app`: the daemon's shared state; `config`, `auth`, `metrics`;
+//!   `loadgen`: the bounded load generator the tests and benchmarks use.
 
 pub mod admin;
 pub mod app;
