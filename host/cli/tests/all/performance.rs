@@ -62,8 +62,8 @@ fn labels_are_left_joined_and_realized_metrics_are_counted() {
     labels += "77,1\n78,0\n";
     let a = write(dir.path(), "analysis.csv", &analysis);
     let l = write(dir.path(), "labels.csv", &labels);
-    let j = report(&[
-        &a,
+    let common = [
+        a.as_str(),
         "--labels",
         &l,
         "--id-column",
@@ -72,13 +72,17 @@ fn labels_are_left_joined_and_realized_metrics_are_counted() {
         "y",
         "--score-column",
         "score",
-        "--prediction-column",
-        "prediction",
         "--chunk-size",
         "5",
+    ];
+    let mut args = common.to_vec();
+    args.extend([
+        "--prediction-column",
+        "prediction",
         "--segment-column",
         "region",
     ]);
+    let j = report(&args);
     assert_eq!(j["task"], "binary");
     assert_eq!(j["unmatched"], 2);
     assert_eq!(j["overall"]["rows"], 12);
@@ -127,20 +131,9 @@ fn labels_are_left_joined_and_realized_metrics_are_counted() {
     assert_eq!(north["judged"], false);
 
     // The table says the same, and the correction is reported.
-    let o = keel(&[
-        "performance",
-        &a,
-        "--labels",
-        &l,
-        "--id-column",
-        "id",
-        "--label-column",
-        "y",
-        "--score-column",
-        "score",
-        "--chunk-size",
-        "5",
-    ]);
+    let mut args = vec!["performance"];
+    args.extend(common);
+    let o = keel(&args);
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
         table.contains("12 predictions, 10 labelled (83.3 %)"),
@@ -282,39 +275,28 @@ fn bad_input_names_file_line_and_column() {
     fails_with(&o, 3, "column `y`: regression labels must be numbers");
     // Two string classes, neither obviously positive.
     let b = write(dir.path(), "b.csv", "id,score,y\n1,0.9,yes\n2,0.2,no\n");
-    let o = keel(&[
-        "performance",
-        &b,
-        "--id-column",
-        "id",
-        "--label-column",
-        "y",
-        "--score-column",
-        "score",
-    ]);
-    fails_with(&o, 2, "--positive-label");
-    let j = report(&[
-        &b,
-        "--id-column",
-        "id",
-        "--label-column",
-        "y",
-        "--score-column",
-        "score",
-        "--positive-label",
-        "yes",
-    ]);
+    let b_args = |id: &'static str| {
+        vec![
+            "performance",
+            b.as_str(),
+            "--id-column",
+            id,
+            "--label-column",
+            "y",
+            "--score-column",
+            "score",
+        ]
+    };
+    fails_with(&keel(&b_args("id")), 2, "--positive-label");
+    let mut args = b_args("id");
+    args.extend(["--positive-label", "yes", "--format", "json"]);
+    let o = keel(&args);
+    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
     close(&j["overall"]["realized"]["accuracy"], 1.0);
     // The id column missing from the predictions.
-    let o = keel(&[
-        "performance",
-        &b,
-        "--id-column",
-        "key",
-        "--label-column",
-        "y",
-        "--score-column",
-        "score",
-    ]);
-    fails_with(&o, 3, "b.csv: no column `key` (--id-column)");
+    fails_with(
+        &keel(&b_args("key")),
+        3,
+        "b.csv: no column `key` (--id-column)",
+    );
 }

@@ -163,7 +163,9 @@ impl PerformanceArgs {
                 "--chunk-size must be at least 1"
             )));
         }
+        let started = std::time::Instant::now();
         let (analysis, labels, reference) = read_all(self)?;
+        tracing::info!(elapsed = ?started.elapsed(), rows = analysis.rows(), "files read");
         let roles = self.roles();
         let id = analysis.column(&self.id_column, "--id-column")?;
         let (cells, join) = match &labels {
@@ -182,6 +184,7 @@ impl PerformanceArgs {
             rows: join.as_ref().map(|j| j.rows.as_slice()),
             ..cells
         };
+        tracing::info!(elapsed = ?started.elapsed(), "labels joined");
         let task = task::infer(self.task.map(task_of), &analysis, cells, &roles)?;
         let reference_cells = match &reference {
             Some(r) => Some(Cells::of(
@@ -211,6 +214,7 @@ impl PerformanceArgs {
             Some(s) => Some(segment_values(&analysis, s)?),
             None => None,
         };
+        tracing::info!(elapsed = ?started.elapsed(), "columns typed");
         let chunk_size = self
             .chunk_size
             .unwrap_or_else(|| analysis.rows().div_ceil(10).max(1));
@@ -232,6 +236,7 @@ impl PerformanceArgs {
             &options,
         )
         .map_err(|e| algo_error(e, self))?;
+        tracing::info!(elapsed = ?started.elapsed(), "analysed");
         let Join {
             unmatched,
             duplicates,
