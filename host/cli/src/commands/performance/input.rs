@@ -225,7 +225,7 @@ pub fn join(
     label_id: &Column,
     label: &Column,
 ) -> Result<Join, Error> {
-    let mut by_id: FxHashMap<Key, (u32, bool)> = FxHashMap::default();
+    let mut by_id: FxHashMap<Key, u32> = FxHashMap::default();
     by_id.reserve(labels.rows());
     let mut duplicates = 0;
     for j in 0..labels.rows() {
@@ -236,19 +236,46 @@ pub fn join(
         let j = u32::try_from(j).map_err(|_| {
             Error::Data(anyhow::anyhow!("{}: too many rows", labels.path.display()))
         })?;
-        if by_id.insert(k, (j, false)).is_some() {
+        if by_id.insert(k, j).is_some() {
             duplicates += 1;
         }
     }
-    let mut rows = Vec::with_capacity(analysis.rows());
-    for i in 0..analysis.rows() {
-        let k = key(id, i).ok_or_else(|| analysis.bad(i, &id.name, "empty id"))?;
-        rows.push(by_id.get_mut(&k).map(|(j, matched)| {
-            *matched = true;
-            *j
-        }));
+    // Lookups are random reads of a large map: split over the cores.
+    let n = analysis.rows();
+    let parts = std::thread::available_parallelism().map_or(1, |p| p.get().min(4));
+    let by_id = &by_id;
+    let found: Vec<Result<Vec<Option<u32>>, Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..parts)
+            .map(|t| {
+                s.spawn(move || {
+                    (t * n / parts..(t + 1) * n / parts)
+                        .map(|i| {
+                            let k =
+                                key(id, i).ok_or_else(|| analysis.bad(i, &id.name, "empty id"))?;
+                            Ok(by_id.get(&k).copied())
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Other(anyhow::anyhow!("a join thread panicked")))
+                })
+            })
+            .collect()
+    });
+    let mut rows = Vec::with_capacity(n);
+    for part in found {
+        rows.extend(part?);
     }
-    let unmatched = by_id.values().filter(|(_, matched)| !matched).count();
+    let mut matched = vec![false; labels.rows()];
+    for j in rows.iter().flatten() {
+        matched[*j as usize] = true;
+    }
+    let unmatched = by_id.values().filter(|j| !matched[**j as usize]).count();
     Ok(Join {
         rows,
         unmatched,
