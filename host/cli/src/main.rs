@@ -10,7 +10,7 @@ mod render;
 
 use clap::{Parser, Subcommand};
 use commands::{Globals, audit, build, drift, model, monitor, new, pipeline, plugin, profile};
-use commands::{replay, run, sync};
+use commands::{performance, replay, run, sync};
 use exit::Failure;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +61,9 @@ enum Command {
     Drift(drift::DriftArgs),
     /// Write a self-contained HTML drift report (same as `drift --format html`).
     Report(drift::ReportArgs),
+    /// Is the model still right? Realized metrics from labels (joined by id), CBPE
+    /// estimates and alert bounds from a labelled reference, per chunk and segment.
+    Performance(performance::PerformanceArgs),
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -104,6 +107,7 @@ impl Command {
             Command::Run(c) => c.run(globals),
             Command::Drift(c) => c.run(),
             Command::Report(c) => c.run(),
+            Command::Performance(c) => c.run(),
             Command::Plugin(c) => c.run(globals),
             Command::Model(c) => c.run(globals),
             Command::New(c) => c.run(),

@@ -11,6 +11,7 @@ pub mod drift;
 pub mod model;
 pub mod monitor;
 pub mod new;
+pub mod performance;
 pub mod pipeline;
 pub mod plugin;
 pub mod profile;

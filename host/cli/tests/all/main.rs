@@ -11,6 +11,7 @@
 //! - `hostile`: misbehaving plugins through `keel run`: errors, exit 4, audit outcomes
 //! - `monitors`: `keel drift`, monitor windows, alert webhooks and commands, monitor state
 //! - `new_build`: `keel new` and `keel build` for every language and kind
+//! - `performance`: `keel performance`: labels joined by id, realized metrics counted by hand, tasks, errors
 //! - `onnx`: ONNX models through wasi:nn, against onnxruntime, `keel model`
 //! - `profile`: `keel profile` and its schema as the data-quality config
 //! - `serve`: `keel serve` over HTTP: OIP v2, Triton's client, auth, limits, canary, metrics
@@ -26,6 +27,7 @@ mod hostile;
 mod monitors;
 mod new_build;
 mod onnx;
+mod performance;
 mod profile;
 mod serve;
 mod supply_chain;
