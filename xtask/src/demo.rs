@@ -1,11 +1,13 @@
 //! `cargo xtask demo`: builds everything and runs the example pipeline
 //! (examples/penguins) through `keel run`, `keel drift`, `keel report`,
-//! `keel serve` and the audit log, on a fresh store.
+//! `keel serve` and the audit log, on a fresh store; then the model's
+//! outcome: `keel performance` on examples/performance (labels joined to
+//! predictions, realized metrics and CBPE estimates per chunk).
 
 use crate::cmd::{cargo, run, target_dir};
 use crate::guests::build_guests;
 use anyhow::{Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub fn demo(root: &Path) -> Result<()> {
@@ -66,6 +68,7 @@ pub fn demo(root: &Path) -> Result<()> {
         .arg("--output")
         .arg(&report))?;
     serve_demo(&keel_cmd, &example, &plugins)?;
+    let performance = performance_demo(&keel_cmd, root, &out)?;
     eprintln!("\n== keel audit log ==");
     run(keel_cmd().args(["audit", "log"]))?;
     let latest = keel_cmd()
@@ -86,12 +89,48 @@ pub fn demo(root: &Path) -> Result<()> {
     eprintln!("\n== keel audit verify ==");
     run(keel_cmd().args(["audit", "verify"]))?;
     eprintln!(
-        "\npredictions:  {}\ndrift report: {}\nstore:        {}",
+        "\npredictions:  {}\ndrift report: {}\nperformance:  {}\nstore:        {}",
         out.join("predictions-current.csv").display(),
         report.display(),
+        performance.display(),
         store.display()
     );
     Ok(())
+}
+
+/// Labels that arrived after the predictions, joined to them by id:
+/// realized metrics where labels are known, CBPE estimates where not, per
+/// chunk and segment against the reference's bounds (examples/performance).
+/// Returns the HTML page it writes.
+fn performance_demo(keel_cmd: &dyn Fn() -> Command, root: &Path, out: &Path) -> Result<PathBuf> {
+    eprintln!(
+        "\n== keel performance: is the model still right? labels joined to predictions, realized and estimated =="
+    );
+    let example = root.join("examples").join("performance");
+    let page = out.join("performance.html");
+    let args = |c: &mut Command| {
+        c.arg("performance")
+            .arg(example.join("analysis.csv"))
+            .arg("--labels")
+            .arg(example.join("labels.csv"))
+            .arg("--reference")
+            .arg(example.join("reference.csv"))
+            .args(["--id-column", "id", "--label-column", "defaulted"])
+            .args([
+                "--score-column",
+                "score",
+                "--prediction-column",
+                "prediction",
+            ])
+            .args(["--chunk-size", "500", "--segment-column", "region"]);
+    };
+    let mut table = keel_cmd();
+    args(&mut table);
+    run(&mut table)?;
+    let mut html = keel_cmd();
+    args(&mut html);
+    run(html.args(["--format", "html", "-o"]).arg(&page))?;
+    Ok(page)
 }
 
 /// One HTTP/1.1 exchange on a fresh connection: the demo needs no client library.
