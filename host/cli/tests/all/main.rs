@@ -4,7 +4,7 @@
 //! area gets a module here. Run one area with `cargo test -p keel --test all
 //! <module>::`, e.g. `serve::`.
 //!
-//! - `common`: helpers (the `keel` binary with a store of its own, guest and example paths; `daemon`: a `keel serve` process)
+//! - `common`: helpers (the `keel` binary with a store of its own, guest and example paths; `daemon`: a `keel serve` process; `chromium`: headless Chromium for HTML reports)
 //! - `cli`: `keel run` end to end on the example, bad input, bad specs, failing plugins, exit codes
 //! - `edge`: `keel compile`, precompiled bundles, Pulley, bundles for another target
 //! - `fuzz_regressions`: the fuzz harnesses over every committed seed and regression (fuzz/)

@@ -3,10 +3,13 @@
 //! counting, coverage per chunk), realized metrics checked against counts
 //! made here, task inference, regression, multiclass, a reference's
 //! estimates and its warning, and errors naming file, line and column with
-//! exit codes 2 and 3. The metrics' own definitions are proven against
-//! scikit-learn and NannyML by keel-algos' golden tests, not here.
+//! exit codes 2 and 3; the HTML report as headless Chromium renders it
+//! (charts, marks and alerts checked against the JSON, names escaped). The
+//! metrics' own definitions are proven against scikit-learn and NannyML by
+//! keel-algos' golden tests, not here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::common::chromium::{Tag, chromium, screenshot, start_tags};
 use crate::common::{fails_with, keel, stderr};
 use serde_json::Value;
 use std::path::Path;
@@ -298,5 +301,227 @@ fn bad_input_names_file_line_and_column() {
         &keel(&b_args("key")),
         3,
         "b.csv: no column `key` (--id-column)",
+    );
+}
+
+/// A segment value and a column name that would be markup if not escaped.
+const EVIL_SEGMENT: &str = r#"<b id="seg">north & "south"</b>"#;
+const EVIL_COLUMN: &str = r#"region <i id="col">&"</i>"#;
+
+/// `n` JSON lines of a calibrated binary model (`score` uniform, the truth
+/// drawn with that probability) from a seeded generator; rows in `flip`
+/// get the opposite truth (the world changed), rows from `unlabelled` on
+/// get none. Returns the predictions and the labels files' text.
+fn drifting_rows(
+    prefix: &str,
+    n: usize,
+    flip: std::ops::Range<usize>,
+    unlabelled: usize,
+) -> (String, String) {
+    let mut state: u64 = 0x5eed_0000 + n as u64 + flip.start as u64;
+    let mut uniform = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (mut predictions, mut labels) = (String::new(), String::new());
+    for i in 0..n {
+        let score = uniform();
+        let truth = (uniform() < score) != flip.contains(&i);
+        let segment = if i % 2 == 0 { EVIL_SEGMENT } else { "plain" };
+        let id = format!("{prefix}{i}");
+        let mut row = serde_json::json!({"id": id, "score": score, EVIL_COLUMN: segment});
+        if i < unlabelled {
+            labels += &format!("{}\n", serde_json::json!({"id": id, "y": u8::from(truth)}));
+            if prefix == "r" {
+                row["y"] = u8::from(truth).into();
+            }
+        }
+        predictions += &format!("{row}\n");
+    }
+    (predictions, labels)
+}
+
+/// The numbers of the chunks (1-based) where `pick` holds.
+fn chunks_where(j: &Value, pick: impl Fn(&Value) -> bool) -> Vec<usize> {
+    let chunks = j["chunks"].as_array().unwrap();
+    (1..=chunks.len())
+        .filter(|i| pick(&chunks[i - 1]))
+        .collect()
+}
+
+fn data_chunks(tags: &[&Tag], name: &str, class: &str) -> Vec<usize> {
+    tags.iter()
+        .filter(|t| t.name == name && t.has_class(&[class]))
+        .map(|t| t.attr("data-chunk").unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn html_report_as_chromium_renders_it() {
+    let started = std::time::Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    // 6 reference chunks of 100 rows; analysis chunks 4-5 flipped, chunk 6
+    // without labels yet.
+    let (reference, _) = drifting_rows("r", 600, 0..0, 600);
+    let (analysis, labels) = drifting_rows("a", 600, 300..500, 500);
+    let r = write(dir.path(), "reference.jsonl", &reference);
+    let a = write(dir.path(), "analysis.jsonl", &analysis);
+    let l = write(dir.path(), "labels.jsonl", &labels);
+    let page = dir.path().join("report.html");
+    let page_arg = page.display().to_string();
+    let args = [
+        a.as_str(),
+        "--labels",
+        &l,
+        "--reference",
+        &r,
+        "--id-column",
+        "id",
+        "--label-column",
+        "y",
+        "--score-column",
+        "score",
+        "--chunk-size",
+        "100",
+        "--segment-column",
+        EVIL_COLUMN,
+    ];
+    let j = report(&args);
+    let mut html_args = vec!["performance", "--format", "html", "-o", &page_arg];
+    html_args.extend_from_slice(&args);
+    let o = keel(&html_args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let url = format!("file://{}", page.display());
+    let dom = String::from_utf8(chromium(dir.path(), "dom", &["--dump-dom".into()], &url)).unwrap();
+    let tags = start_tags(&dom);
+
+    // One chart per metric the JSON reports, each on its own.
+    let metrics: Vec<&String> = j["overall"]["realized"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(metrics.len(), 9, "the binary metrics");
+    let svgs: Vec<usize> = (0..tags.len()).filter(|&i| tags[i].name == "svg").collect();
+    let charts: Vec<usize> = svgs
+        .iter()
+        .copied()
+        .filter(|&i| tags[i].has_class(&["keel-perf"]))
+        .collect();
+    let mut charted: Vec<&str> = charts
+        .iter()
+        .map(|&i| tags[i].attr("data-metric").unwrap())
+        .collect();
+    charted.sort_unstable();
+    assert_eq!(charted, metrics, "one chart per metric");
+    let inside = |i: usize| -> Vec<&Tag> {
+        let until = svgs.iter().copied().find(|&k| k > i).unwrap_or(tags.len());
+        tags[i + 1..until].iter().collect()
+    };
+    let mut alerts = 0;
+    for &i in &charts {
+        let m = tags[i].attr("data-metric").unwrap();
+        let marks = inside(i);
+        let realized = chunks_where(&j, |c| c["realized"][m].is_number());
+        assert_eq!(
+            realized,
+            [1, 2, 3, 4, 5],
+            "{m}: one realized point per labelled chunk"
+        );
+        assert_eq!(data_chunks(&marks, "circle", "realized"), realized, "{m}");
+        let estimated = chunks_where(&j, |c| c["estimated"][m].is_number());
+        assert_eq!(data_chunks(&marks, "circle", "estimated"), estimated, "{m}");
+        let has = |name: &str, class: &str| {
+            marks
+                .iter()
+                .filter(|t| t.name == name && t.has_class(&[class]))
+                .count()
+        };
+        assert_eq!(has("polyline", "realized"), 1, "{m}");
+        if !estimated.is_empty() {
+            assert_eq!(
+                (has("polyline", "estimated"), has("polygon", "band")),
+                (1, 1),
+                "{m}"
+            );
+        }
+        // The bounds lines at the JSON's bounds.
+        let mut drawn: Vec<f64> = marks
+            .iter()
+            .filter(|t| t.name == "line" && t.has_class(&["bound"]))
+            .map(|t| t.attr("data-value").unwrap().parse().unwrap())
+            .collect();
+        drawn.sort_by(f64::total_cmp);
+        let bounds: Vec<f64> = j["chunks"][0]["bounds"][m]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        // (serde_json's float parsing may be one ulp off the exact value.)
+        assert_eq!(drawn.len(), bounds.len(), "{m}: {drawn:?} {bounds:?}");
+        for (d, b) in drawn.iter().zip(&bounds) {
+            assert!((d - b).abs() < 1e-12, "{m}: {drawn:?} {bounds:?}");
+        }
+        // Alert marks exactly on the chunks the JSON alerts.
+        let alerted = chunks_where(&j, |c| {
+            c["alerts"].as_array().unwrap().iter().any(|a| a == m)
+        });
+        assert_eq!(data_chunks(&marks, "circle", "alert"), alerted, "{m}");
+        assert_eq!(data_chunks(&marks, "rect", "alert-chunk"), alerted, "{m}");
+        alerts += alerted.len();
+    }
+    assert!(
+        chunks_where(&j, |c| c["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "accuracy"))
+        .contains(&4),
+        "the flipped chunks alert"
+    );
+    assert!(alerts >= 9, "{alerts} alerts");
+    // Coverage: a bar per chunk, full for the labelled ones, empty for the last.
+    let cover: Vec<usize> = svgs
+        .iter()
+        .copied()
+        .filter(|&i| tags[i].has_class(&["keel-coverage"]))
+        .collect();
+    assert_eq!(cover.len(), 1);
+    let bars: Vec<&Tag> = inside(cover[0])
+        .into_iter()
+        .filter(|t| t.name == "rect" && t.has_class(&["coverage"]))
+        .collect();
+    assert_eq!(data_chunks(&bars, "rect", "coverage"), [1, 2, 3, 4, 5, 6]);
+    let heights: Vec<f64> = bars
+        .iter()
+        .map(|t| t.attr("height").unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        heights[..5].iter().all(|h| *h > 100.0 && *h == heights[0]),
+        "{heights:?}"
+    );
+    assert_eq!(heights[5], 0.0);
+    // The odd names are text, never markup.
+    assert!(
+        tags.iter()
+            .all(|t| !matches!(t.attr("id"), Some("seg" | "col"))),
+        "a name was parsed as markup"
+    );
+    assert!(dom.contains(r#"<td>&lt;b id="seg"&gt;north &amp; "south"&lt;/b&gt;</td>"#));
+    assert!(dom.contains(r#"<code>region &lt;i id="col"&gt;&amp;"&lt;/i&gt;</code>"#));
+
+    // Measured: this page is a ~250 KB PNG at 1400x2300, a blank one ~15 KB.
+    let png = screenshot(dir.path(), &url, (1400, 2300), 60_000);
+    if let Ok(keep) = std::env::var("KEEL_REPORT_KEEP") {
+        std::fs::copy(&page, Path::new(&keep).join("performance.html")).unwrap();
+        std::fs::write(Path::new(&keep).join("performance.png"), &png).unwrap();
+    }
+    eprintln!(
+        "performance html in chromium: {:.1?} ({} byte screenshot)",
+        started.elapsed(),
+        png.len()
     );
 }

@@ -130,7 +130,7 @@ impl PerformanceArgs {
         let text = match self.format {
             Format::Json => serde_json::to_string_pretty(&json(&out)?)? + "\n",
             Format::Table => table::render(&self.analysis, &out),
-            Format::Html => html::render(&self.analysis, &out),
+            Format::Html => html::render(&self, &out),
         };
         match &self.output {
             Some(path) => {
