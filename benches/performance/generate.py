@@ -4,7 +4,8 @@ committed data): 1,000,000 binary predictions (id, region, score,
 prediction), 800,000 of their labels in random order (id, y) and a
 100,000-row labelled reference, as CSV in target/bench-performance/.
 
-Usage (from the repository root):
+Usage (from the repository root; `cargo xtask bench-performance` writes them when
+missing and times keel against NannyML on them):
     python3 benches/performance/generate.py [--rows 1000000] [--out target/bench-performance]
     /usr/bin/time -v target/release/keel performance target/bench-performance/analysis.csv \
         --labels target/bench-performance/labels.csv \

@@ -58,6 +58,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// keel performance vs NannyML (CBPE + PerformanceCalculator) on 1M predictions,
+    /// 800k labels, a 100k reference (installs the Python side; checks both agree).
+    BenchPerformance {
+        /// Predictions (a tenth as many reference rows; chunks of rows / 20).
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+    },
     /// keel serve under load: one-row OIP requests, open and closed loop, three audit modes.
     BenchServe {
         /// Seconds per scenario.
@@ -99,6 +106,7 @@ fn main() -> Result<()> {
         Task::BuildGuests => guests::build_guests(&root).map(|_| ()),
         Task::Bench => bench::bench(&root),
         Task::BenchDrift { args } => bench::drift::bench_drift(&root, &args),
+        Task::BenchPerformance { rows } => bench::performance::bench_performance(&root, rows),
         Task::BenchServe { seconds } => bench::serve::bench_serve(&root, seconds),
         Task::BenchOnnx => bench::onnx::bench_onnx(&root),
         Task::BenchLangs { dev } => bench::langs::bench_langs(&root, dev),
@@ -180,6 +188,14 @@ mod tests {
         assert!(
             matches!(parse(&["bench-drift", "--", "--rows", "1"]), Task::BenchDrift { args } if args == ["--", "--rows", "1"])
         );
+        assert!(matches!(
+            parse(&["bench-performance"]),
+            Task::BenchPerformance { rows: 1_000_000 }
+        ));
+        assert!(matches!(
+            parse(&["bench-performance", "--rows", "100000"]),
+            Task::BenchPerformance { rows: 100_000 }
+        ));
         assert!(matches!(parse(&["layout"]), Task::Layout(a) if a.max_fn_lines == 120));
         assert!(Cli::try_parse_from(["xtask", "no-such-task"]).is_err());
     }

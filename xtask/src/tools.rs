@@ -1,6 +1,6 @@
 //! What the tests and benchmarks need besides Rust, installed on first use:
-//! Chromium for the HTML report tests, and virtualenvs for Triton's client
-//! and the ONNX tooling (re-used while their requirements are unchanged).
+//! Chromium for the HTML report tests, and virtualenvs for Triton's client,
+//! the ONNX tooling and NannyML (re-used while their requirements are unchanged).
 
 use crate::cmd::{is_root, run, target_dir};
 use crate::langs;
@@ -26,6 +26,17 @@ pub fn ensure_onnx_tools(root: &Path) -> Result<PathBuf> {
         root,
         "onnx",
         &root.join("examples/penguins-onnx/requirements.txt"),
+    )
+}
+
+/// `bench-performance` runs NannyML (CBPE, PerformanceCalculator) beside
+/// `keel performance`: a virtualenv with benches/performance/requirements.txt.
+/// Returns its python.
+pub fn ensure_nannyml(root: &Path) -> Result<PathBuf> {
+    ensure_venv(
+        root,
+        "nannyml",
+        &root.join("benches/performance/requirements.txt"),
     )
 }
 

@@ -4,6 +4,7 @@
 pub mod drift;
 pub mod langs;
 pub mod onnx;
+pub mod performance;
 pub mod serve;
 
 use crate::cmd::{cargo, run, target_dir};
