@@ -30,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Build everything and run the example pipeline (examples/penguins).
+    /// Build everything and run the example pipeline (examples/penguins), then keel performance (examples/performance).
     Demo,
     /// Build guests, run every test in the workspace, then the edge smoke
     /// tests (x86_64, aarch64 under qemu).
