@@ -8,6 +8,9 @@ use keel_runtime::pipeline::{Pipeline, RunSummary, severity_name};
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// Integers with thousands separators, as the HTML reports write them.
+pub use keel_report::count as thousands;
+
 /// `keel plugin inspect` as text.
 pub fn inspect(s: &PluginSummary) -> String {
     let mut o = String::new();
@@ -37,18 +40,6 @@ pub fn progress_bar(total_bytes: u64, quiet: bool) -> ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 fn duration(d: std::time::Duration) -> String {

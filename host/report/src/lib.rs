@@ -1,6 +1,9 @@
-//! Keel's drift reports as one self-contained HTML page: a verdict header, a
-//! summary table, and an overlaid reference-vs-current histogram per column,
-//! drawn as inline SVG so it renders offline, with JavaScript off, and in print.
+//! Keel's reports as self-contained HTML pages, drawn as inline SVG so they
+//! render offline, with JavaScript off, and in print: the drift report (a
+//! verdict header, a summary table, an overlaid reference-vs-current
+//! histogram per column) and the performance report (a line chart per metric
+//! over chunks, label coverage, segments). One drawing code for the CLI's
+//! files and, later, the daemon's pages.
 //!
 //! ```
 //! let json = serde_json::json!({
@@ -18,6 +21,7 @@
 
 mod html;
 mod model;
+mod performance;
 mod svg;
 mod text;
 
@@ -25,8 +29,9 @@ pub use model::{
     CategoricalHistogram, ColumnDrift, ColumnKind, Dataset, DriftReport, Histogram,
     NumericHistogram,
 };
+pub use performance::{PerformancePage, render_performance_html};
 pub use svg::{bar_count, histogram_svg, proportions};
-pub use text::escape;
+pub use text::{count, escape};
 
 /// What is wrong with a drift report, naming where.
 #[derive(Debug, thiserror::Error)]

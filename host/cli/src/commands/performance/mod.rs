@@ -5,7 +5,6 @@
 //! overall, through `keel_algos::performance`. The report is a table, the
 //! issue's JSON, or a self-contained HTML page.
 
-mod html;
 mod input;
 mod table;
 mod task;
@@ -107,6 +106,37 @@ pub struct Outcome {
 }
 
 impl PerformanceArgs {
+    /// The HTML page: the report and where it came from.
+    fn page(&self, out: &Outcome) -> String {
+        let path = |p: &std::path::Path| p.display().to_string();
+        let files = [("labels", &self.labels), ("reference", &self.reference)]
+            .into_iter()
+            .filter_map(|(role, f)| f.as_deref().map(|f| (role, path(f))))
+            .collect();
+        let optional = [
+            ("score", &self.score_column),
+            ("prediction", &self.prediction_column),
+            ("segment", &self.segment_column),
+        ];
+        let mut columns = vec![
+            ("id", self.id_column.clone()),
+            ("label", self.label_column.clone()),
+        ];
+        columns.extend(
+            optional
+                .into_iter()
+                .filter_map(|(role, c)| c.clone().map(|c| (role, c))),
+        );
+        keel_report::render_performance_html(&keel_report::PerformancePage {
+            report: &out.report,
+            analysis: path(&self.analysis),
+            files,
+            columns,
+            unmatched: out.unmatched,
+            chunk_size: out.chunk_size,
+        })
+    }
+
     /// Prints or writes the report.
     pub fn run(self) -> Result<(), Failure> {
         let out = self.analyse().map_err(|e| match e {
@@ -130,7 +160,7 @@ impl PerformanceArgs {
         let text = match self.format {
             Format::Json => serde_json::to_string_pretty(&json(&out)?)? + "\n",
             Format::Table => table::render(&self.analysis, &out),
-            Format::Html => html::render(&self, &out),
+            Format::Html => self.page(&out),
         };
         match &self.output {
             Some(path) => {

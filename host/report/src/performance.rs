@@ -1,14 +1,12 @@
-//! `keel performance --format html`: a self-contained page (inline SVG and
-//! CSS, no script) with one line chart per metric over the chunks: the
+//! The performance report (`keel performance --format html`) as a
+//! self-contained page (inline SVG and CSS, no script) with one line chart per metric over the chunks: the
 //! realized value, the CBPE estimate with its confidence band, the
 //! reference bounds as dashed lines, alerted chunks shaded and ringed; then
 //! label coverage per chunk as bars and the segments' table. Every name that
 //! comes from the user (paths, column names, segment values) is escaped.
 
-use super::{Outcome, PerformanceArgs};
-use crate::render::thousands;
-use keel_algos::performance::{ChunkReport, metric_range};
-use keel_report::escape;
+use crate::text::{count as thousands, escape};
+use keel_algos::performance::{ChunkReport, PerformanceReport, Task, metric_range};
 use std::fmt::Write as _;
 
 const WIDTH: f64 = 640.0;
@@ -39,28 +37,43 @@ table{border-collapse:collapse;font-variant-numeric:tabular-nums}\
 td,th{padding:.25em .8em;text-align:right;border-bottom:1px solid #e6e8eb}\
 th{background:#f6f7f9}th:first-child,td:first-child{text-align:left}";
 
+/// What the page shows besides the report: where it came from.
+#[derive(Debug, Clone)]
+pub struct PerformancePage<'a> {
+    pub report: &'a PerformanceReport,
+    /// The predictions file (the page's title names it).
+    pub analysis: String,
+    /// (role, file) of the other inputs: `labels`, `reference`.
+    pub files: Vec<(&'static str, String)>,
+    /// (role, column name): `id`, `label`, `score`, `prediction`, `segment`.
+    pub columns: Vec<(&'static str, String)>,
+    /// Label ids that matched no prediction.
+    pub unmatched: usize,
+    pub chunk_size: usize,
+}
+
 /// The page.
-pub fn render(args: &PerformanceArgs, out: &Outcome) -> String {
-    let r = &out.report;
+pub fn render_performance_html(page: &PerformancePage) -> String {
+    let r = page.report;
     let mut s = String::new();
-    let title = format!("Performance of {}", args.analysis.display());
+    let title = format!("Performance of {}", page.analysis);
     let _ = write!(
         s,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
          <style>{STYLE}</style></head><body><h1>{t}</h1>",
         t = escape(&title)
     );
-    inputs(&mut s, args);
+    inputs(&mut s, page);
     let _ = write!(
         s,
         "<p>{} predictions, {} labelled ({:.1} %); {} label(s) unmatched; task {}; {} chunk(s) of {} rows.</p>",
         thousands(r.overall.rows as u64),
         thousands(r.overall.labelled as u64),
         r.overall.coverage * 100.0,
-        thousands(out.unmatched as u64),
-        super::task_name(r.task),
+        thousands(page.unmatched as u64),
+        task_name(r.task),
         r.chunks.len(),
-        thousands(out.chunk_size as u64)
+        thousands(page.chunk_size as u64)
     );
     legend(&mut s);
     s.push_str("<h2>Metrics per chunk</h2><div class=\"grid\">");
@@ -70,44 +83,39 @@ pub fn render(args: &PerformanceArgs, out: &Outcome) -> String {
     s.push_str("</div><h2>Label coverage</h2><div class=\"grid\"><figure>");
     coverage(&mut s, &r.chunks);
     s.push_str("</figure></div>");
-    segments(&mut s, out);
+    segments(&mut s, r);
     s.push_str("</body></html>\n");
     s
 }
 
 /// The files and columns the report was made from.
-fn inputs(s: &mut String, args: &PerformanceArgs) {
+fn inputs(s: &mut String, page: &PerformancePage) {
     let code = |v: &str| format!("<code>{}</code>", escape(v));
-    let mut files = vec![format!(
-        "predictions {}",
-        code(&args.analysis.display().to_string())
-    )];
-    if let Some(l) = &args.labels {
-        files.push(format!("labels {}", code(&l.display().to_string())));
-    }
-    if let Some(r) = &args.reference {
-        files.push(format!("reference {}", code(&r.display().to_string())));
-    }
-    let mut columns = vec![
-        format!("id {}", code(&args.id_column)),
-        format!("label {}", code(&args.label_column)),
-    ];
-    let optional = [
-        ("score", &args.score_column),
-        ("prediction", &args.prediction_column),
-        ("segment", &args.segment_column),
-    ];
-    for (role, name) in optional {
-        if let Some(n) = name {
-            columns.push(format!("{role} {}", code(n)));
-        }
-    }
+    let mut files = vec![format!("predictions {}", code(&page.analysis))];
+    files.extend(
+        page.files
+            .iter()
+            .map(|(role, f)| format!("{role} {}", code(f))),
+    );
+    let columns: Vec<String> = page
+        .columns
+        .iter()
+        .map(|(role, c)| format!("{role} {}", code(c)))
+        .collect();
     let _ = write!(
         s,
         "<p class=\"sub\">From {}; columns: {}.</p>",
         files.join(", "),
         columns.join(", ")
     );
+}
+
+fn task_name(t: Task) -> &'static str {
+    match t {
+        Task::Binary => "binary",
+        Task::Multiclass => "multiclass",
+        Task::Regression => "regression",
+    }
 }
 
 /// What each mark means, drawn with the marks themselves.
@@ -154,8 +162,7 @@ fn legend(s: &mut String) {
     s.push_str("</div>");
 }
 
-fn segments(s: &mut String, out: &Outcome) {
-    let r = &out.report;
+fn segments(s: &mut String, r: &PerformanceReport) {
     if r.segments.is_empty() {
         return;
     }
