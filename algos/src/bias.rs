@@ -531,205 +531,207 @@ impl BiasMonitor {
     /// Reports on everything observed since creation or the last restore.
     pub fn report(&self) -> Report {
         let entries = self.entries();
-        let total = self.rows.max(1) as f64;
-        let reference_total = self.reference_rows.max(1) as f64;
         let privileged = self.privileged_group(&entries);
         let privileged_rate = privileged.and_then(|(_, t, _)| t.rate());
-        let privileged_judged = privileged.is_some_and(|(_, t, _)| t.rated >= self.min_group_rows);
-        let representation_judged = self.rows > 0 && self.rows >= self.min_group_rows;
-
-        let mut metrics = Vec::new();
-        let mut alerting: Vec<(String, f64, Vec<String>)> = Vec::new();
-        let mut not_judged: Vec<String> = Vec::new();
-        let mut lowest_di: Option<(f64, String)> = None;
+        let judging = Judging {
+            total: self.rows.max(1) as f64,
+            reference_total: self.reference_rows.max(1) as f64,
+            privileged,
+            privileged_rate,
+            privileged_judged: privileged.is_some_and(|(_, t, _)| t.rated >= self.min_group_rows),
+            representation_judged: self.rows > 0 && self.rows >= self.min_group_rows,
+        };
+        let mut found = Findings::default();
         for e in &entries {
-            let column = self.label(e.value);
-            let mut reasons: Vec<(f64, String)> = Vec::new();
-            let share = e.tally.rows as f64 / total;
-            let reference_share = e.reference.unwrap_or(0) as f64 / reference_total;
-            let change = share - reference_share;
-            let change_alert =
-                representation_judged && change.abs() > self.representation_max + SLACK;
-            let unseen = e.reference.is_none();
-            if unseen {
-                reasons.push((share, format!("share {share:.2}, unseen in the reference")));
-            } else if change_alert {
-                reasons.push((
-                    change.abs() - self.representation_max,
-                    format!(
-                        "share {share:.2} vs {reference_share:.2} in the reference (±{})",
-                        self.representation_max
-                    ),
-                ));
-            }
-            metrics.push(Metric {
-                column: Some(column.clone()),
-                name: "share".into(),
-                value: share,
-                threshold: None,
-                p_value: None,
-                alert: change_alert || unseen,
-            });
-            metrics.push(Metric {
-                column: Some(column.clone()),
-                name: "share-change".into(),
-                value: change,
-                threshold: representation_judged.then_some(self.representation_max),
-                p_value: None,
-                alert: change_alert,
-            });
-            if let (false, Some(rate)) = (e.null, e.tally.rate()) {
-                metrics.push(Metric {
-                    column: Some(column.clone()),
-                    name: "positive-rate".into(),
-                    value: rate,
-                    threshold: None,
-                    p_value: None,
-                    alert: false,
-                });
-                let is_privileged = privileged.is_some_and(|(v, _, _)| v == e.value);
-                if let (false, Some(base)) = (is_privileged, privileged_rate) {
-                    let judged = privileged_judged && e.tally.rated >= self.min_group_rows;
-                    if !judged {
-                        not_judged.push(format!("{column} ({} rated rows)", e.tally.rated));
-                    }
-                    if base > 0.0 {
-                        let di = rate / base;
-                        let alert = judged && di < self.disparate_impact_min - SLACK;
-                        if alert {
-                            reasons.push((
-                                self.disparate_impact_min - di,
-                                format!("disparate impact {di:.2} < {}", self.disparate_impact_min),
-                            ));
-                        }
-                        if judged && lowest_di.as_ref().is_none_or(|(v, _)| di < *v) {
-                            lowest_di = Some((di, column.clone()));
-                        }
-                        metrics.push(Metric {
-                            column: Some(column.clone()),
-                            name: "disparate-impact".into(),
-                            value: di,
-                            threshold: judged.then_some(self.disparate_impact_min),
-                            p_value: None,
-                            alert,
-                        });
-                    }
-                    let d = rate - base;
-                    let alert = judged && d.abs() > self.parity_difference_max + SLACK;
-                    if alert {
-                        reasons.push((
-                            d.abs() - self.parity_difference_max,
-                            format!(
-                                "parity difference {d:+.2} beyond ±{}",
-                                self.parity_difference_max
-                            ),
-                        ));
-                    }
-                    metrics.push(Metric {
-                        column: Some(column.clone()),
-                        name: "parity-difference".into(),
-                        value: d,
-                        threshold: judged.then_some(self.parity_difference_max),
-                        p_value: None,
-                        alert,
-                    });
-                }
-            }
-            if !reasons.is_empty() {
-                reasons.sort_by(|a, b| b.0.total_cmp(&a.0));
-                let worst = reasons.first().map_or(0.0, |r| r.0);
-                alerting.push((column, worst, reasons.into_iter().map(|r| r.1).collect()));
-            }
+            self.judge_group(&judging, e, &mut found);
         }
         if self.rows > 0 {
             let rated: u64 = entries.iter().map(|e| e.tally.rated).sum();
-            metrics.push(Metric {
+            found.metrics.push(Metric {
                 column: None,
                 name: "null-prediction-share".into(),
-                value: (self.rows - rated.min(self.rows)) as f64 / total,
+                value: (self.rows - rated.min(self.rows)) as f64 / judging.total,
                 threshold: None,
                 p_value: None,
                 alert: false,
             });
         }
-        let alert = !alerting.is_empty();
-        metrics.push(Metric {
+        let alert = !found.alerting.is_empty();
+        found.metrics.push(Metric {
             column: None,
             name: "groups-alerting".into(),
-            value: alerting.len() as f64,
+            value: found.alerting.len() as f64,
             threshold: Some(1.0),
             p_value: None,
             alert,
         });
+        let summary = self.summary(&judging, entries.len(), &found);
+        Report {
+            rows: self.rows,
+            alert,
+            metrics: found.metrics,
+            summary,
+        }
+    }
 
-        let summary = if self.rows == 0 {
-            format!(
+    /// One group's metrics (share, share change, and against the privileged
+    /// group its positive rate, disparate impact and parity difference), and
+    /// why it alerts, if it does.
+    fn judge_group(&self, j: &Judging<'_>, e: &Entry<'_>, found: &mut Findings) {
+        let column = self.label(e.value);
+        let mut reasons: Vec<(f64, String)> = Vec::new();
+        let share = e.tally.rows as f64 / j.total;
+        let reference_share = e.reference.unwrap_or(0) as f64 / j.reference_total;
+        let change = share - reference_share;
+        let change_alert =
+            j.representation_judged && change.abs() > self.representation_max + SLACK;
+        let unseen = e.reference.is_none();
+        if unseen {
+            reasons.push((share, format!("share {share:.2}, unseen in the reference")));
+        } else if change_alert {
+            reasons.push((
+                change.abs() - self.representation_max,
+                format!(
+                    "share {share:.2} vs {reference_share:.2} in the reference (±{})",
+                    self.representation_max
+                ),
+            ));
+        }
+        found.push(&column, "share", share, None, change_alert || unseen);
+        let threshold = j.representation_judged.then_some(self.representation_max);
+        found.push(&column, "share-change", change, threshold, change_alert);
+        if let (false, Some(rate)) = (e.null, e.tally.rate()) {
+            found.push(&column, "positive-rate", rate, None, false);
+            let is_privileged = j.privileged.is_some_and(|(v, _, _)| v == e.value);
+            if let (false, Some(base)) = (is_privileged, j.privileged_rate) {
+                self.judge_rate(j, e, &column, rate, base, &mut reasons, found);
+            }
+        }
+        if !reasons.is_empty() {
+            reasons.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let worst = reasons.first().map_or(0.0, |r| r.0);
+            found
+                .alerting
+                .push((column, worst, reasons.into_iter().map(|r| r.1).collect()));
+        }
+    }
+
+    /// A group's positive rate against the privileged group's `base`.
+    #[allow(clippy::too_many_arguments)]
+    fn judge_rate(
+        &self,
+        j: &Judging<'_>,
+        e: &Entry<'_>,
+        column: &str,
+        rate: f64,
+        base: f64,
+        reasons: &mut Vec<(f64, String)>,
+        found: &mut Findings,
+    ) {
+        let judged = j.privileged_judged && e.tally.rated >= self.min_group_rows;
+        if !judged {
+            found
+                .not_judged
+                .push(format!("{column} ({} rated rows)", e.tally.rated));
+        }
+        if base > 0.0 {
+            let di = rate / base;
+            let alert = judged && di < self.disparate_impact_min - SLACK;
+            if alert {
+                reasons.push((
+                    self.disparate_impact_min - di,
+                    format!("disparate impact {di:.2} < {}", self.disparate_impact_min),
+                ));
+            }
+            if judged && found.lowest_di.as_ref().is_none_or(|(v, _)| di < *v) {
+                found.lowest_di = Some((di, column.to_owned()));
+            }
+            let threshold = judged.then_some(self.disparate_impact_min);
+            found.push(column, "disparate-impact", di, threshold, alert);
+        }
+        let d = rate - base;
+        let alert = judged && d.abs() > self.parity_difference_max + SLACK;
+        if alert {
+            reasons.push((
+                d.abs() - self.parity_difference_max,
+                format!(
+                    "parity difference {d:+.2} beyond ±{}",
+                    self.parity_difference_max
+                ),
+            ));
+        }
+        let threshold = judged.then_some(self.parity_difference_max);
+        found.push(column, "parity-difference", d, threshold, alert);
+    }
+
+    /// The report's one-line summary: the worst alerting group, the
+    /// privileged group, and what could not be judged.
+    fn summary(&self, j: &Judging<'_>, groups: usize, found: &Findings) -> String {
+        if self.rows == 0 {
+            return format!(
                 "no rows observed yet ({} groups of `{}` in the reference)",
                 self.groups.len(),
                 self.group
-            )
-        } else {
-            let mut parts = Vec::new();
-            let n = entries.len();
-            // The first alerting group wins ties, so the order is stable.
-            let worst = alerting
+            );
+        }
+        let mut parts = Vec::new();
+        // The first alerting group wins ties, so the order is stable.
+        let worst =
+            found
+                .alerting
                 .iter()
                 .fold(None::<&(String, f64, Vec<String>)>, |w, a| match w {
                     Some(w) if w.1 >= a.1 => Some(w),
                     _ => Some(a),
                 });
-            match worst {
-                Some((column, _, reasons)) => parts.push(format!(
-                    "{} of {n} groups alert; worst {column}: {}",
-                    alerting.len(),
-                    reasons.join(", ")
-                )),
-                None => parts.push(format!("no alerts across {n} groups of `{}`", self.group)),
-            }
-            match (privileged, privileged_rate) {
-                (Some((v, _, configured)), Some(rate)) => parts.push(format!(
-                    "privileged {} (positive rate {rate:.2}, {})",
-                    self.label(v),
-                    if configured { "configured" } else { "highest" }
-                )),
-                (Some((v, _, _)), None) => parts.push(format!(
-                    "privileged {} has no rated rows: no disparate impact",
-                    self.label(v)
-                )),
-                (None, _) => parts.push("no predictions to rate yet".into()),
-            }
-            if privileged_rate == Some(0.0) {
-                parts.push("privileged positive rate is 0: no disparate impact".into());
-            }
-            if let (None, Some((di, column))) = (worst, &lowest_di) {
-                parts.push(format!("lowest disparate impact {di:.2} ({column})"));
-            }
-            if !not_judged.is_empty() {
-                let why = if privileged_judged {
-                    String::new()
-                } else {
-                    " (the privileged group has too few)".into()
-                };
-                parts.push(format!(
-                    "rates not judged under min_group_rows {}{why}: {}",
-                    self.min_group_rows,
-                    not_judged.join(", ")
-                ));
-            }
-            if !representation_judged {
-                parts.push(format!(
-                    "shares not judged: {} rows < min_group_rows {}",
-                    self.rows, self.min_group_rows
-                ));
-            }
-            parts.join("; ")
-        };
-        Report {
-            rows: self.rows,
-            alert,
-            metrics,
-            summary,
+        match worst {
+            Some((column, _, reasons)) => parts.push(format!(
+                "{} of {groups} groups alert; worst {column}: {}",
+                found.alerting.len(),
+                reasons.join(", ")
+            )),
+            None => parts.push(format!(
+                "no alerts across {groups} groups of `{}`",
+                self.group
+            )),
         }
+        match (j.privileged, j.privileged_rate) {
+            (Some((v, _, configured)), Some(rate)) => parts.push(format!(
+                "privileged {} (positive rate {rate:.2}, {})",
+                self.label(v),
+                if configured { "configured" } else { "highest" }
+            )),
+            (Some((v, _, _)), None) => parts.push(format!(
+                "privileged {} has no rated rows: no disparate impact",
+                self.label(v)
+            )),
+            (None, _) => parts.push("no predictions to rate yet".into()),
+        }
+        if j.privileged_rate == Some(0.0) {
+            parts.push("privileged positive rate is 0: no disparate impact".into());
+        }
+        if let (None, Some((di, column))) = (worst, &found.lowest_di) {
+            parts.push(format!("lowest disparate impact {di:.2} ({column})"));
+        }
+        if !found.not_judged.is_empty() {
+            let why = if j.privileged_judged {
+                String::new()
+            } else {
+                " (the privileged group has too few)".into()
+            };
+            parts.push(format!(
+                "rates not judged under min_group_rows {}{why}: {}",
+                self.min_group_rows,
+                found.not_judged.join(", ")
+            ));
+        }
+        if !j.representation_judged {
+            parts.push(format!(
+                "shares not judged: {} rows < min_group_rows {}",
+                self.rows, self.min_group_rows
+            ));
+        }
+        parts.join("; ")
     }
 
     fn basis(&self) -> Basis {
@@ -824,6 +826,40 @@ impl BiasMonitor {
         self.unseen = snapshot.unseen;
         self.null_group = snapshot.null;
         Ok(())
+    }
+}
+
+/// What a report judges every group against.
+struct Judging<'a> {
+    total: f64,
+    reference_total: f64,
+    /// (value, counts, configured rather than the highest rate).
+    privileged: Option<(&'a str, Tally, bool)>,
+    privileged_rate: Option<f64>,
+    privileged_judged: bool,
+    representation_judged: bool,
+}
+
+/// What a report has found so far.
+#[derive(Default)]
+struct Findings {
+    metrics: Vec<Metric>,
+    /// (group, how far its worst reason is past its bound, reasons).
+    alerting: Vec<(String, f64, Vec<String>)>,
+    not_judged: Vec<String>,
+    lowest_di: Option<(f64, String)>,
+}
+
+impl Findings {
+    fn push(&mut self, column: &str, name: &str, value: f64, threshold: Option<f64>, alert: bool) {
+        self.metrics.push(Metric {
+            column: Some(column.to_owned()),
+            name: name.into(),
+            value,
+            threshold,
+            p_value: None,
+            alert,
+        });
     }
 }
 

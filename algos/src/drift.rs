@@ -712,13 +712,40 @@ fn watch(
     method: Option<Method>,
     config: &DriftConfig,
 ) -> Result<Watched> {
-    let empty = || {
-        AlgoError::reference(
+    let (kind, layout) = reference_layout(col)?;
+    let (n, distinct) = sample_size(&layout, col);
+    if n == 0 {
+        return Err(AlgoError::reference(
             name,
             format!("column `{name}` has no values (all null, NaN or infinite)"),
-        )
+        ));
+    }
+    let method = method.unwrap_or_else(|| stats::auto_method(kind, n, distinct));
+    let layout = method_layout(name, col, kind, method, distinct, layout, config)?;
+    let display_edges = display_edges(&layout, col, config)?;
+    let mut w = Watched {
+        name: name.to_owned(),
+        method,
+        threshold: method.default_threshold(),
+        layout,
+        display_edges,
+        reference: Counts::default(),
+        current: Counts::default(),
     };
-    let (kind, layout_for): (ColumnKind, Layout) = match &col.data {
+    w.reference = Counts::empty(&w);
+    w.current = Counts::empty(&w);
+    let mut reference = Counts::empty(&w);
+    count(&w.layout, &w.display_edges, col, &mut reference);
+    // The raw reference lives in the layout, sorted; no copy in the counts.
+    reference.values = Vec::new();
+    w.reference = reference;
+    Ok(w)
+}
+
+/// A reference column's kind and its values as the statistics need them:
+/// distinct categories (sorted) or the finite numbers (sorted).
+fn reference_layout(col: &Column) -> Result<(ColumnKind, Layout)> {
+    Ok(match &col.data {
         ColumnData::String(v) => {
             // Distinct values first: sorting a million strings to dedup them is slow.
             let distinct: FxHashSet<&str> = v
@@ -756,8 +783,12 @@ fn watch(
             stats::sort_values(&mut finite);
             (ColumnKind::Numeric, Layout::Values { reference: finite })
         }
-    };
-    let (n, distinct) = match &layout_for {
+    })
+}
+
+/// How many reference values there are, and how many distinct.
+fn sample_size(layout: &Layout, col: &Column) -> (u64, u64) {
+    match layout {
         Layout::Values { reference } => (
             reference.len() as u64,
             reference.windows(2).filter(|w| w[0] != w[1]).count() as u64
@@ -768,13 +799,23 @@ fn watch(
             (n, categories.len() as u64)
         }
         _ => (0, 0),
-    };
-    if n == 0 {
-        return Err(empty());
     }
-    let method = method.unwrap_or_else(|| stats::auto_method(kind, n, distinct));
+}
+
+/// The buckets `method` compares in: the raw sorted values (KS,
+/// Wasserstein), the distinct values of a discrete numeric column, quantile
+/// bins of a continuous one, or the categories.
+fn method_layout(
+    name: &str,
+    col: &Column,
+    kind: ColumnKind,
+    method: Method,
+    distinct: u64,
+    layout: Layout,
+    config: &DriftConfig,
+) -> Result<Layout> {
     let key = format!("column.{name}.method");
-    let layout = match (kind, method, layout_for) {
+    let layout = match (kind, method, layout) {
         (ColumnKind::Categorical, Method::Ks | Method::Wasserstein, _) => {
             return Err(AlgoError::config(
                 &key,
@@ -811,7 +852,13 @@ fn watch(
             ),
         ));
     }
-    let display_edges = match &layout {
+    Ok(layout)
+}
+
+/// Edges of the histogram drawn for a numeric column: `histogram_bins`
+/// equal bins over the reference's finite range.
+fn display_edges(layout: &Layout, col: &Column, config: &DriftConfig) -> Result<Vec<f64>> {
+    Ok(match layout {
         Layout::Categories { .. } => Vec::new(),
         _ => {
             let v = col.numeric().map_err(AlgoError::in_reference)?;
@@ -832,24 +879,7 @@ fn watch(
                 .map(|i| lo + (hi - lo) * i as f64 / k as f64)
                 .collect()
         }
-    };
-    let mut w = Watched {
-        name: name.to_owned(),
-        method,
-        threshold: method.default_threshold(),
-        layout,
-        display_edges,
-        reference: Counts::default(),
-        current: Counts::default(),
-    };
-    w.reference = Counts::empty(&w);
-    w.current = Counts::empty(&w);
-    let mut reference = Counts::empty(&w);
-    count(&w.layout, &w.display_edges, col, &mut reference);
-    // The raw reference lives in the layout, sorted; no copy in the counts.
-    reference.values = Vec::new();
-    w.reference = reference;
-    Ok(w)
+    })
 }
 
 impl Counts {
