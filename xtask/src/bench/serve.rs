@@ -61,25 +61,7 @@ pub fn bench_serve(root: &Path, seconds: u64) -> Result<()> {
         ("sled+fdatasync", Some(&no_wal)),
         ("wal, no sync", Some(&relaxed)),
     ] {
-        let mut cmd = Command::new(&keel);
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .env("KEEL_STORE", &store)
-            .stdout(std::process::Stdio::piped());
-        if let Some(c) = config {
-            cmd.arg("--config").arg(c);
-        }
-        let mut server = cmd.spawn().context("starting keel serve")?;
-        let mut line = String::new();
-        {
-            use std::io::BufRead;
-            let out = server.stdout.take().context("keel serve stdout")?;
-            std::io::BufReader::new(out).read_line(&mut line)?;
-        }
-        let addr = line
-            .trim()
-            .strip_prefix("keel serve: listening on http://")
-            .with_context(|| format!("keel serve did not start: {line:?}"))?
-            .to_string();
+        let (mut server, addr) = start_server(&keel, &store, config)?;
         let scenarios: [(&str, Option<u32>, u32); 5] = [
             ("open loop 500 req/s", Some(500), 32),
             ("open loop 1000 req/s", Some(1000), 32),
@@ -120,12 +102,46 @@ pub fn bench_serve(root: &Path, seconds: u64) -> Result<()> {
             .status();
         let _ = server.wait();
     }
+    print_table(&rows);
+    Ok(())
+}
+
+/// Starts `keel serve` on a free loopback port; returns it and its address.
+fn start_server(
+    keel: &Path,
+    store: &Path,
+    config: Option<&std::path::PathBuf>,
+) -> Result<(std::process::Child, String)> {
+    let mut cmd = Command::new(keel);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env("KEEL_STORE", store)
+        .stdout(std::process::Stdio::piped());
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let mut server = cmd.spawn().context("starting keel serve")?;
+    let mut line = String::new();
+    {
+        use std::io::BufRead;
+        let out = server.stdout.take().context("keel serve stdout")?;
+        std::io::BufReader::new(out).read_line(&mut line)?;
+    }
+    let addr = line
+        .trim()
+        .strip_prefix("keel serve: listening on http://")
+        .with_context(|| format!("keel serve did not start: {line:?}"))?
+        .to_string();
+    Ok((server, addr))
+}
+
+/// One line per (audit mode, scenario) from the load generator's JSON.
+fn print_table(rows: &[(&str, &str, String)]) {
     println!(
         "\n{:<15} {:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "audit", "scenario", "ok", "req/s", "p50 µs", "p90 µs", "p99 µs", "max µs"
     );
     for (mode, name, json) in rows {
-        let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
         let num = |p: &[&str]| {
             p.iter()
                 .fold(&v, |v, k| &v[*k])
@@ -144,5 +160,4 @@ pub fn bench_serve(root: &Path, seconds: u64) -> Result<()> {
             num(&["latency_us", "max"])
         );
     }
-    Ok(())
 }
