@@ -6,14 +6,13 @@
 
 use keel_report::{DriftReport, bar_count, render_drift_html};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Long enough for a cold start on a busy 2-core machine; a hung browser
-/// fails the test instead of hanging it.
-const TIMEOUT: Duration = Duration::from_secs(90);
+#[path = "support/chromium.rs"]
+mod support;
+use std::collections::HashMap;
+use support::{Tag, chromium, screenshot, start_tags};
 
 const EVIL: &str = r#"<b id="inj">bill & "depth"</b>'"#;
 
@@ -45,123 +44,6 @@ fn report() -> Value {
     })
 }
 
-/// Runs Chromium headless on `url` with `args`, stdout to `out`; fails
-/// after [`TIMEOUT`] or on a non-zero exit, quoting its stderr.
-fn chromium(dir: &Path, name: &str, args: &[String], url: &str) -> Vec<u8> {
-    let out = dir.join(format!("{name}.out"));
-    let err = dir.join(format!("{name}.err"));
-    let spawned = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--hide-scrollbars",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.join(format!("{name}-profile")).display()
-        ))
-        .args(args)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "`chromium` is not on PATH: the HTML report tests need it. Install it with \
-             `apt-get update && apt-get install -y --no-install-recommends chromium` \
-             (`cargo xtask test` does this itself when run as root)"
-        ),
-        Err(e) => panic!("starting chromium: {e}"),
-    };
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "chromium {name} did not finish in {TIMEOUT:?}; stderr:\n{}",
-                std::fs::read_to_string(&err).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(
-        status.success(),
-        "chromium {name} failed with {status}; stderr:\n{}",
-        std::fs::read_to_string(&err).unwrap_or_default()
-    );
-    std::fs::read(&out).unwrap()
-}
-
-/// One start tag: its name, its attributes (entities decoded), and where its
-/// content starts.
-#[derive(Debug)]
-struct Tag {
-    name: String,
-    attrs: HashMap<String, String>,
-    end: usize,
-}
-
-/// The start tags of serialized HTML, in order. Enough for the DOM Chromium
-/// serializes (quoted attributes, no comments in our page).
-fn start_tags(html: &str) -> Vec<Tag> {
-    let mut tags = Vec::new();
-    let mut rest = 0;
-    while let Some(at) = html[rest..].find('<') {
-        let start = rest + at + 1;
-        let Some(len) = html[start..].find('>') else {
-            break;
-        };
-        let inner = &html[start..start + len];
-        rest = start + len + 1;
-        if inner.starts_with('/') || inner.starts_with('!') {
-            continue;
-        }
-        let name_end = inner
-            .find(|c: char| c.is_whitespace() || c == '/')
-            .unwrap_or(inner.len());
-        let mut attrs = HashMap::new();
-        let mut s = &inner[name_end..];
-        while let Some(eq) = s.find("=\"") {
-            let key = s[..eq].trim().to_string();
-            let value_end = s[eq + 2..].find('"').unwrap();
-            attrs.insert(key, decode(&s[eq + 2..eq + 2 + value_end]));
-            s = &s[eq + 2 + value_end + 1..];
-        }
-        tags.push(Tag {
-            name: inner[..name_end].to_string(),
-            attrs,
-            end: rest,
-        });
-    }
-    tags
-}
-
-fn decode(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&nbsp;", "\u{a0}")
-        .replace("&amp;", "&")
-}
-
-fn class_is(tag: &Tag, classes: &[&str]) -> bool {
-    let Some(class) = tag.attrs.get("class") else {
-        return false;
-    };
-    let have: Vec<&str> = class.split_whitespace().collect();
-    classes.iter().all(|c| have.contains(c))
-}
-
 #[test]
 fn chromium_renders_the_report_offline_with_every_chart() {
     let started = Instant::now();
@@ -188,7 +70,7 @@ fn chromium_renders_the_report_offline_with_every_chart() {
     let svg_at: Vec<usize> = tags
         .iter()
         .enumerate()
-        .filter(|(_, t)| t.name == "svg" && class_is(t, &["keel-hist"]))
+        .filter(|(_, t)| t.name == "svg" && t.has_class(&["keel-hist"]))
         .map(|(i, _)| i)
         .collect();
     assert_eq!(svg_at.len(), expected.len(), "one chart per histogram");
@@ -204,11 +86,11 @@ fn chromium_renders_the_report_offline_with_every_chart() {
         let inside = &tags[i + 1..until];
         let refs = inside
             .iter()
-            .filter(|t| t.name == "rect" && class_is(t, &["bar", "ref"]))
+            .filter(|t| t.name == "rect" && t.has_class(&["bar", "ref"]))
             .count();
         let curs = inside
             .iter()
-            .filter(|t| t.name == "rect" && class_is(t, &["bar", "cur"]))
+            .filter(|t| t.name == "rect" && t.has_class(&["bar", "cur"]))
             .count();
         assert_eq!((refs, curs), (*bars, *bars), "bars of {column:?}");
     }
@@ -247,27 +129,9 @@ fn chromium_renders_the_report_offline_with_every_chart() {
     assert_eq!(flags, ["true", "true", "false", "false"]);
 
     // A screenshot: a PNG of the requested size with real content in it.
-    let shot = dir.path().join("report.png");
-    chromium(
-        dir.path(),
-        "shot",
-        &[
-            format!("--screenshot={}", shot.display()),
-            "--window-size=1200,2000".into(),
-        ],
-        &url,
-    );
-    let png = std::fs::read(&shot).expect("chromium wrote no screenshot");
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
-    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
-    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
-    assert_eq!((width, height), (1200, 2000));
     // Measured: a blank 1200x2000 page is an 11 KB PNG, this report 140 KB.
-    assert!(
-        png.len() > 40_000,
-        "screenshot looks blank: {} bytes",
-        png.len()
-    );
+    let png = screenshot(dir.path(), &url, (1200, 2000), 40_000);
+    let shot = dir.path().join("screenshot.png");
     if let Ok(keep) = std::env::var("KEEL_REPORT_KEEP") {
         std::fs::copy(&page, Path::new(&keep).join("report.html")).unwrap();
         std::fs::copy(&shot, Path::new(&keep).join("report.png")).unwrap();

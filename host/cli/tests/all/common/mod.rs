@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "../../../../report/tests/support/chromium.rs"]
 pub mod chromium;
 pub mod daemon;
 

@@ -1,8 +1,10 @@
 //! Headless Chromium for the HTML reports: load a page from a file, read back
-//! the DOM it built and a screenshot. A small copy of keel-report's helper in
-//! host/report/tests/chromium.rs (test crates cannot share test code).
+//! the DOM it built and a screenshot. One file for every crate whose tests
+//! look at a page (keel-report's, and the `keel` binary's through
+//! `#[path]`: test crates cannot depend on each other's test code).
 //! Chromium must be installed (`cargo xtask test` and `.ci/run` install it);
 //! without it the tests that use it fail, they are never skipped.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::path::Path;
