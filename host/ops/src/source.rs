@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 
 /// What names the pipeline.
 pub enum Spec {
-    /// A spec file (TOML).
-    File(PathBuf),
     /// `NAME[@VERSION]` deployed in the store.
     Deployed(String),
     /// A command-line argument: a spec file if one exists at that path,
@@ -68,7 +66,6 @@ pub fn open<'a>(
 ) -> Result<Source<'a>, SourceError> {
     let resolver = Resolver { store, dirs };
     let (path, deployed) = match spec {
-        Spec::File(path) => (path, None),
         Spec::Arg(path) if path.is_file() => (path, None),
         Spec::Deployed(reference) => written_out(store, &reference, scratch)?,
         Spec::Arg(path) => {
