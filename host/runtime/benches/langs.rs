@@ -15,6 +15,8 @@
     clippy::result_large_err
 )]
 
+mod common;
+use common::{dir, median};
 use keel_data::{Batch, Column, ColumnData};
 use keel_runtime::instance::{Instance, Placement};
 use keel_runtime::sandbox::Limits;
@@ -26,16 +28,7 @@ const ROWS: usize = 1_000_000;
 const BATCH: usize = 16_384;
 
 fn guests() -> PathBuf {
-    std::env::var_os("KEEL_TEST_GUESTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-guests")
-        })
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+    dir("KEEL_TEST_GUESTS", "test-guests")
 }
 
 fn ms(d: Duration) -> f64 {

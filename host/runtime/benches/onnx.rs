@@ -13,6 +13,8 @@
     clippy::result_large_err
 )]
 
+mod common;
+use common::{lcg, median};
 use keel_data::{Batch, Column, ColumnData};
 use keel_runtime::instance::{Instance, Placement};
 use keel_runtime::nn::StageModel;
@@ -42,13 +44,7 @@ fn env_path(var: &str) -> PathBuf {
 /// Scaled-looking features: four roughly standard normal columns and a
 /// one-hot island, from a fixed LCG so every run sees the same rows.
 fn rows() -> Vec<f32> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut next = lcg();
     let mut out = Vec::with_capacity(ROWS * FEATURES.len());
     for _ in 0..ROWS {
         for _ in 0..4 {
@@ -81,11 +77,6 @@ fn batch(data: &[f32], start: usize, n: usize) -> Batch {
         })
         .collect();
     Batch::from_columns(cols).unwrap()
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn percentile(v: &mut [Duration], p: f64) -> f64 {

@@ -14,6 +14,8 @@
     clippy::result_large_err
 )]
 
+mod common;
+use common::{dir, lcg, median};
 use keel_algos::linear::{LogisticConfig, LogisticRegression};
 use keel_algos::scaler::{ScalerConfig, StandardScaler};
 use keel_data::{Batch, Column, ColumnData};
@@ -27,14 +29,7 @@ const ROWS: usize = 1_000_000;
 const COLS: usize = 16;
 
 fn plugin_dir() -> PathBuf {
-    std::env::var_os("KEEL_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"))
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+    dir("KEEL_PLUGIN_DIR", "plugins")
 }
 
 fn features() -> Vec<String> {
@@ -43,13 +38,7 @@ fn features() -> Vec<String> {
 
 fn data(rows: usize) -> Batch {
     // A fixed LCG: the same numbers on every run.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut next = lcg();
     let cols = features()
         .into_iter()
         .enumerate()
