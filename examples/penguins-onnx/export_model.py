@@ -13,7 +13,9 @@ The graph takes one float32 tensor `features` [N, 7] (columns in FEATURES
 order) and gives `label` (int64 [N]) and `probabilities` (float32 [N, 2]:
 P(not Gentoo), P(Gentoo)); skl2onnx's ZipMap is off so both are plain tensors.
 
-Run:  python export_model.py OUT.onnx
+Run:  python export_model.py OUT.onnx [C]
+(C: the inverse regularisation strength, 1.0 by default; another C makes
+another model version, for trying a candidate with `keel replay --with`.)
 """
 
 from __future__ import annotations
@@ -61,12 +63,13 @@ def reference_features() -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        sys.exit("usage: export_model.py OUT.onnx")
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: export_model.py OUT.onnx [C]")
+    c = float(sys.argv[2]) if len(sys.argv) == 3 else 1.0
     x, y = reference_features()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        model = LogisticRegression(C=1.0, solver="lbfgs").fit(x, y)
+        model = LogisticRegression(C=c, solver="lbfgs").fit(x, y)
     onx = convert_sklearn(
         model,
         initial_types=[("features", FloatTensorType([None, len(FEATURES)]))],

@@ -1,7 +1,7 @@
 //! `keel replay`: re-runs recorded inputs through the deployed pipeline
 //! version that produced them and checks the output digests match (runs are
 //! deterministic: virtual clocks, seeded randomness, canonical NaNs); with
-//! `--with STAGE=PLUGIN@VERSION`, also runs a candidate version on the same
+//! `--with STAGE=PLUGIN@VERSION` (or `STAGE=MODEL@VERSION`), also runs a candidate version on the same
 //! inputs and reports what would change: rows, per-column max difference,
 //! monitor verdicts. This is how a candidate is tried on production traffic.
 
@@ -27,7 +27,8 @@ pub struct ReplayArgs {
     /// Only records since (RFC 3339 time or a date).
     #[arg(long)]
     since: Option<String>,
-    /// Substitute a stage's plugin: STAGE=PLUGIN@VERSION (repeatable).
+    /// Substitute a stage's plugin (STAGE=PLUGIN@VERSION) or, for a stage that
+    /// loads a model of that name, its model (STAGE=MODEL@VERSION). Repeatable.
     #[arg(long = "with")]
     with: Vec<String>,
     #[arg(long, default_value_t = 100)]
@@ -160,29 +161,60 @@ fn compare(a: &Outcomes, b: &Outcomes, diff: &mut Diff, record: &AuditRecord) {
 fn candidate_spec(store: &Store, spec_text: &str, with: &[String], path: &Path) -> Result<()> {
     let mut table: toml::Table = toml::from_str(spec_text)?;
     for w in with {
-        let (stage, reference) = w
-            .split_once('=')
-            .with_context(|| format!("--with {w}: expected STAGE=PLUGIN@VERSION"))?;
-        let resolved = store
-            .resolve_for_replay(reference)
-            .with_context(|| format!("--with {w}"))?;
-        let digest = Digest::of(&resolved.bytes);
-        let mut found = false;
-        for section in ["stages", "validators", "monitors"] {
-            if let Some(toml::Value::Array(items)) = table.get_mut(section) {
-                for t in items.iter_mut().filter_map(|i| i.as_table_mut()) {
-                    if t.get("name").and_then(|n| n.as_str()) == Some(stage) {
-                        t.insert("plugin".into(), toml::Value::String(digest.to_string()));
-                        found = true;
-                    }
-                }
-            }
-        }
-        if !found {
-            bail!("--with {w}: the pipeline has no stage, validator or monitor `{stage}`");
-        }
+        let (stage, reference) = w.split_once('=').with_context(|| {
+            format!("--with {w}: expected STAGE=PLUGIN@VERSION or STAGE=MODEL@VERSION")
+        })?;
+        let entry = named_entry(&mut table, stage).with_context(|| {
+            format!("--with {w}: the pipeline has no stage, validator or monitor `{stage}`")
+        })?;
+        substitute(store, entry, reference).with_context(|| format!("--with {w}"))?;
     }
     std::fs::write(path, toml::to_string(&table)?)?;
+    Ok(())
+}
+
+/// The stage, validator or monitor called `name` in a spec table.
+fn named_entry<'a>(table: &'a mut toml::Table, name: &str) -> Option<&'a mut toml::Table> {
+    ["stages", "validators", "monitors"]
+        .into_iter()
+        .filter_map(|section| match table.get(section) {
+            Some(toml::Value::Array(items)) => items
+                .iter()
+                .position(|i| i.get("name").and_then(|n| n.as_str()) == Some(name))
+                .map(|at| (section, at)),
+            _ => None,
+        })
+        .next()
+        .and_then(|(section, at)| {
+            table
+                .get_mut(section)?
+                .as_array_mut()?
+                .get_mut(at)?
+                .as_table_mut()
+        })
+}
+
+/// Points one spec entry at a candidate: a model version when the entry loads
+/// a model of that name (a retrained model is the usual candidate), else a
+/// plugin version, pinned by digest.
+fn substitute(store: &Store, entry: &mut toml::Table, reference: &str) -> Result<()> {
+    let (name, version) = reference.split_once('@').context("expected NAME@VERSION")?;
+    if let Some(toml::Value::Array(models)) = entry.get_mut("models") {
+        let slot = models.iter_mut().find(|m| {
+            m.as_str()
+                .is_some_and(|m| m.split_once('@').map_or(m, |(n, _)| n) == name)
+        });
+        if let Some(slot) = slot {
+            if store.model_tag(name, version)?.is_none() {
+                bail!("no model `{name}@{version}` in the store (keel model ls)");
+            }
+            *slot = toml::Value::String(reference.to_string());
+            return Ok(());
+        }
+    }
+    let resolved = store.resolve_for_replay(reference)?;
+    let digest = Digest::of(&resolved.bytes);
+    entry.insert("plugin".into(), toml::Value::String(digest.to_string()));
     Ok(())
 }
 

@@ -443,3 +443,64 @@ fn a_guest_written_only_against_standard_wasi_nn_runs_unchanged() {
         stderr(&o)
     );
 }
+
+/// A retrained model is the usual candidate: `keel replay --with STAGE=MODEL@V`
+/// runs the recorded inputs through the deployed version with that stage's
+/// model swapped, and reports what would change.
+#[test]
+fn replay_tries_a_candidate_model_version_on_recorded_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let m = |v: &str, c: &str| {
+        let out = tmp.path().join(format!("penguins-logreg-{v}.onnx"));
+        let o = Command::new(python())
+            .arg(example_dir().join("export_model.py"))
+            .args([out.to_str().unwrap(), c])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "export failed: {}", stderr(&o));
+        let add = [
+            "model",
+            "add",
+            out.to_str().unwrap(),
+            "--name",
+            "penguins-logreg",
+            "--version",
+            v,
+        ];
+        ok(&keel_in(&store, &add));
+    };
+    m("1", "1.0");
+    let spec = file_pipeline(tmp.path(), "penguins-logreg", "[\"penguins-logreg@1\"]");
+    ok(&keel_in(
+        &store,
+        &["pipeline", "deploy", spec.to_str().unwrap()],
+    ));
+    let run = [
+        "run",
+        "penguins-onnx@1.0.0",
+        "-i",
+        &example("current.csv"),
+        "--quiet",
+    ];
+    ok(&keel_in(&store, &run));
+    // The candidate: much stronger regularisation, so every probability moves.
+    m("2", "0.01");
+    let replay = |with: &str| {
+        keel_in(
+            &store,
+            &["replay", "--pipeline", "penguins-onnx", "--with", with],
+        )
+    };
+    let out = ok(&replay("model=penguins-logreg@2"));
+    assert!(out.contains("1 identical, 0 different"), "{out}");
+    assert!(out.contains("candidate (model=penguins-logreg@2)"), "{out}");
+    assert!(out.contains("rows changed: 75 of 75"), "{out}");
+    assert!(out.contains("prob_gentoo"), "{out}");
+    // A model version that is not in the store is named.
+    fails_with(
+        &replay("model=penguins-logreg@9"),
+        4,
+        "no model `penguins-logreg@9` in the store",
+    );
+}
