@@ -32,7 +32,7 @@ use super::calibration::{Isotonic, needs_calibration};
 use super::chunk::by_size;
 use super::multiclass::{self, MulticlassData};
 use super::thresholds::{self, Bounds, STD_MULTIPLIER};
-use super::{Metrics, metrics_of, ratio};
+use super::{Metrics, metric_range, metrics_of, ratio};
 use crate::{AlgoError, Result};
 use std::ops::Range;
 
@@ -342,12 +342,26 @@ impl MulticlassCbpe {
 }
 
 fn finish(bounds: &Bounds, values: [f64; 5], sigma: [f64; 5], n: f64) -> Estimate {
+    finish_named(&ESTIMATED, bounds, &values, &sigma, n)
+}
+
+/// An [`Estimate`] from per-metric values and sampling errors: the band is
+/// `value ± 3σ` clipped to the metric's range, an alert where the value
+/// leaves its bounds; no rows, no values.
+pub(super) fn finish_named(
+    names: &[&str],
+    bounds: &Bounds,
+    values: &[f64],
+    sigma: &[f64],
+    n: f64,
+) -> Estimate {
     let mut estimate = Estimate::default();
     if n == 0.0 {
-        estimate.values = metrics_of(&ESTIMATED.map(|m| (m, None)));
+        let none: Vec<(&str, Option<f64>)> = names.iter().map(|m| (*m, None)).collect();
+        estimate.values = metrics_of(&none);
         return estimate;
     }
-    for ((name, v), s) in ESTIMATED.iter().zip(values).zip(sigma) {
+    for ((name, &v), &s) in names.iter().zip(values).zip(sigma) {
         let name = (*name).to_owned();
         estimate
             .values
@@ -360,9 +374,10 @@ fn finish(bounds: &Bounds, values: [f64; 5], sigma: [f64; 5], n: f64) -> Estimat
         }
         if s.is_finite() {
             let band = SAMPLING_ERROR_RANGE * s;
+            let (low, high) = metric_range(&name);
             estimate
                 .confidence
-                .insert(name.clone(), [(v - band).max(0.0), (v + band).min(1.0)]);
+                .insert(name.clone(), [(v - band).max(low), (v + band).min(high)]);
         }
         if bounds
             .get(&name)
@@ -549,14 +564,14 @@ fn of_variances(components: &[Component], n: f64) -> f64 {
     sum.sqrt() / components.len() as f64
 }
 
-fn reference_error(message: &str) -> AlgoError {
+pub(super) fn reference_error(message: &str) -> AlgoError {
     AlgoError::Reference {
         column: None,
         message: message.into(),
     }
 }
 
-fn input_error(column: &str, message: impl Into<String>) -> AlgoError {
+pub(super) fn input_error(column: &str, message: impl Into<String>) -> AlgoError {
     AlgoError::Input {
         column: column.into(),
         row: None,
@@ -564,7 +579,7 @@ fn input_error(column: &str, message: impl Into<String>) -> AlgoError {
     }
 }
 
-fn as_reference(e: AlgoError) -> AlgoError {
+pub(super) fn as_reference(e: AlgoError) -> AlgoError {
     match e {
         AlgoError::Input {
             column, message, ..

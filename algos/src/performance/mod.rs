@@ -15,6 +15,7 @@
 //! | [`chunk`] | chunking by size in order, grouping by segment value |
 //! | [`calibration`] | isotonic regression (pool adjacent violators) and NannyML's "does calibration help" test |
 //! | [`cbpe`] | confidence-based performance estimation (NannyML's CBPE) with sampling error |
+//! | `dle` | direct loss estimation for regression (NannyML's DLE), `dle` feature |
 //! | [`thresholds`] | bounds from the realized metric on reference chunks |
 //! | [`report`] | the serialisable report and [`analyse`], which puts it all together |
 //!
@@ -40,6 +41,8 @@ pub mod binary;
 pub mod calibration;
 pub mod cbpe;
 pub mod chunk;
+#[cfg(feature = "dle")]
+pub mod dle;
 pub mod multiclass;
 mod ranking;
 pub mod regression;

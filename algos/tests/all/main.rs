@@ -5,6 +5,7 @@
 //! `#[ignore]`d: `cargo test --release -p keel-algos --test all <module>:: -- --ignored --nocapture`.
 //!
 //! - `common`: golden files, the mismatch collector, a random source, best-of-N timing
+//! - `dle`: DLE estimates against NannyML's (`golden/dle.py`; needs the `dle` feature, on in `cargo xtask test`)
 //! - `golden`: the drift statistics against scipy (`golden/generate.py`)
 //! - `penguins`: the example pipeline's maths natively against scikit-learn and its README
 //! - `performance`: realized metrics against scikit-learn, CBPE against NannyML (`golden/performance.py`)
@@ -13,6 +14,8 @@
 
 mod common;
 
+#[cfg(feature = "dle")]
+mod dle;
 mod golden;
 mod penguins;
 mod performance;
