@@ -61,6 +61,8 @@ pub struct Prepared {
     taps: Option<Taps>,
     /// The input bytes, when the retention policy keeps them.
     payload: Option<Vec<u8>>,
+    /// The rows answered, by id, stored with the record.
+    predictions: Vec<keel_store::NewPrediction>,
 }
 
 /// Longest call that may run on an async thread (see [`Version::run`]).
@@ -103,6 +105,8 @@ pub struct Version {
     /// Calls shorter than [`INLINE_LIMIT`] so far (counted up to [`INLINE_AFTER`]).
     fast_calls: std::sync::atomic::AtomicU32,
     template: AuditRecord,
+    /// What is stored of each answered row (its id, the monitored columns).
+    pub plan: keel_ops::record::PredictionPlan,
     /// Stage names in order, for the per-stage latency metric.
     stage_names: Vec<String>,
     labels: Labels,
@@ -236,6 +240,7 @@ impl Version {
             slow: std::sync::atomic::AtomicBool::new(false),
             fast_calls: std::sync::atomic::AtomicU32::new(0),
             template,
+            plan: keel_ops::record::PredictionPlan::of(pipeline.spec()),
             stage_names,
             labels,
             stage_labels,
@@ -399,8 +404,12 @@ impl Version {
             output_digest: None,
             identical,
         };
+        let mut predictions = Vec::new();
         let taps = match result {
-            Ok(p) => self.processed(&mut record, &mut executed, p),
+            Ok(p) => {
+                predictions = self.plan.rows(id, 0, &p.output);
+                self.processed(&mut record, &mut executed, p)
+            }
             Err(e) => {
                 let ending = keel_ops::Ending {
                     outcome: e.error.outcome,
@@ -427,6 +436,7 @@ impl Version {
             executed,
             taps,
             payload: keep_payload.then_some(input_bytes),
+            predictions,
         }
     }
 
@@ -476,6 +486,7 @@ impl Version {
             mut executed,
             taps,
             payload,
+            predictions,
         } = p;
         if let Some(bytes) = payload
             && let Err(e) = self.store.put_payload(&bytes)
@@ -484,7 +495,7 @@ impl Version {
         }
         self.metrics.audit_pending.inc();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.store.append_with(record, move |r| {
+        self.store.append_predicted_with(record, predictions, move |r| {
             let _ = tx.send(r);
         });
         let appended = rx.await;

@@ -1,0 +1,319 @@
+//! Labels in, joined rows out: which pipeline a batch of labels is about and
+//! what its truths must look like (the task its performance monitors name),
+//! recording them in the store's label chain, and the join of stored
+//! predictions with their newest labels as a [`Batch`] — what `keel
+//! performance --pipeline` analyses and what monitors with `feed = "labels"`
+//! are fed. Shared by `keel feedback import` and the daemon's feedback endpoint.
+
+use crate::record::{PredictionPlan, Task};
+use keel_data::{Batch, Column, ColumnData};
+use keel_runtime::spec::PipelineSpec;
+use keel_store::{NewLabel, Prediction, Store, StoreError, StoredLabel};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Why labels could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedbackError {
+    #[error("unknown pipeline `{0}`: it is not deployed and has no stored predictions")]
+    UnknownPipeline(String),
+    #[error("pipeline `{name}` has no version {version}")]
+    UnknownVersion { name: String, version: String },
+    #[error("the deployed spec of {name}@{version} does not parse: {message}")]
+    Spec {
+        name: String,
+        version: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The pipeline (and version) labels are about, with what its predictions store.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub pipeline: String,
+    /// Labels match only this version's predictions, if given.
+    pub version: Option<String>,
+    /// From the named version, else the newest deployed one (default when
+    /// the pipeline only ever ran from a spec file).
+    pub plan: PredictionPlan,
+}
+
+impl Target {
+    /// `P` or `P@V`: a deployed pipeline, or one with stored predictions.
+    pub fn resolve(store: &Store, reference: &str) -> Result<Target, FeedbackError> {
+        let (pipeline, version) = match reference.rsplit_once('@') {
+            Some((p, v)) => (p, Some(v.to_owned())),
+            None => (reference, None),
+        };
+        let mut deployed: Vec<_> = store
+            .list_pipelines()?
+            .into_iter()
+            .filter(|r| r.name == pipeline)
+            .collect();
+        deployed.sort_by(|a, b| keel_store::compare_versions(&a.version, &b.version));
+        let record = match &version {
+            Some(v) => deployed.into_iter().find(|r| &r.version == v),
+            None => deployed.pop(),
+        };
+        let plan = match &record {
+            Some(r) => {
+                let spec =
+                    PipelineSpec::parse(&r.spec_toml, Path::new("pipeline.toml")).map_err(|e| {
+                        FeedbackError::Spec {
+                            name: r.name.clone(),
+                            version: r.version.clone(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                PredictionPlan::of(&spec)
+            }
+            None if store.has_predictions(pipeline)? => PredictionPlan::of(&default_spec(pipeline)),
+            None => return Err(FeedbackError::UnknownPipeline(pipeline.to_owned())),
+        };
+        if let (None, Some(v)) = (&record, &version)
+            && !has_version(store, pipeline, v)?
+        {
+            return Err(FeedbackError::UnknownVersion {
+                name: pipeline.to_owned(),
+                version: v.clone(),
+            });
+        }
+        Ok(Target {
+            pipeline: pipeline.to_owned(),
+            version,
+            plan,
+        })
+    }
+
+    /// Checks a truth against the task and puts it in one form, so the same
+    /// label sent as `1`, `1.0` or `"1"` from a CSV is a duplicate, not a
+    /// correction: classes that are whole numbers become integers, regression
+    /// targets floats. Returns why not, for the caller to name file, line and id.
+    pub fn truth(&self, v: &serde_json::Value) -> Result<serde_json::Value, String> {
+        use serde_json::Value as J;
+        let task = self.plan.task;
+        match (task, v) {
+            (_, J::Null) => Err("the label is empty".into()),
+            (_, J::Array(_) | J::Object(_)) => Err(format!("the label {v} is not a single value")),
+            (Some(Task::Regression), J::Number(n)) => n
+                .as_f64()
+                .and_then(serde_json::Number::from_f64)
+                .map(J::Number)
+                .ok_or_else(|| format!("the label {v} is not a finite number")),
+            (Some(Task::Regression), _) => {
+                Err(format!("the label {v} is not a number (task regression)"))
+            }
+            (_, J::Number(n)) => match n.as_f64() {
+                Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => {
+                    let i = x as i64;
+                    if task == Some(Task::Binary) && i != 0 && i != 1 {
+                        return Err(format!(
+                            "the label {v} is not a class of a binary task (0 or 1, true or false, or a class name)"
+                        ));
+                    }
+                    Ok(J::from(i))
+                }
+                _ if task.is_none() => Ok(v.clone()),
+                _ => Err(format!(
+                    "the label {v} is not a class (task {})",
+                    task.map_or("", Task::as_str)
+                )),
+            },
+            (_, J::Bool(_) | J::String(_)) => Ok(v.clone()),
+        }
+    }
+
+    /// Records labels (already checked with [`Target::truth`]) from `source`.
+    pub fn accept(
+        &self,
+        store: &Store,
+        source: &str,
+        labels: &[NewLabel],
+    ) -> Result<keel_store::LabelReport, FeedbackError> {
+        Ok(store.append_labels(&self.pipeline, self.version.as_deref(), source, labels)?)
+    }
+}
+
+/// A spec with nothing but a name: the plan of a pipeline that only ran from
+/// a spec file, which the store does not keep.
+fn default_spec(name: &str) -> PipelineSpec {
+    PipelineSpec {
+        name: name.to_owned(),
+        version: String::new(),
+        description: String::new(),
+        reference: None,
+        run: Default::default(),
+        stages: Vec::new(),
+        validators: Vec::new(),
+        monitors: Vec::new(),
+    }
+}
+
+fn has_version(store: &Store, pipeline: &str, version: &str) -> Result<bool, StoreError> {
+    let mut found = false;
+    store.for_each_prediction(pipeline, Some(version), |_| {
+        found = true;
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// Stored predictions of one version joined to their newest labels.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    /// `id`, `time`, the stored columns, the label column (the truth) and
+    /// `observed_at`; one row per prediction (left join) or per labelled one.
+    pub batch: Batch,
+    /// Predictions of the version.
+    pub predictions: usize,
+    /// Of those, how many have a label.
+    pub labelled: usize,
+}
+
+impl Joined {
+    /// Labelled predictions over predictions (0 with none).
+    pub fn coverage(&self) -> f64 {
+        if self.predictions == 0 {
+            0.0
+        } else {
+            self.labelled as f64 / self.predictions as f64
+        }
+    }
+}
+
+/// The predictions of `pipeline@version` joined to their labels, the truth
+/// in column `label_column`; with `left`, predictions without a label stay
+/// (null truth), which is what label coverage counts.
+pub fn joined(
+    store: &Store,
+    pipeline: &str,
+    version: &str,
+    label_column: &str,
+    left: bool,
+) -> Result<Joined, StoreError> {
+    let mut rows = Vec::new();
+    let (mut predictions, mut labelled) = (0, 0);
+    store.for_each_prediction(pipeline, Some(version), |p| {
+        predictions += 1;
+        let label = store.label(pipeline, &p.id)?;
+        labelled += usize::from(label.is_some());
+        if left || label.is_some() {
+            rows.push((p, label));
+        }
+        Ok(())
+    })?;
+    Ok(Joined {
+        batch: join_batch(rows, label_column),
+        predictions,
+        labelled,
+    })
+}
+
+/// The predictions of `version` with these ids joined to their labels
+/// (labelled ones only): the rows newly accepted labels bring.
+pub fn joined_ids(
+    store: &Store,
+    pipeline: &str,
+    version: &str,
+    ids: &[String],
+    label_column: &str,
+) -> Result<Batch, StoreError> {
+    let mut rows = Vec::new();
+    for id in ids {
+        if let (Some(p), Some(l)) = (
+            store.prediction(pipeline, version, id)?,
+            store.label(pipeline, id)?,
+        ) {
+            rows.push((p, Some(l)));
+        }
+    }
+    Ok(join_batch(rows, label_column))
+}
+
+/// Label coverage of every version of `pipeline` with stored predictions.
+pub fn coverage(
+    store: &Store,
+    pipeline: &str,
+) -> Result<BTreeMap<String, (usize, usize)>, StoreError> {
+    let mut out: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    store.for_each_prediction(pipeline, None, |p| {
+        let labelled = store.label(pipeline, &p.id)?.is_some();
+        let e = out.entry(p.version).or_default();
+        e.0 += 1;
+        e.1 += usize::from(labelled);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn join_batch(rows: Vec<(Prediction, Option<StoredLabel>)>, label_column: &str) -> Batch {
+    let mut names: Vec<String> = Vec::new();
+    for (p, _) in &rows {
+        for k in p.values.keys() {
+            if !names.contains(k) && k != label_column {
+                names.push(k.clone());
+            }
+        }
+    }
+    let text = |f: &dyn Fn(&(Prediction, Option<StoredLabel>)) -> Option<String>| {
+        rows.iter()
+            .map(|r| f(r).map(serde_json::Value::from).unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let mut columns = vec![
+        json_column("id", &text(&|(p, _)| Some(p.id.clone()))),
+        json_column("time", &text(&|(p, _)| Some(p.time.clone()))),
+    ];
+    for n in &names {
+        let values: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(p, _)| p.values.get(n).cloned().unwrap_or_default())
+            .collect();
+        columns.push(json_column(n, &values));
+    }
+    let truths: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(_, l)| l.as_ref().map(|l| l.truth.clone()).unwrap_or_default())
+        .collect();
+    columns.push(json_column(label_column, &truths));
+    columns.push(json_column(
+        "observed_at",
+        &text(&|(_, l)| l.as_ref().and_then(|l| l.observed_at.clone())),
+    ));
+    // Equal lengths and unique names by construction.
+    Batch::new(rows.len(), columns).unwrap_or_default()
+}
+
+/// A column of JSON scalars, typed by what they hold: all booleans → bool,
+/// all integers → s64, all numbers → f64, else strings; nulls stay null.
+fn json_column(name: &str, values: &[serde_json::Value]) -> Column {
+    use serde_json::Value as J;
+    let present = || values.iter().filter(|v| !v.is_null());
+    let validity: Vec<bool> = values.iter().map(|v| !v.is_null()).collect();
+    let data = if present().all(J::is_boolean) && present().next().is_some() {
+        ColumnData::Bool(
+            values
+                .iter()
+                .map(|v| v.as_bool().unwrap_or(false))
+                .collect(),
+        )
+    } else if present().all(|v| v.is_i64()) && present().next().is_some() {
+        ColumnData::S64(values.iter().map(|v| v.as_i64().unwrap_or(0)).collect())
+    } else if present().all(J::is_number) && present().next().is_some() {
+        ColumnData::F64(values.iter().map(|v| v.as_f64().unwrap_or(0.0)).collect())
+    } else {
+        ColumnData::String(
+            values
+                .iter()
+                .map(|v| match v {
+                    J::Null => String::new(),
+                    J::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect(),
+        )
+    };
+    Column::with_validity(name, data, validity)
+}
