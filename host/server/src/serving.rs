@@ -51,6 +51,9 @@ pub struct Executed {
 /// Batches tapped at monitor points by one request.
 type Taps = Vec<(usize, Batch)>;
 
+/// The point of a tap that is joined prediction + label rows, not stage output.
+const LABELS_TAP: usize = usize::MAX;
+
 /// Named, typed columns.
 pub type Columns = [(String, DataType)];
 
@@ -525,6 +528,22 @@ impl Version {
         executed
     }
 
+    /// Feeds stored predictions joined to newly accepted labels to the
+    /// monitors with `feed = "labels"`, through the monitors' thread (so
+    /// they see it in order with everything else). Blocks while the queue is
+    /// full: labels are few calls of many rows, and must not be dropped.
+    pub fn feed_labels(&self, joined: Batch) {
+        let Some(feed) = &self.monitors else { return };
+        let tx = feed.tx.lock().ok().and_then(|tx| tx.clone());
+        let sent = tx.is_some_and(|tx| tx.send(vec![(LABELS_TAP, joined)]).is_ok());
+        if !sent {
+            self.metrics
+                .monitor_dropped
+                .get_or_create(&self.labels)
+                .inc();
+        }
+    }
+
     /// Each monitor's current result (open window, alerts active), without
     /// closing anything.
     pub fn monitor_status(&self) -> Vec<serde_json::Value> {
@@ -732,7 +751,11 @@ fn start_monitors(
             .spawn(move || {
                 for taps in rx {
                     let Ok(mut live) = live.lock() else { return };
-                    pipeline.observe(&mut live, &taps, keel_runtime::window::now_ms());
+                    let now = keel_runtime::window::now_ms();
+                    match taps.as_slice() {
+                        [(LABELS_TAP, joined)] => pipeline.observe_labels(&mut live, joined, now),
+                        _ => pipeline.observe(&mut live, &taps, now),
+                    }
                     let closed = live.take_closed();
                     if closed.is_empty() {
                         continue;
