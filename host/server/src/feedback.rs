@@ -84,7 +84,9 @@ async fn take(
     authorize(&app, &headers, Role::Feedback)?;
     let snap = app.snapshot();
     let m = snap.models.get(&name).ok_or_else(|| {
-        ApiError::not_found(format!("unknown model `{name}`: no version of it is served"))
+        ApiError::not_found(format!(
+            "unknown model `{name}`: no version of it is served"
+        ))
     })?;
     let (plan_from, versions): (Arc<Version>, Vec<Arc<Version>>) = match &pinned {
         Some(v) => {
@@ -134,7 +136,9 @@ fn check(target: &Target, items: Vec<Item>) -> (Vec<NewLabel>, Vec<Value>) {
             Value::String(s) if !s.is_empty() => s.clone(),
             Value::Number(n) => n.to_string(),
             other => {
-                errors.push(json!({"index": i, "id": other, "error": "`id` must be a non-empty string"}));
+                errors.push(
+                    json!({"index": i, "id": other, "error": "`id` must be a non-empty string"}),
+                );
                 continue;
             }
         };
@@ -183,7 +187,9 @@ fn record(
             match joined_ids(store, &v.name, &v.version, &fresh, &v.plan.label_column) {
                 Ok(batch) if batch.rows() > 0 => v.feed_labels(batch),
                 Ok(_) => {}
-                Err(e) => tracing::error!(version = %v.version, error = %e, "cannot join new labels for the monitors"),
+                Err(e) => {
+                    tracing::error!(version = %v.version, error = %e, "cannot join new labels for the monitors")
+                }
             }
         }
     }

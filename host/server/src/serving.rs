@@ -498,9 +498,10 @@ impl Version {
         }
         self.metrics.audit_pending.inc();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.store.append_predicted_with(record, predictions, move |r| {
-            let _ = tx.send(r);
-        });
+        self.store
+            .append_predicted_with(record, predictions, move |r| {
+                let _ = tx.send(r);
+            });
         let appended = rx.await;
         self.metrics.audit_pending.dec();
         match appended {

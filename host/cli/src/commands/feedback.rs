@@ -128,7 +128,10 @@ impl ImportArgs {
         if let Some(stop) = &totals.stopped {
             return Err(fail(
                 exit::BAD_DATA,
-                anyhow!("{stop} (import stopped; the {} labels recorded before this line stay)", totals.report.accepted + totals.report.corrections),
+                anyhow!(
+                    "{stop} (import stopped; the {} labels recorded before this line stay)",
+                    totals.report.accepted + totals.report.corrections
+                ),
             ));
         }
         if totals.error_count > 0 {
@@ -170,7 +173,11 @@ impl ImportArgs {
         let mut labels = Vec::with_capacity(b.batch.rows());
         for i in 0..b.batch.rows() {
             totals.rows += 1;
-            let line = b.lines.get(i).copied().unwrap_or(b.first_row + i as u64 + 1);
+            let line = b
+                .lines
+                .get(i)
+                .copied()
+                .unwrap_or(b.first_row + i as u64 + 1);
             let id = ids.value(i).to_string();
             let at = |m: &str| format!("{source_name}:{line}: id {id:?}: {m}");
             if id.is_empty() {
@@ -252,7 +259,11 @@ fn table(t: &Totals, coverage: &[(String, (usize, usize))]) -> String {
         out.push('\n');
     }
     for (version, (n, labelled)) in coverage {
-        let pct = if *n == 0 { 0.0 } else { 100.0 * *labelled as f64 / *n as f64 };
+        let pct = if *n == 0 {
+            0.0
+        } else {
+            100.0 * *labelled as f64 / *n as f64
+        };
         let _ = writeln!(
             out,
             "coverage {version}: {labelled} of {n} predictions labelled ({pct:.1} %)"
@@ -266,7 +277,11 @@ fn json(t: &Totals, coverage: &[(String, (usize, usize))]) -> Result<String, Fai
     let cov: serde_json::Map<String, serde_json::Value> = coverage
         .iter()
         .map(|(v, (n, labelled))| {
-            let c = if *n == 0 { 0.0 } else { *labelled as f64 / *n as f64 };
+            let c = if *n == 0 {
+                0.0
+            } else {
+                *labelled as f64 / *n as f64
+            };
             (
                 v.clone(),
                 serde_json::json!({"predictions": n, "labelled": labelled, "coverage": c}),
