@@ -33,6 +33,7 @@ use crate::{
     error::{Result, StoreError, decode},
     id::validate_name,
     layout::{self, LABELS_HEAD_KEY, label_key, seq_key},
+    predictions,
     time::{now_rfc3339, parse_rfc3339},
 };
 
@@ -181,18 +182,7 @@ impl Store {
             if let Some(t) = &l.observed_at {
                 parse_rfc3339(t)?;
             }
-            let hashes = match version {
-                Some(v) => self
-                    .prediction(pipeline, v, &l.id)?
-                    .map(|p| p.record_hash)
-                    .into_iter()
-                    .collect(),
-                None => self
-                    .predictions_of(pipeline, &l.id)?
-                    .into_iter()
-                    .map(|p| p.record_hash)
-                    .collect(),
-            };
+            let hashes = predictions::record_hashes(self.trees(), pipeline, version, &l.id)?;
             matched.push(Matched { label: l, hashes });
         }
         let report = self.record_labels(pipeline, version, source, &time, &matched)?;

@@ -186,6 +186,39 @@ pub(crate) fn decode(key: &[u8], value: &[u8]) -> Result<Prediction> {
     })
 }
 
+/// The audit record hash of each stored prediction of row `id` of
+/// `pipeline` (of `version` only, if given), read without decoding the rest:
+/// what a label is joined by.
+pub(crate) fn record_hashes(
+    trees: &Trees,
+    pipeline: &str,
+    version: Option<&str>,
+    id: &str,
+) -> Result<Vec<String>> {
+    let hash = |v: &[u8]| -> Result<String> {
+        v.get(12..PREDICTION_PREFIX_LEN)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Corrupt {
+                tree: layout::PREDICTIONS,
+                reason: format!("the prediction of {id:?} has no record hash"),
+            })
+    };
+    match version {
+        Some(v) => trees
+            .predictions
+            .get(prediction_key(pipeline, id, v))?
+            .map(|v| hash(&v))
+            .into_iter()
+            .collect(),
+        None => trees
+            .predictions
+            .scan_prefix(prediction_id_prefix(pipeline, id))
+            .map(|e| hash(&e?.1))
+            .collect(),
+    }
+}
+
 /// Removes the predictions of audit records below seq `below` (pruned
 /// records); returns how many and their bytes. Safe to run again: it starts
 /// from what is left.
