@@ -110,7 +110,7 @@ impl Command {
             Command::Run(c) => c.run(globals),
             Command::Drift(c) => c.run(),
             Command::Report(c) => c.run(),
-            Command::Performance(c) => c.run(),
+            Command::Performance(c) => c.run(globals),
             Command::Feedback(c) => c.run(globals),
             Command::Plugin(c) => c.run(globals),
             Command::Model(c) => c.run(globals),

@@ -160,6 +160,9 @@ fn has_version(store: &Store, pipeline: &str, version: &str) -> Result<bool, Sto
     Ok(found)
 }
 
+/// The row id column of joined rows.
+pub const ID_COLUMN: &str = "id";
+
 /// Stored predictions of one version joined to their newest labels.
 #[derive(Debug, Clone)]
 pub struct Joined {
@@ -248,7 +251,9 @@ pub fn coverage(
     Ok(out)
 }
 
-fn join_batch(rows: Vec<(Prediction, Option<StoredLabel>)>, label_column: &str) -> Batch {
+/// The rows as a batch, in the order they were predicted (record, then row).
+fn join_batch(mut rows: Vec<(Prediction, Option<StoredLabel>)>, label_column: &str) -> Batch {
+    rows.sort_by_key(|(p, _)| (p.seq, p.row));
     let mut names: Vec<String> = Vec::new();
     for (p, _) in &rows {
         for k in p.values.keys() {
@@ -263,7 +268,7 @@ fn join_batch(rows: Vec<(Prediction, Option<StoredLabel>)>, label_column: &str) 
             .collect::<Vec<_>>()
     };
     let mut columns = vec![
-        json_column("id", &text(&|(p, _)| Some(p.id.clone()))),
+        json_column(ID_COLUMN, &text(&|(p, _)| Some(p.id.clone()))),
         json_column("time", &text(&|(p, _)| Some(p.time.clone()))),
     ];
     for n in &names {

@@ -361,3 +361,108 @@ fn the_endpoint_takes_labels_by_role_durably_and_feeds_label_monitors() {
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(first["report"]["window"]["rows"], 4, "{first}");
 }
+
+/// Predictions with a score, as a pipeline with a performance monitor
+/// stores them, labelled in part; `keel performance --pipeline` on them
+/// reports what `keel performance` reports on the same rows as a file.
+#[test]
+fn performance_of_stored_predictions_equals_the_same_rows_from_a_file() {
+    let store_dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,score,y\n");
+    {
+        let store = keel_store::Store::open(store_dir.path()).unwrap();
+        let mut labels = Vec::new();
+        for r in 0..6u32 {
+            let mut record = keel_store::AuditRecord::new(
+                keel_store::PipelineRef {
+                    name: "loans".into(),
+                    version: "1".into(),
+                    digest: keel_store::Digest::of(b"loans"),
+                },
+                keel_store::Digest::of(format!("input {r}").as_bytes()),
+            );
+            record.time = format!("2026-01-0{}T10:00:00Z", r + 1);
+            let rows = (0..10u32)
+                .map(|i| {
+                    let n = r * 10 + i;
+                    let score = f64::from((n * 37) % 100) / 100.0;
+                    let mut values = serde_json::Map::new();
+                    values.insert("score".into(), json!(score));
+                    // Mostly right, sometimes not; every fourth row unlabelled.
+                    let truth = (score >= 0.5) != (n % 7 == 0);
+                    let labelled = n % 4 != 3;
+                    csv.push_str(&format!(
+                        "l{n},{score},{}\n",
+                        if labelled {
+                            truth.to_string()
+                        } else {
+                            String::new()
+                        }
+                    ));
+                    if labelled {
+                        labels.push(keel_store::NewLabel {
+                            id: format!("l{n}"),
+                            truth: json!(truth),
+                            observed_at: None,
+                        });
+                    }
+                    keel_store::NewPrediction {
+                        id: format!("l{n}"),
+                        row: i,
+                        values,
+                    }
+                })
+                .collect();
+            store.append_batch_predicted(vec![(record, rows)]).unwrap();
+        }
+        store.append_labels("loans", None, "test", &labels).unwrap();
+    }
+    let file = dir.path().join("analysis.csv");
+    std::fs::write(&file, csv).unwrap();
+    let common = [
+        "--id-column",
+        "id",
+        "--label-column",
+        "y",
+        "--score-column",
+        "score",
+        "--task",
+        "binary",
+        "--chunk-size",
+        "20",
+        "--format",
+        "json",
+    ];
+    let from_file = keel_in(
+        store_dir.path(),
+        &[&["performance", file.to_str().unwrap()][..], &common].concat(),
+    );
+    assert!(from_file.status.success(), "{}", stderr(&from_file));
+    let stored = keel_in(
+        store_dir.path(),
+        &[&["performance", "--pipeline", "loans@1"][..], &common].concat(),
+    );
+    assert!(stored.status.success(), "{}", stderr(&stored));
+    assert!(
+        stderr(&stored).contains("loans@1: 60 predictions, 45 labelled (75.0 % label coverage)"),
+        "{}",
+        stderr(&stored)
+    );
+    let a: Value = serde_json::from_slice(&from_file.stdout).unwrap();
+    let b: Value = serde_json::from_slice(&stored.stdout).unwrap();
+    assert_eq!(a["overall"]["labelled"], 45, "{a}");
+    assert_eq!(a["overall"], b["overall"]);
+    assert_eq!(a["chunks"], b["chunks"]);
+    // The newest version is the default; a pipeline without predictions is a usage error.
+    let o = keel_in(
+        store_dir.path(),
+        &[&["performance", "--pipeline", "loans"][..], &common].concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = keel_in(
+        store_dir.path(),
+        &[&["performance", "--pipeline", "nope"][..], &common].concat(),
+    );
+    fails_with(&o, 2, "has no stored predictions");
+}
