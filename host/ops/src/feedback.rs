@@ -251,8 +251,11 @@ pub fn coverage(
     Ok(out)
 }
 
+/// A prediction and its newest label, if any.
+type Row = (Prediction, Option<StoredLabel>);
+
 /// The rows as a batch, in the order they were predicted (record, then row).
-fn join_batch(mut rows: Vec<(Prediction, Option<StoredLabel>)>, label_column: &str) -> Batch {
+fn join_batch(mut rows: Vec<Row>, label_column: &str) -> Batch {
     rows.sort_by_key(|(p, _)| (p.seq, p.row));
     let mut names: Vec<String> = Vec::new();
     for (p, _) in &rows {
@@ -262,7 +265,7 @@ fn join_batch(mut rows: Vec<(Prediction, Option<StoredLabel>)>, label_column: &s
             }
         }
     }
-    let text = |f: &dyn Fn(&(Prediction, Option<StoredLabel>)) -> Option<String>| {
+    let text = |f: &dyn Fn(&Row) -> Option<String>| {
         rows.iter()
             .map(|r| f(r).map(serde_json::Value::from).unwrap_or_default())
             .collect::<Vec<_>>()

@@ -392,7 +392,7 @@ mod tests {
             head_hash: format!("h{}", seq + n as u64),
             payloads: vec![vec![1, 2, 3]],
             // Even frames carry predictions, odd ones the older layout.
-            predictions: if seq % 2 == 0 {
+            predictions: if seq.is_multiple_of(2) {
                 vec![(b"p\0id\0v".to_vec(), vec![7; 90])]
             } else {
                 Vec::new()
