@@ -325,3 +325,104 @@ fn json_column(name: &str, values: &[serde_json::Value]) -> Column {
     };
     Column::with_validity(name, data, validity)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn target(task: Option<Task>) -> Target {
+        Target {
+            pipeline: "p".into(),
+            version: None,
+            plan: PredictionPlan {
+                task,
+                ..PredictionPlan::default()
+            },
+        }
+    }
+
+    #[test]
+    fn truths_are_checked_against_the_task_and_put_in_one_form() {
+        let binary = target(Some(Task::Binary));
+        assert_eq!(binary.truth(&json!(1.0)).unwrap(), json!(1));
+        assert_eq!(binary.truth(&json!(true)).unwrap(), json!(true));
+        assert_eq!(binary.truth(&json!("yes")).unwrap(), json!("yes"));
+        assert!(binary.truth(&json!(2)).unwrap_err().contains("binary"));
+        assert!(
+            binary
+                .truth(&json!(0.5))
+                .unwrap_err()
+                .contains("not a class")
+        );
+        let regression = target(Some(Task::Regression));
+        assert_eq!(regression.truth(&json!(3)).unwrap(), json!(3.0));
+        assert!(
+            regression
+                .truth(&json!("3"))
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert!(regression.truth(&json!(true)).is_err());
+        let multiclass = target(Some(Task::Multiclass));
+        assert_eq!(multiclass.truth(&json!(7.0)).unwrap(), json!(7));
+        assert_eq!(multiclass.truth(&json!("cat")).unwrap(), json!("cat"));
+        let unknown = target(None);
+        assert_eq!(unknown.truth(&json!(0.25)).unwrap(), json!(0.25));
+        for t in [&binary, &regression, &unknown] {
+            assert!(t.truth(&json!(null)).unwrap_err().contains("empty"));
+            assert!(t.truth(&json!([1])).unwrap_err().contains("single value"));
+        }
+    }
+
+    #[test]
+    fn the_plan_takes_the_performance_monitors_columns() {
+        let spec = PipelineSpec::parse(
+            r#"
+name = "loans"
+reference = "reference.csv"
+[run]
+id_column = "loan_id"
+[[monitors]]
+name = "perf"
+plugin = "performance-monitor"
+[monitors.config]
+task = "multiclass"
+label_column = "truth"
+prediction_column = "pred"
+score_columns = { a = "p_a", b = "p_b" }
+segment_columns = ["region"]
+[[monitors]]
+name = "drift"
+plugin = "drift-monitor"
+[monitors.config]
+columns = ["x"]
+"#,
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        let plan = PredictionPlan::of(&spec);
+        assert_eq!(plan.id_column.as_deref(), Some("loan_id"));
+        assert_eq!(plan.task, Some(Task::Multiclass));
+        assert_eq!(plan.label_column, "truth");
+        assert_eq!(plan.columns, ["pred", "p_a", "p_b", "region"]);
+        assert!(!plan.label_monitors);
+        let out = Batch::from_columns(vec![
+            Column::from_opt_str("loan_id", &[Some("L1"), None]),
+            Column::from_opt_f64("p_a", &[Some(0.25), Some(0.5)]),
+        ])
+        .unwrap();
+        let rows = plan.rows("rec", 10, &out);
+        assert_eq!(rows[0].id, "L1");
+        assert_eq!(
+            rows[1].id, "rec:11",
+            "a null id falls back to record and row"
+        );
+        assert_eq!(rows[1].values["p_a"], json!(0.5));
+        assert!(
+            !rows[1].values.contains_key("pred"),
+            "absent columns are not stored"
+        );
+    }
+}
