@@ -71,6 +71,15 @@ enum Task {
         #[arg(default_value_t = 10)]
         seconds: u64,
     },
+    /// Label import through keel serve: labels/s from one client in batches of 1,000.
+    BenchFeedback {
+        /// Predictions served first, then labelled.
+        #[arg(long, default_value_t = 200_000)]
+        predictions: u64,
+        /// The test profile (wasmtime and Cranelift optimised, the rest not).
+        #[arg(long)]
+        dev: bool,
+    },
     /// The runtime-only keel: size, bundle smoke test, footprint, Pulley.
     Edge(edge::EdgeArgs),
     /// The onnx-model stage (wasi:nn, tract) vs onnxruntime on the same model and rows.
@@ -109,6 +118,9 @@ fn main() -> Result<()> {
         Task::BenchPerformance { rows } => bench::performance::bench_performance(&root, rows),
         Task::BenchServe { seconds } => bench::serve::bench_serve(&root, seconds),
         Task::BenchOnnx => bench::onnx::bench_onnx(&root),
+        Task::BenchFeedback { predictions, dev } => {
+            bench::feedback::bench_feedback(&root, predictions, dev)
+        }
         Task::BenchLangs { dev } => bench::langs::bench_langs(&root, dev),
         Task::Edge(args) => edge::edge(&root, args.target),
         Task::Layout(args) => layout::layout(&root, &args),

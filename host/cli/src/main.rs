@@ -10,7 +10,7 @@ mod render;
 
 use clap::{Parser, Subcommand};
 use commands::{Globals, audit, build, drift, model, monitor, new, pipeline, plugin, profile};
-use commands::{performance, replay, run, sync};
+use commands::{feedback, performance, replay, run, sync};
 use exit::Failure;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +64,9 @@ enum Command {
     /// Is the model still right? Realized metrics from labels (joined by id), CBPE
     /// estimates and alert bounds from a labelled reference, per chunk and segment.
     Performance(performance::PerformanceArgs),
+    /// Labels (ground truth) for stored predictions, joined by row id.
+    #[command(subcommand)]
+    Feedback(feedback::FeedbackCommand),
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -107,7 +110,8 @@ impl Command {
             Command::Run(c) => c.run(globals),
             Command::Drift(c) => c.run(),
             Command::Report(c) => c.run(),
-            Command::Performance(c) => c.run(),
+            Command::Performance(c) => c.run(globals),
+            Command::Feedback(c) => c.run(globals),
             Command::Plugin(c) => c.run(globals),
             Command::Model(c) => c.run(globals),
             Command::New(c) => c.run(),

@@ -2,10 +2,12 @@
 //! `keel serve` daemon — resolving plugin references, canonicalising and
 //! deploying pipeline specs, materialising deployed versions, building audit
 //! records and carrying monitor state between runs. Both write run results to
-//! the store only through here: [`record`] (audit records) and
-//! [`monitor_state`] (monitor state and history).
+//! the store only through here: [`record`] (audit records and their
+//! predictions), [`monitor_state`] (monitor state and history) and
+//! [`feedback`] (labels, and predictions joined to them).
 
 pub mod alerts;
+pub mod feedback;
 pub mod monitor_state;
 pub mod record;
 pub mod source;

@@ -1,15 +1,17 @@
 //! Audit records of runs: how the runtime's results (outcome, stage times
 //! and peaks, findings, monitor verdicts) become the store's record, for a
-//! whole `keel run` and for one daemon request alike.
+//! whole `keel run` and for one daemon request alike; and the predictions
+//! stored with a record ([`PredictionPlan`]), by row id, for labels to join.
 
 use crate::monitor_state::metrics_json;
 use keel_runtime::Outcome as RunOutcome;
 use keel_runtime::pipeline::{
     LocatedFinding, MonitorResult, Pipeline, PluginUse, Processed, RunSummary, severity_name,
 };
+use keel_runtime::spec::{Feed, PipelineSpec};
 use keel_store::{
-    AuditRecord, Digest, FindingEntry, MonitorVerdict, Outcome, PipelineRef, Severity, StageEntry,
-    StageRole,
+    AuditRecord, Digest, FindingEntry, MonitorVerdict, NewPrediction, Outcome, PipelineRef,
+    Severity, StageEntry, StageRole,
 };
 
 /// The store's name for how a run (or a stage) ended.
@@ -237,4 +239,152 @@ fn add_monitor_verdicts(r: &mut AuditRecord, m: &MonitorResult) {
             .filter(|w| w.partial)
             .and_then(|w| serde_json::to_value(w).ok()),
     });
+}
+
+/// What a pipeline is asked to predict, as its performance monitors say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    Binary,
+    Multiclass,
+    Regression,
+}
+
+impl Task {
+    fn parse(s: &str) -> Option<Task> {
+        match s {
+            "binary" => Some(Task::Binary),
+            "multiclass" => Some(Task::Multiclass),
+            "regression" => Some(Task::Regression),
+            _ => None,
+        }
+    }
+
+    /// The name configs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Binary => "binary",
+            Task::Multiclass => "multiclass",
+            Task::Regression => "regression",
+        }
+    }
+}
+
+/// Default name of the truth column in joined rows when no performance
+/// monitor names one (`label_column`).
+pub const DEFAULT_LABEL_COLUMN: &str = "label";
+
+/// What is stored of each prediction of a pipeline: its row id and the
+/// columns its performance monitors name. A monitor is a performance monitor
+/// when it is fed labels (`feed = "labels"`) or its config names a
+/// `label_column` (the `performance-monitor` plugin's keys: `task`,
+/// `label_column`, `score_column`, `score_columns`, `prediction_column`,
+/// `segment_columns`, `positive_label`). Without one, only the id, time and
+/// record are stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PredictionPlan {
+    /// `[run] id_column`.
+    pub id_column: Option<String>,
+    /// Prediction, score and segment columns, in first-named order.
+    pub columns: Vec<String>,
+    /// The task the first performance monitor names, if any.
+    pub task: Option<Task>,
+    /// The truth column of joined rows.
+    pub label_column: String,
+    /// Whether any monitor is fed labels.
+    pub label_monitors: bool,
+}
+
+impl PredictionPlan {
+    /// The plan of `spec`.
+    pub fn of(spec: &PipelineSpec) -> PredictionPlan {
+        let mut plan = PredictionPlan {
+            id_column: spec.run.id_column.clone(),
+            label_column: DEFAULT_LABEL_COLUMN.into(),
+            ..PredictionPlan::default()
+        };
+        let mut label_column = None;
+        for m in &spec.monitors {
+            let c = &m.config;
+            let fed_labels = m.feed == Feed::Labels;
+            plan.label_monitors |= fed_labels;
+            if !fed_labels && !c.contains_key("label_column") {
+                continue;
+            }
+            let text = |k: &str| c.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            if label_column.is_none() {
+                label_column = text("label_column");
+            }
+            if plan.task.is_none() {
+                plan.task = text("task").as_deref().and_then(Task::parse);
+            }
+            let mut named: Vec<String> = ["prediction_column", "score_column"]
+                .iter()
+                .filter_map(|k| text(k))
+                .collect();
+            if let Some(t) = c.get("score_columns").and_then(|v| v.as_table()) {
+                named.extend(t.values().filter_map(|v| v.as_str().map(str::to_owned)));
+            }
+            if let Some(a) = c.get("segment_columns").and_then(|v| v.as_array()) {
+                named.extend(a.iter().filter_map(|v| v.as_str().map(str::to_owned)));
+            }
+            for n in named {
+                if !plan.columns.contains(&n) {
+                    plan.columns.push(n);
+                }
+            }
+        }
+        if let Some(l) = label_column {
+            plan.label_column = l;
+        }
+        plan
+    }
+
+    /// The predictions of one output batch of record `record_id`, whose
+    /// first row is row `first_row` of the record. A row's id is its value
+    /// of the id column, or `<record-id>:<row>` when there is no id column
+    /// (or the row's value is null).
+    pub fn rows(
+        &self,
+        record_id: &str,
+        first_row: usize,
+        output: &keel_data::Batch,
+    ) -> Vec<NewPrediction> {
+        let ids = self.id_column.as_deref().and_then(|c| output.column(c));
+        let columns: Vec<(&str, &keel_data::Column)> = self
+            .columns
+            .iter()
+            .filter_map(|n| output.column(n).map(|c| (n.as_str(), c)))
+            .collect();
+        (0..output.rows())
+            .map(|i| {
+                let row = first_row + i;
+                let id = match ids.map(|c| c.value(i)) {
+                    Some(keel_data::Value::Null) | None => format!("{record_id}:{row}"),
+                    Some(v) => v.to_string(),
+                };
+                let values = columns
+                    .iter()
+                    .map(|(n, c)| ((*n).to_owned(), json_value(c.value(i))))
+                    .collect();
+                NewPrediction {
+                    id,
+                    row: u32::try_from(row).unwrap_or(u32::MAX),
+                    values,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A cell as JSON (a non-finite number becomes null).
+pub fn json_value(v: keel_data::Value<'_>) -> serde_json::Value {
+    match v {
+        keel_data::Value::Null => serde_json::Value::Null,
+        keel_data::Value::F64(x) => {
+            serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into)
+        }
+        keel_data::Value::S64(x) => x.into(),
+        keel_data::Value::Bool(b) => b.into(),
+        keel_data::Value::Str(s) => s.into(),
+    }
 }

@@ -52,6 +52,11 @@ pub struct RunSpec {
     /// Worker threads; default: the number of cores.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// The column that names each row (it must reach the output): what
+    /// labels are joined on. Without it a row is `<record-id>:<row>` (the
+    /// daemon's record id is the OIP request id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_column: Option<String>,
 }
 
 fn default_batch_size() -> usize {
@@ -63,6 +68,7 @@ impl Default for RunSpec {
         RunSpec {
             batch_size: default_batch_size(),
             workers: None,
+            id_column: None,
         }
     }
 }
@@ -152,6 +158,28 @@ pub struct MonitorSpec {
     /// Alert policy and sinks; alerts are logged and recorded even without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertSpec>,
+    /// What the monitor is fed: stage output (default), or stored
+    /// predictions joined to their labels as labels arrive.
+    #[serde(default, skip_serializing_if = "Feed::is_predictions")]
+    pub feed: Feed,
+}
+
+/// What a monitor is fed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Feed {
+    /// The output of its `at` point, as the pipeline runs.
+    #[default]
+    Predictions,
+    /// Stored predictions joined to their labels, whenever labels are
+    /// accepted (`keel feedback import`, the daemon's feedback endpoint).
+    Labels,
+}
+
+impl Feed {
+    fn is_predictions(&self) -> bool {
+        *self == Feed::Predictions
+    }
 }
 
 /// A spec that cannot be used: names the file and the key.

@@ -15,10 +15,12 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Whether the caller holds `role` (`admin` implies `read` and `sync`).
+    /// Whether the caller holds `role` (`admin` implies `read` and `sync`;
+    /// `infer` implies `feedback`: who asks for predictions may label them).
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
             || (matches!(role, Role::Read | Role::Sync) && self.roles.contains(&Role::Admin))
+            || (role == Role::Feedback && self.roles.contains(&Role::Infer))
     }
 }
 
@@ -90,7 +92,13 @@ impl Tokens {
         if self.is_open() {
             return Ok(Caller {
                 name: "anonymous".into(),
-                roles: vec![Role::Infer, Role::Read, Role::Admin, Role::Sync],
+                roles: vec![
+                    Role::Infer,
+                    Role::Read,
+                    Role::Admin,
+                    Role::Sync,
+                    Role::Feedback,
+                ],
             });
         }
         let Some(header) = authorization else {
@@ -174,6 +182,11 @@ roles = ["infer"]
         ));
         let app = Some(&b"Bearer app-token-0123456789"[..]);
         assert_eq!(t.authorize(app, Role::Infer).unwrap().name, "app2");
+        assert_eq!(t.authorize(app, Role::Feedback).unwrap().name, "app2");
+        assert!(matches!(
+            t.authorize(ops, Role::Feedback),
+            Err(AuthError::Forbidden { .. })
+        ));
         assert!(matches!(
             t.authorize(app, Role::Read),
             Err(AuthError::Forbidden { .. })

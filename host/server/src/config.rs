@@ -33,6 +33,8 @@ pub enum Role {
     Admin,
     /// Push a node's audit chain (`keel sync push`): a node's token needs nothing else.
     Sync,
+    /// Post labels (`/v2/models/{model}/feedback`); `infer` may too.
+    Feedback,
 }
 
 impl Role {
@@ -42,6 +44,7 @@ impl Role {
             Role::Read => "read",
             Role::Admin => "admin",
             Role::Sync => "sync",
+            Role::Feedback => "feedback",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - `listen`: the accept loop (TCP or TLS, keep-alive, reload, drain);
 //! - `http`: the inference surface (OIP v2 routes, errors), decoding in `oip`;
 //! - `admin`: the admin API; `sync`: the central side of `keel sync push`;
+//! - `feedback`: labels posted for served predictions (`keel_ops::feedback`);
 //! - `serving`: one loaded pipeline version (instance pool, monitors, recording
 //!   through `keel_ops::record` and `keel_ops::monitor_state`);
 //! - `app`: the daemon's shared state; `config`, `auth`, `metrics`;
@@ -16,6 +17,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod feedback;
 pub mod http;
 pub mod listen;
 pub mod loadgen;
@@ -36,6 +38,7 @@ pub fn router(app: Arc<App>) -> Router {
     http::routes()
         .merge(admin::routes())
         .merge(sync::routes())
+        .merge(feedback::routes())
         .fallback(|uri: axum::http::Uri| async move {
             http::ApiError::not_found(format!(
                 "no endpoint {}; see /v2 (Open Inference Protocol v2) and /admin",

@@ -51,6 +51,9 @@ pub struct Executed {
 /// Batches tapped at monitor points by one request.
 type Taps = Vec<(usize, Batch)>;
 
+/// The point of a tap that is joined prediction + label rows, not stage output.
+const LABELS_TAP: usize = usize::MAX;
+
 /// Named, typed columns.
 pub type Columns = [(String, DataType)];
 
@@ -61,6 +64,8 @@ pub struct Prepared {
     taps: Option<Taps>,
     /// The input bytes, when the retention policy keeps them.
     payload: Option<Vec<u8>>,
+    /// The rows answered, by id, stored with the record.
+    predictions: Vec<keel_store::NewPrediction>,
 }
 
 /// Longest call that may run on an async thread (see [`Version::run`]).
@@ -103,6 +108,8 @@ pub struct Version {
     /// Calls shorter than [`INLINE_LIMIT`] so far (counted up to [`INLINE_AFTER`]).
     fast_calls: std::sync::atomic::AtomicU32,
     template: AuditRecord,
+    /// What is stored of each answered row (its id, the monitored columns).
+    pub plan: keel_ops::record::PredictionPlan,
     /// Stage names in order, for the per-stage latency metric.
     stage_names: Vec<String>,
     labels: Labels,
@@ -236,6 +243,7 @@ impl Version {
             slow: std::sync::atomic::AtomicBool::new(false),
             fast_calls: std::sync::atomic::AtomicU32::new(0),
             template,
+            plan: keel_ops::record::PredictionPlan::of(pipeline.spec()),
             stage_names,
             labels,
             stage_labels,
@@ -399,8 +407,12 @@ impl Version {
             output_digest: None,
             identical,
         };
+        let mut predictions = Vec::new();
         let taps = match result {
-            Ok(p) => self.processed(&mut record, &mut executed, p),
+            Ok(p) => {
+                predictions = self.plan.rows(id, 0, &p.output);
+                self.processed(&mut record, &mut executed, p)
+            }
             Err(e) => {
                 let ending = keel_ops::Ending {
                     outcome: e.error.outcome,
@@ -427,6 +439,7 @@ impl Version {
             executed,
             taps,
             payload: keep_payload.then_some(input_bytes),
+            predictions,
         }
     }
 
@@ -476,6 +489,7 @@ impl Version {
             mut executed,
             taps,
             payload,
+            predictions,
         } = p;
         if let Some(bytes) = payload
             && let Err(e) = self.store.put_payload(&bytes)
@@ -484,9 +498,10 @@ impl Version {
         }
         self.metrics.audit_pending.inc();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.store.append_with(record, move |r| {
-            let _ = tx.send(r);
-        });
+        self.store
+            .append_predicted_with(record, predictions, move |r| {
+                let _ = tx.send(r);
+            });
         let appended = rx.await;
         self.metrics.audit_pending.dec();
         match appended {
@@ -512,6 +527,22 @@ impl Version {
             }
         }
         executed
+    }
+
+    /// Feeds stored predictions joined to newly accepted labels to the
+    /// monitors with `feed = "labels"`, through the monitors' thread (so
+    /// they see it in order with everything else). Blocks while the queue is
+    /// full: labels are few calls of many rows, and must not be dropped.
+    pub fn feed_labels(&self, joined: Batch) {
+        let Some(feed) = &self.monitors else { return };
+        let tx = feed.tx.lock().ok().and_then(|tx| tx.clone());
+        let sent = tx.is_some_and(|tx| tx.send(vec![(LABELS_TAP, joined)]).is_ok());
+        if !sent {
+            self.metrics
+                .monitor_dropped
+                .get_or_create(&self.labels)
+                .inc();
+        }
     }
 
     /// Each monitor's current result (open window, alerts active), without
@@ -721,7 +752,11 @@ fn start_monitors(
             .spawn(move || {
                 for taps in rx {
                     let Ok(mut live) = live.lock() else { return };
-                    pipeline.observe(&mut live, &taps, keel_runtime::window::now_ms());
+                    let now = keel_runtime::window::now_ms();
+                    match taps.as_slice() {
+                        [(LABELS_TAP, joined)] => pipeline.observe_labels(&mut live, joined, now),
+                        _ => pipeline.observe(&mut live, &taps, now),
+                    }
                     let closed = live.take_closed();
                     if closed.is_empty() {
                         continue;

@@ -1,7 +1,8 @@
-//! The audit store under a size cap: what records and payloads take, and the
-//! retention that keeps them under it — the least recently stored payloads go
-//! first, then the oldest records, whose last hash is kept as the chain's base
-//! so what remains still verifies.
+//! The audit store under a size cap: what records, their predictions and
+//! payloads take, and the retention that keeps them under it — the least
+//! recently stored payloads go first, then the oldest records with their
+//! predictions, whose last hash is kept as the chain's base so what remains
+//! still verifies.
 //!
 //! Usage is counted, not measured: `meta/usage_audit` and
 //! `meta/usage_payloads` are updated in the same sled transactions that write
@@ -18,8 +19,12 @@ use crate::{
     audit::audit_base,
     chain::{Head, Skip, read_head, split_value, synced_to},
     error::{Result, StoreError, decode},
-    layout::{self, AUDIT_BASE_KEY, AUDIT_CAP_KEY, USAGE_AUDIT_KEY, USAGE_PAYLOADS_KEY, seq_key},
+    layout::{
+        self, AUDIT_BASE_KEY, AUDIT_CAP_KEY, USAGE_AUDIT_KEY, USAGE_PAYLOADS_KEY,
+        USAGE_PREDICTIONS_KEY, seq_key,
+    },
     payload::PayloadInfo,
+    predictions,
     usage::{bump, get_u64},
 };
 
@@ -37,6 +42,8 @@ pub struct AuditUsage {
     pub record_bytes: u64,
     /// Bytes of payloads present (expired ones take nothing).
     pub payload_bytes: u64,
+    /// Bytes of stored predictions (see [`crate::Prediction`]).
+    pub prediction_bytes: u64,
     /// The cap, if one is set.
     pub cap_bytes: Option<u64>,
     /// The oldest record still held (records before it were pruned).
@@ -48,9 +55,9 @@ pub struct AuditUsage {
 }
 
 impl AuditUsage {
-    /// Records and payloads together: what the cap bounds.
+    /// Records, their predictions and payloads together: what the cap bounds.
     pub fn total_bytes(&self) -> u64 {
-        self.record_bytes + self.payload_bytes
+        self.record_bytes + self.payload_bytes + self.prediction_bytes
     }
 }
 
@@ -65,6 +72,12 @@ pub struct PruneReport {
     pub records: u64,
     /// Bytes of those records.
     pub record_bytes: u64,
+    /// Predictions of those records removed with them.
+    #[serde(default)]
+    pub predictions: u64,
+    /// Bytes of those predictions.
+    #[serde(default)]
+    pub prediction_bytes: u64,
     /// Of those records, how many no central store had received.
     pub unsynced_records: u64,
 }
@@ -75,6 +88,8 @@ impl PruneReport {
         self.payload_bytes += o.payload_bytes;
         self.records += o.records;
         self.record_bytes += o.record_bytes;
+        self.predictions += o.predictions;
+        self.prediction_bytes += o.prediction_bytes;
         self.unsynced_records += o.unsynced_records;
     }
 
@@ -106,6 +121,19 @@ pub(crate) fn ensure_usage(trees: &Trees) -> Result<()> {
             .meta
             .insert(USAGE_PAYLOADS_KEY, &bytes.to_be_bytes())?;
     }
+    if trees.meta.get(USAGE_PREDICTIONS_KEY)?.is_none() {
+        let mut bytes = 0u64;
+        for entry in trees.predictions.iter() {
+            bytes += entry?.1.len() as u64;
+        }
+        trees
+            .meta
+            .insert(USAGE_PREDICTIONS_KEY, &bytes.to_be_bytes())?;
+    }
+    // Predictions of records pruned by a run that stopped half way.
+    if let Some(base) = audit_base(&trees.meta)? {
+        predictions::prune(trees, base.to)?;
+    }
     Ok(())
 }
 
@@ -115,6 +143,7 @@ fn usage(trees: &Trees) -> Result<AuditUsage> {
     Ok(AuditUsage {
         record_bytes: get_u64(meta, USAGE_AUDIT_KEY)?.unwrap_or(0),
         payload_bytes: get_u64(meta, USAGE_PAYLOADS_KEY)?.unwrap_or(0),
+        prediction_bytes: get_u64(meta, USAGE_PREDICTIONS_KEY)?.unwrap_or(0),
         cap_bytes: get_u64(meta, AUDIT_CAP_KEY)?,
         first_seq: audit_base(meta)?.map_or(0, |b| b.to),
         next_seq: head.next_seq,
@@ -190,6 +219,10 @@ fn enforce_locked(trees: &Trees, durability: &Durability) -> Result<PruneReport>
         report.record_bytes += bytes;
         report.unsynced_records += to.saturating_sub(from.max(synced));
         used = used.saturating_sub(bytes);
+        let (n, freed) = predictions::prune(trees, to)?;
+        report.predictions += n;
+        report.prediction_bytes += freed;
+        used = used.saturating_sub(freed);
     }
     if !report.is_empty() {
         durability.sync()?;

@@ -212,6 +212,9 @@ pub enum StoreError {
     /// The admin log's chain is broken (the first bad entry; entries have no id).
     #[error("admin log broken at seq {}: {}", .0.seq, .0.reason)]
     AdminChain(ChainError),
+    /// The label chain is broken (the first bad entry; entries have no id).
+    #[error("label chain broken at seq {}: {}", .0.seq, .0.reason)]
+    LabelChain(ChainError),
     /// A central store refused a node's batch: nothing of it was kept.
     #[error("node {node}, record {seq}: {reason}")]
     SyncConflict {

@@ -51,6 +51,21 @@ pub const TRUSTED_KEYS: &str = "trusted_keys";
 /// Tree `signatures`: `digest \0 key id` → `.sig` text of a stored plugin's signature.
 pub const SIGNATURES: &str = "signatures";
 
+/// Tree `predictions`: `pipeline \0 id \0 version` → `seq u64 BE ‖ row u32 BE ‖
+/// record hash (64 hex bytes) ‖ JSON` (time and the stored columns), one per
+/// prediction row; see `predictions.rs`.
+pub const PREDICTIONS: &str = "predictions";
+/// Tree `prediction_seqs`: `seq u64 BE ‖ row u32 BE` → the [`PREDICTIONS`] key,
+/// so pruning audit records `0..n` prunes their predictions by a range scan.
+pub const PREDICTION_SEQS: &str = "prediction_seqs";
+/// Tree `labels`: big-endian u64 seq → `hash (64 hex bytes) || entry JSON`,
+/// the label chain (one entry per accepted batch of labels), hash-chained
+/// like [`AUDIT`] but separately.
+pub const LABELS: &str = "labels";
+/// Tree `label_index`: `pipeline \0 id` → JSON of the newest label of that
+/// id (what the join reads); derived from [`LABELS`].
+pub const LABEL_INDEX: &str = "label_index";
+
 /// Key in [`META`] holding the format version as a big-endian u32.
 pub const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 /// Key in [`META`] holding the audit head (next seq and last hash) as JSON.
@@ -68,6 +83,10 @@ pub const AUDIT_CAP_KEY: &[u8] = b"audit_cap";
 pub const USAGE_AUDIT_KEY: &[u8] = b"usage_audit";
 /// Key in [`META`]: bytes of payloads present (not expired), big-endian u64.
 pub const USAGE_PAYLOADS_KEY: &[u8] = b"usage_payloads";
+/// Key in [`META`]: bytes of [`PREDICTIONS`] values stored, big-endian u64.
+pub const USAGE_PREDICTIONS_KEY: &[u8] = b"usage_predictions";
+/// Key in [`META`] holding the label chain's head (next seq and last hash) as JSON.
+pub const LABELS_HEAD_KEY: &[u8] = b"labels_head";
 /// Key in [`META`]: this store's node id, the name its audit chain has on a central store.
 pub const NODE_ID_KEY: &[u8] = b"node_id";
 /// Prefix of keys in [`META`]: `sync_cursor:URL` → JSON, how far that central store has this chain.
@@ -105,4 +124,42 @@ pub(crate) fn sync_cursor_key(central: &str) -> Vec<u8> {
 /// The key of a `name@version` entry in [`TAGS`] or [`PIPELINES`].
 pub(crate) fn ref_key(name: &str, version: &str) -> String {
     format!("{name}@{version}")
+}
+
+/// Bytes before the JSON of a [`PREDICTIONS`] value: seq, row and record hash.
+pub const PREDICTION_PREFIX_LEN: usize = 8 + 4 + AUDIT_HASH_LEN;
+
+/// The key of prediction `id` of `pipeline@version` in [`PREDICTIONS`].
+pub fn prediction_key(pipeline: &str, id: &str, version: &str) -> Vec<u8> {
+    let mut k = prediction_id_prefix(pipeline, id);
+    k.extend_from_slice(version.as_bytes());
+    k
+}
+
+/// The prefix of every version's prediction `id` of `pipeline` in [`PREDICTIONS`].
+pub fn prediction_id_prefix(pipeline: &str, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(pipeline.len() + id.len() + 24);
+    k.extend_from_slice(pipeline.as_bytes());
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The key of label `id` of `pipeline` in [`LABEL_INDEX`], and the prefix of
+/// the pipeline's predictions in [`PREDICTIONS`] when `id` is empty.
+pub fn label_key(pipeline: &str, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(pipeline.len() + id.len() + 1);
+    k.extend_from_slice(pipeline.as_bytes());
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// The key of row `row` of audit record `seq` in [`PREDICTION_SEQS`].
+pub fn prediction_seq_key(seq: u64, row: u32) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&seq.to_be_bytes());
+    k[8..].copy_from_slice(&row.to_be_bytes());
+    k
 }

@@ -1,6 +1,6 @@
 //! keel-store: Keel's embedded store on sled — plugins by digest, versioned tags and pipelines,
 //! the tamper-evident audit chain with group commit, payloads under retention, monitor state,
-//! and the daemon's admin log and traffic settings.
+//! predictions by row id and the label chain, and the daemon's admin log and traffic settings.
 //!
 //! It knows nothing of wasmtime: the runtime hands it bytes, digests and
 //! records. One [`Store`] handle (cheap to clone, `Send + Sync`) is the only
@@ -19,9 +19,11 @@
 //! 1. `digest`, `lifecycle` — leaf values the error type names ([`Digest`], [`State`]).
 //! 2. `error` — [`StoreError`], [`ChainError`], parsing the leaf values, the decode helper.
 //! 3. `id`, `time` — record ids, name checks, RFC 3339 timestamps.
-//! 4. `chain`, `usage`, `wal` — hash-chain heads, framing and the walk; usage counters; the audit write-ahead log.
+//! 4. `chain`, `usage`, `wal`, `predictions` — hash-chain heads, framing and the walk; usage
+//!    counters; the audit write-ahead log; predictions by row id (written with their records).
 //! 5. `audit`, `payload`, `registry`, `monitor`, `trust` — the records and blobs the store keeps.
-//! 6. `cap` — the audit store under its size cap (prunes payloads and records).
+//! 6. `cap`, `labels` — the audit store under its size cap (prunes payloads, records and their
+//!    predictions); the label chain and the newest label of each row id.
 //! 7. `sync`, `export`, `admin` — shipping chains to a central store, exports, the daemon's admin log.
 //!
 //! This file, the [`Store`] handle, opens the trees and wires the layers
@@ -43,6 +45,7 @@ mod id;
 mod time;
 // Layer 4: hash chains and the usage counters; the audit write-ahead log file.
 mod chain;
+mod predictions;
 mod usage;
 pub mod wal;
 // Layer 5: what the store keeps.
@@ -51,8 +54,9 @@ mod monitor;
 mod payload;
 mod registry;
 mod trust;
-// Layer 6: the audit store under its size cap.
+// Layer 6: the audit store under its size cap; labels joined to predictions.
 mod cap;
+mod labels;
 // Layer 7: what is built on the audit log.
 mod admin;
 mod export;
@@ -76,9 +80,11 @@ pub use digest::Digest;
 pub use error::{ChainBreak, ChainError, Result, StoreError};
 pub use export::{OPENLINEAGE_PRODUCER, OPENLINEAGE_SCHEMA_URL, openlineage_event};
 pub use id::{new_record_id, run_uuid};
+pub use labels::{LabelEntry, LabelOutcome, LabelReport, NewLabel, StoredLabel};
 pub use lifecycle::State;
 pub use monitor::MonitorReport;
 pub use payload::{ExpireReport, PayloadStatus, Retention};
+pub use predictions::{NewPrediction, Prediction};
 pub use registry::{
     PipelinePlugin, PipelineRecord, PluginMeta, PluginTag, Purpose, ResolvedPlugin,
     compare_versions, digest_pipeline, split_reference,
@@ -152,6 +158,10 @@ pub(crate) struct Trees {
     pub(crate) admin_log: sled::Tree,
     pub(crate) serving: sled::Tree,
     pub(crate) sync_nodes: sled::Tree,
+    pub(crate) predictions: sled::Tree,
+    pub(crate) prediction_seqs: sled::Tree,
+    pub(crate) labels: sled::Tree,
+    pub(crate) label_index: sled::Tree,
     /// What enforcing the audit cap removed and nobody has been told of yet;
     /// its lock lets one enforcement run at a time.
     pub(crate) pruned: Arc<Mutex<cap::PruneReport>>,
@@ -373,6 +383,10 @@ impl Trees {
             admin_log: t(layout::ADMIN_LOG)?,
             serving: t(layout::SERVING)?,
             sync_nodes: t(layout::SYNC_NODES)?,
+            predictions: t(layout::PREDICTIONS)?,
+            prediction_seqs: t(layout::PREDICTION_SEQS)?,
+            labels: t(layout::LABELS)?,
+            label_index: t(layout::LABEL_INDEX)?,
             pruned: Arc::default(),
             db,
         })
@@ -436,11 +450,17 @@ fn replay_wal(trees: &Trees, frames: Vec<wal::Frame>) -> Result<usize> {
         if *first != head.next_seq {
             return Err(wal::gap_error(head.next_seq, *first));
         }
+        let predictions: Vec<predictions::Encoded> = frame
+            .predictions
+            .into_iter()
+            .filter(|(_, v)| v.len() >= 8 && v[..8] >= head.next_seq.to_be_bytes()[..])
+            .map(|(key, value)| predictions::Encoded { key, value })
+            .collect();
         head = Head {
             next_seq: frame.next_seq,
             hash: frame.head_hash,
         };
-        audit::write_rows(trees, &rows, &head)?;
+        audit::write_rows(trees, &rows, &predictions, &head)?;
         restored += rows.len();
     }
     Ok(restored)

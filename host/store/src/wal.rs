@@ -59,6 +59,9 @@ pub(crate) struct Frame {
     pub(crate) head_hash: String,
     /// Payload bytes stored (in sled, not yet flushed) since the last frame.
     pub(crate) payloads: Vec<Vec<u8>>,
+    /// The group's predictions: key and stamped value (see `predictions.rs`).
+    /// Absent from frames of builds before predictions; read as none.
+    pub(crate) predictions: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Frame {
@@ -74,6 +77,13 @@ impl Frame {
         put_u32(out, self.payloads.len() as u32);
         for p in &self.payloads {
             put_bytes(out, p);
+        }
+        if !self.predictions.is_empty() {
+            put_u32(out, self.predictions.len() as u32);
+            for (k, v) in &self.predictions {
+                put_bytes(out, k);
+                put_bytes(out, v);
+            }
         }
     }
 
@@ -93,11 +103,20 @@ impl Frame {
         for _ in 0..n {
             payloads.push(r.bytes()?.to_vec());
         }
+        let mut predictions = Vec::new();
+        if !r.buf.is_empty() {
+            let n = r.u32()? as usize;
+            predictions.reserve(n.min(body.len() / 8));
+            for _ in 0..n {
+                predictions.push((r.bytes()?.to_vec(), r.bytes()?.to_vec()));
+            }
+        }
         r.buf.is_empty().then_some(Frame {
             rows,
             next_seq,
             head_hash,
             payloads,
+            predictions,
         })
     }
 }
@@ -372,6 +391,12 @@ mod tests {
             next_seq: seq + n as u64,
             head_hash: format!("h{}", seq + n as u64),
             payloads: vec![vec![1, 2, 3]],
+            // Even frames carry predictions, odd ones the older layout.
+            predictions: if seq.is_multiple_of(2) {
+                vec![(b"p\0id\0v".to_vec(), vec![7; 90])]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -429,6 +454,7 @@ mod tests {
             next_seq: 1,
             head_hash: "h".into(),
             payloads: Vec::new(),
+            predictions: Vec::new(),
         };
         assert!(wal.append(&big).unwrap());
         let mut second = big;

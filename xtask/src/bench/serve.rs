@@ -107,7 +107,7 @@ pub fn bench_serve(root: &Path, seconds: u64) -> Result<()> {
 }
 
 /// Starts `keel serve` on a free loopback port; returns it and its address.
-fn start_server(
+pub(crate) fn start_server(
     keel: &Path,
     store: &Path,
     config: Option<&std::path::PathBuf>,

@@ -342,9 +342,10 @@ fn cap(store: &Store, size: Option<&str>) -> Result<String> {
     let u = store.audit_usage()?;
     let _ = writeln!(
         out,
-        "audit store: {} ({} of records, {} of payloads), cap {}",
+        "audit store: {} ({} of records, {} of predictions, {} of payloads), cap {}",
         mib(u.total_bytes()),
         mib(u.record_bytes),
+        mib(u.prediction_bytes),
         mib(u.payload_bytes),
         u.cap_bytes.map_or_else(|| "none".to_owned(), mib)
     );
@@ -372,11 +373,13 @@ fn describe_prune(out: &mut String, r: &PruneReport) {
     }
     let _ = writeln!(
         out,
-        "pruned: {} payloads ({}), {} records ({})",
+        "pruned: {} payloads ({}), {} records ({}) with {} predictions ({})",
         r.payloads,
         mib(r.payload_bytes),
         r.records,
-        mib(r.record_bytes)
+        mib(r.record_bytes),
+        r.predictions,
+        mib(r.prediction_bytes)
     );
     if r.unsynced_records > 0 {
         let _ = writeln!(

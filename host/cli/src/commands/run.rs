@@ -106,7 +106,19 @@ impl RunArgs {
             resume,
             alerts: keel_ops::alerts::sink(),
         };
-        let (result, output_digest) = execute(&pipeline, input, &options, output, &bar)?;
+        let mut predictions = audit.as_ref().map(|a| Predictions {
+            plan: keel_ops::record::PredictionPlan::of(pipeline.spec()),
+            record_id: a.record_id.clone(),
+            rows: Vec::new(),
+        });
+        let (result, output_digest) = execute(
+            &pipeline,
+            input,
+            &options,
+            output,
+            &bar,
+            predictions.as_mut(),
+        )?;
         let ending = ending(&result);
         let (summary, failure) = settle(result)?;
         eprintln!(
@@ -114,7 +126,8 @@ impl RunArgs {
             render::summary(&pipeline, &summary, &self.input, self.output.as_deref())
         );
         if let Some(audit) = audit {
-            audit.record(&pipeline, &summary, output_digest, &ending)?;
+            let rows = predictions.map(|p| p.rows).unwrap_or_default();
+            audit.record(&pipeline, &summary, output_digest, &ending, rows)?;
         }
         if let Some(path) = &self.summary_json {
             let json = render::summary_json(&pipeline, &summary);
@@ -209,10 +222,16 @@ fn execute(
     options: &RunOptions,
     output: Output,
     bar: &indicatif::ProgressBar,
+    mut predictions: Option<&mut Predictions>,
 ) -> Result<(Result<RunSummary, RunError>, Option<Digest>), Failure> {
     let Output { mut writer, hash } = output;
-    let mut sink =
-        |b: &keel_data::Batch| -> Result<(), String> { writer.write(b).map_err(|e| e.to_string()) };
+    let mut sink = |b: &keel_data::Batch| -> Result<(), String> {
+        if let Some(p) = predictions.as_deref_mut() {
+            let rows = p.plan.rows(&p.record_id, p.rows.len(), b);
+            p.rows.extend(rows);
+        }
+        writer.write(b).map_err(|e| e.to_string())
+    };
     let mut progress = |p: keel_runtime::pipeline::Progress| {
         bar.set_position(p.bytes_read);
         bar.set_message(format!("{} rows", p.rows));
@@ -282,6 +301,13 @@ fn settle(result: Result<RunSummary, RunError>) -> Result<(RunSummary, Option<Fa
 type InputJob = JoinHandle<anyhow::Result<(Digest, Option<Vec<u8>>)>>;
 
 /// What the run's audit record needs, gathered as it starts.
+/// The rows a run answers, by id, for its record (see [`keel_ops::record::PredictionPlan`]).
+struct Predictions {
+    plan: keel_ops::record::PredictionPlan,
+    record_id: String,
+    rows: Vec<keel_store::NewPrediction>,
+}
+
 struct Audit<'a> {
     store: &'a Store,
     /// The canonical spec the record names.
@@ -330,6 +356,7 @@ impl<'a> Audit<'a> {
         summary: &RunSummary,
         output_digest: Option<Digest>,
         ending: &Ending,
+        predictions: Vec<keel_store::NewPrediction>,
     ) -> Result<(), Failure> {
         let store = self.store;
         let (input_digest, payload) = self
@@ -350,11 +377,15 @@ impl<'a> Audit<'a> {
             ending,
         );
         record.id = self.record_id;
+        let n = predictions.len();
         let receipt = store
-            .append(record)
-            .context("recording the run in the audit log")?;
+            .append_batch_predicted(vec![(record, predictions)])
+            .context("recording the run in the audit log")?
+            .into_iter()
+            .next()
+            .context("the audit log gave no receipt")?;
         eprintln!(
-            "\naudit: record {} (seq {}) in {}",
+            "\naudit: record {} (seq {}, {n} predictions by id) in {}",
             receipt.id,
             receipt.seq,
             store.dir().display()

@@ -108,6 +108,7 @@ impl Pipeline {
                 // Checked when the spec was parsed.
                 window: m.window.as_ref().and_then(|w| w.kind().ok()),
                 alerts: m.alerts.clone().unwrap_or_default(),
+                labels: m.feed == crate::spec::Feed::Labels,
             });
         }
         Ok(())

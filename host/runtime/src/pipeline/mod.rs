@@ -69,6 +69,8 @@ struct MonitorSlot {
     reference: Batch,
     window: Option<WindowKind>,
     alerts: AlertSpec,
+    /// Fed joined prediction + label rows as labels arrive, not stage output.
+    labels: bool,
 }
 
 /// A loaded pipeline: plugins compiled, references fitted, ready to run.

@@ -16,6 +16,8 @@ use std::sync::Arc;
 pub struct Monitor {
     pub name: String,
     at: usize,
+    /// Fed by [`Pipeline::observe_labels`], not by [`Pipeline::observe`].
+    labels: bool,
     pub instance: Instance,
     watch: Watch,
     alert_spec: AlertSpec,
@@ -109,6 +111,7 @@ impl Pipeline {
                 Ok(Monitor {
                     name: m.placement.stage.clone(),
                     at: m.at,
+                    labels: m.labels,
                     instance,
                     watch,
                     alert_spec: m.alerts.clone(),
@@ -152,12 +155,38 @@ impl Pipeline {
     /// monitors attached at their points; windows that close are evaluated
     /// for alerts and kept until [`LiveMonitors::take_closed`] or [`Pipeline::conclude`].
     pub fn observe(&self, live: &mut LiveMonitors, taps: &[(usize, Batch)], now_ms: i64) {
+        self.feed(live, now_ms, |m| {
+            if m.labels {
+                return None;
+            }
+            taps.iter().find(|(at, _)| *at == m.at).map(|(_, b)| b)
+        });
+    }
+
+    /// Whether any monitor is fed labels (`feed = "labels"`).
+    pub fn has_label_monitors(&self) -> bool {
+        self.monitors.iter().any(|m| m.labels)
+    }
+
+    /// Feeds stored predictions joined to newly accepted labels to the
+    /// monitors with `feed = "labels"`, as [`Pipeline::observe`] feeds the
+    /// others stage output: same windows, alerts and state.
+    pub fn observe_labels(&self, live: &mut LiveMonitors, joined: &Batch, now_ms: i64) {
+        self.feed(live, now_ms, |m| m.labels.then_some(joined));
+    }
+
+    fn feed<'b>(
+        &self,
+        live: &mut LiveMonitors,
+        now_ms: i64,
+        batch_of: impl Fn(&Monitor) -> Option<&'b Batch>,
+    ) {
         let sink = live.sink.as_ref();
         for (m, err) in live.monitors.iter_mut().zip(live.errors.iter_mut()) {
             if err.is_some() {
                 continue;
             }
-            let Some((_, b)) = taps.iter().find(|(at, _)| *at == m.at) else {
+            let Some(b) = batch_of(m) else {
                 continue;
             };
             match m.watch.feed(&mut m.instance, b, now_ms) {

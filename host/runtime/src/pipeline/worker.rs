@@ -196,7 +196,12 @@ impl<P: std::ops::Deref<Target = Pipeline>> Worker<P> {
         let mut stage_time = Vec::with_capacity(self.pipeline.stages.len());
         let mut stage_peak = Vec::with_capacity(self.pipeline.stages.len());
         let tapped: Vec<bool> = (0..=self.pipeline.stages.len())
-            .map(|at| self.pipeline.monitors.iter().any(|m| m.at == at))
+            .map(|at| {
+                self.pipeline
+                    .monitors
+                    .iter()
+                    .any(|m| m.at == at && !m.labels)
+            })
             .collect();
         let tap = |at: usize, b: &Batch, taps: &mut Vec<(usize, Batch)>| {
             if tapped[at] {

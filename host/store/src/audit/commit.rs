@@ -26,6 +26,7 @@ use crate::{
     error::{Result, StoreError},
     id::{new_record_id, validate_id},
     layout::{self, seq_key},
+    predictions::{self, Encoded, NewPrediction},
     time::{now_rfc3339, parse_rfc3339},
     usage::bump,
     wal::{Frame, Row, Wal},
@@ -37,6 +38,8 @@ const MAX_GROUP_RECORDS: usize = 4096;
 
 struct Request {
     records: Vec<AuditRecord>,
+    /// Each record's predictions (empty, or one list per record).
+    predictions: Vec<Vec<Encoded>>,
     reply: Reply,
 }
 
@@ -110,11 +113,16 @@ impl Committer {
         })
     }
 
-    fn submit(&self, records: Vec<AuditRecord>) -> Result<Vec<Receipt>> {
+    fn submit(
+        &self,
+        records: Vec<AuditRecord>,
+        predictions: Vec<Vec<Encoded>>,
+    ) -> Result<Vec<Receipt>> {
         let tx = self.tx.as_ref().ok_or(StoreError::CommitterGone)?;
         let (reply, answer) = mpsc::sync_channel(1);
         tx.send(Request {
             records,
+            predictions,
             reply: Reply::Channel(reply),
         })
         .map_err(|_| StoreError::CommitterGone)?;
@@ -124,10 +132,12 @@ impl Committer {
     fn submit_with(
         &self,
         records: Vec<AuditRecord>,
+        predictions: Vec<Vec<Encoded>>,
         done: Box<dyn FnOnce(Result<Vec<Receipt>>) + Send>,
     ) {
         let request = Request {
             records,
+            predictions,
             reply: Reply::Callback(done),
         };
         match self.tx.as_ref() {
@@ -174,6 +184,7 @@ struct Worker {
 /// Records of one request, ready to write.
 struct Prepared {
     rows: Vec<Row>,
+    predictions: Vec<Encoded>,
     receipts: Vec<Receipt>,
 }
 
@@ -200,15 +211,17 @@ impl Worker {
         let mut ids_in_group = HashSet::new();
         let mut accepted = Vec::with_capacity(group.len());
         let mut rows = Vec::new();
+        let mut predictions = Vec::new();
         for req in group {
             // A request is all-or-nothing: a bad record fails its own request only.
-            match self.prepare(req.records, seq, &prev, &mut ids_in_group) {
+            match self.prepare(req.records, req.predictions, seq, &prev, &mut ids_in_group) {
                 Ok(p) => {
                     if let Some(last) = p.receipts.last() {
                         seq = last.seq + 1;
                         prev.clone_from(&last.hash);
                     }
                     rows.extend(p.rows);
+                    predictions.extend(p.predictions);
                     accepted.push((req.reply, p.receipts));
                 }
                 Err(e) => req.reply.send(Err(e)),
@@ -222,12 +235,12 @@ impl Worker {
             next_seq: seq,
             hash: prev,
         };
-        let result = match write_rows(&self.trees, &rows, &head) {
+        let result = match write_rows(&self.trees, &rows, &predictions, &head) {
             Ok(()) => {
                 // The rows are in the trees now, durable or not: later groups chain onto them.
                 self.next_seq = head.next_seq;
                 self.head_hash.clone_from(&head.hash);
-                self.make_durable(rows, head)
+                self.make_durable(rows, predictions, head)
             }
             Err(e) => Err(e),
         };
@@ -254,6 +267,7 @@ impl Worker {
     fn prepare(
         &self,
         records: Vec<AuditRecord>,
+        mut predictions: Vec<Vec<Encoded>>,
         mut seq: u64,
         prev: &str,
         ids_in_group: &mut HashSet<String>,
@@ -262,9 +276,11 @@ impl Worker {
         let mut new_ids = HashSet::new();
         let mut out = Prepared {
             rows: Vec::with_capacity(records.len()),
+            predictions: Vec::new(),
             receipts: Vec::with_capacity(records.len()),
         };
-        for mut rec in records {
+        predictions.resize_with(records.len(), Vec::new);
+        for (mut rec, mut preds) in records.into_iter().zip(predictions) {
             if rec.id.is_empty() {
                 rec.id = new_record_id();
             }
@@ -287,6 +303,10 @@ impl Worker {
             let hash = chain_hash(&rec.prev_hash, &body);
             let value = join_value(&hash, &body);
             new_ids.insert(rec.id.clone());
+            for p in &mut preds {
+                p.stamp(seq, &hash);
+            }
+            out.predictions.extend(preds);
             out.rows.push((seq, rec.id.clone(), value));
             out.receipts.push(Receipt {
                 seq,
@@ -302,7 +322,12 @@ impl Worker {
 
     /// Makes a group written to the trees durable: a frame of the
     /// write-ahead log when there is one and it has room, else sled's flush.
-    fn make_durable(&mut self, rows: Vec<Row>, head: Head) -> Result<()> {
+    fn make_durable(
+        &mut self,
+        rows: Vec<Row>,
+        predictions: Vec<Encoded>,
+        head: Head,
+    ) -> Result<()> {
         let Some(wal) = self.wal.as_mut() else {
             return self.durability.sync();
         };
@@ -315,6 +340,7 @@ impl Worker {
                 next_seq: head.next_seq,
                 head_hash: head.hash,
                 payloads,
+                predictions: predictions.into_iter().map(|p| (p.key, p.value)).collect(),
             })
         };
         match logged {
@@ -335,22 +361,59 @@ impl Worker {
     }
 }
 
-/// Writes audit rows and the new head in one sled transaction.
-pub(crate) fn write_rows(trees: &Trees, rows: &[Row], head: &Head) -> Result<()> {
+/// Writes audit rows, their predictions and the new head in one sled transaction.
+pub(crate) fn write_rows(
+    trees: &Trees,
+    rows: &[Row],
+    predictions: &[Encoded],
+    head: &Head,
+) -> Result<()> {
     use sled::transaction::{ConflictableTransactionError, Transactional};
     let head = serde_json::to_vec(head)?;
     let bytes: usize = rows.iter().map(|(_, _, v)| v.len()).sum();
     let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
-    (&trees.audit, &trees.audit_ids, &trees.meta).transaction(|(audit, ids, meta)| {
-        for (seq, id, value) in rows {
-            audit.insert(&seq_key(*seq), value.as_slice())?;
-            ids.insert(id.as_bytes(), &seq_key(*seq))?;
-        }
-        meta.insert(layout::AUDIT_HEAD_KEY, head.as_slice())?;
-        bump(meta, layout::USAGE_AUDIT_KEY, bytes)?;
-        Ok::<(), ConflictableTransactionError<StoreError>>(())
-    })?;
+    (
+        &trees.audit,
+        &trees.audit_ids,
+        &trees.meta,
+        &trees.predictions,
+        &trees.prediction_seqs,
+    )
+        .transaction(|(audit, ids, meta, preds, pred_seqs)| {
+            for (seq, id, value) in rows {
+                audit.insert(&seq_key(*seq), value.as_slice())?;
+                ids.insert(id.as_bytes(), &seq_key(*seq))?;
+            }
+            meta.insert(layout::AUDIT_HEAD_KEY, head.as_slice())?;
+            bump(meta, layout::USAGE_AUDIT_KEY, bytes)?;
+            if !predictions.is_empty() {
+                let delta = predictions::write_in(preds, pred_seqs, predictions)?;
+                bump(meta, layout::USAGE_PREDICTIONS_KEY, delta)?;
+            }
+            Ok::<(), ConflictableTransactionError<StoreError>>(())
+        })?;
     Ok(())
+}
+
+/// Encodes a record's predictions on the caller's thread, giving the record
+/// its id and time first (the predictions name both).
+fn encode_for(record: &mut AuditRecord, rows: Vec<NewPrediction>) -> Result<Vec<Encoded>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    if record.id.is_empty() {
+        record.id = new_record_id();
+    }
+    if record.time.is_empty() {
+        record.time = now_rfc3339();
+    }
+    predictions::encode(
+        &record.pipeline.name,
+        &record.pipeline.version,
+        &record.id,
+        &record.time,
+        rows,
+    )
 }
 
 impl Store {
@@ -370,8 +433,25 @@ impl Store {
         record: AuditRecord,
         done: impl FnOnce(Result<Receipt>) + Send + 'static,
     ) {
+        self.append_predicted_with(record, Vec::new(), done);
+    }
+
+    /// [`Store::append_with`] with the record's predictions, written in the
+    /// same transaction (see [`crate::Prediction`]). Predictions that cannot
+    /// be encoded (a bad id) fail the append at once.
+    pub fn append_predicted_with(
+        &self,
+        mut record: AuditRecord,
+        rows: Vec<NewPrediction>,
+        done: impl FnOnce(Result<Receipt>) + Send + 'static,
+    ) {
+        let encoded = match encode_for(&mut record, rows) {
+            Ok(e) => e,
+            Err(e) => return done(Err(e)),
+        };
         self.committer().submit_with(
             vec![record],
+            vec![encoded],
             Box::new(move |r| done(r.and_then(|mut v| v.pop().ok_or(StoreError::CommitterGone)))),
         );
     }
@@ -382,7 +462,25 @@ impl Store {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        self.committer().submit(records)
+        self.committer().submit(records, Vec::new())
+    }
+
+    /// [`Store::append_batch`] with each record's predictions, written in the
+    /// same transaction.
+    pub fn append_batch_predicted(
+        &self,
+        batch: Vec<(AuditRecord, Vec<NewPrediction>)>,
+    ) -> Result<Vec<Receipt>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut records = Vec::with_capacity(batch.len());
+        let mut encoded = Vec::with_capacity(batch.len());
+        for (mut record, rows) in batch {
+            encoded.push(encode_for(&mut record, rows)?);
+            records.push(record);
+        }
+        self.committer().submit(records, encoded)
     }
 
     /// Group-commit counters since this store was opened.

@@ -14,6 +14,7 @@ mod common;
 
 mod admin;
 mod audit;
+mod feedback;
 mod process;
 mod registry;
 mod sync;

@@ -86,7 +86,17 @@ fn crash_writer_child() {
                     r.input_digest = store
                         .put_payload(format!("payload {t} {i} {:?}", Instant::now()).as_bytes())
                         .unwrap();
-                    let receipt = store.append(r).unwrap();
+                    // Each record carries one prediction, named by the record's id.
+                    r.id = keel_store::new_record_id();
+                    let p = keel_store::NewPrediction {
+                        id: r.id.clone(),
+                        row: 0,
+                        values: Default::default(),
+                    };
+                    let receipt = store
+                        .append_batch_predicted(vec![(r, vec![p])])
+                        .unwrap()
+                        .remove(0);
                     let mut out = std::io::stdout().lock();
                     writeln!(out, "ACK {} {}", receipt.seq, receipt.id).unwrap();
                     out.flush().unwrap();
@@ -212,6 +222,14 @@ fn sigkill_rounds(extra_env: &[(&str, &str)]) -> usize {
             assert!(
                 store.payload(&r.input_digest).unwrap().is_some(),
                 "round {round}: the input payload of acknowledged seq {seq} is lost"
+            );
+            let p = store
+                .prediction(&r.pipeline.name, &r.pipeline.version, &r.id)
+                .unwrap();
+            assert_eq!(
+                p.map(|p| (p.seq, p.record_hash)),
+                Some((*seq, r.hash.clone())),
+                "round {round}: the prediction of acknowledged seq {seq} is lost or wrong"
             );
         }
         let max_acked = acked.keys().next_back().map_or(0, |s| s + 1);

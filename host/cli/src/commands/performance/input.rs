@@ -47,6 +47,15 @@ impl Table {
         })
     }
 
+    /// A batch that came from no file (the store's joined predictions), named `path`.
+    pub fn from_batch(path: PathBuf, batch: Batch) -> Table {
+        Table {
+            path,
+            batch,
+            lines: Vec::new(),
+        }
+    }
+
     /// Rows.
     pub fn rows(&self) -> usize {
         self.batch.rows()

@@ -3,7 +3,10 @@
 //! labels file by id), CBPE estimates where they are not yet, and alert
 //! bounds from a labelled reference; per chunk of rows, per segment and
 //! overall, through `keel_algos::performance`. The report is a table, the
-//! issue's JSON, or a self-contained HTML page.
+//! issue's JSON, or a self-contained HTML page. With `--pipeline P[@V]`
+//! instead of a file, the predictions are the ones the store holds for that
+//! version, left-joined to the labels `keel feedback` recorded, in the order
+//! they were made.
 
 mod input;
 mod table;
@@ -36,8 +39,15 @@ pub enum TaskArg {
 #[derive(clap::Args)]
 pub struct PerformanceArgs {
     /// The predictions: .csv, .jsonl/.ndjson or .parquet, one row per
-    /// prediction, chunked in file order.
-    pub analysis: PathBuf,
+    /// prediction, chunked in file order (or --pipeline).
+    #[arg(required_unless_present = "pipeline")]
+    pub analysis: Option<PathBuf>,
+    /// Analyse the predictions the store holds for this pipeline version
+    /// (`NAME@VERSION`; `NAME`: its newest version with predictions), joined
+    /// to the labels `keel feedback` recorded, in the order they were made.
+    /// The id column is --id-column, the truth --label-column.
+    #[arg(long, conflicts_with_all = ["analysis", "labels"])]
+    pub pipeline: Option<String>,
     /// Labels that arrived later: id and label columns, left-joined onto the
     /// predictions by id (the last label of an id counts; labels whose id
     /// matches no prediction are counted as `unmatched`). Without it, labels
@@ -129,7 +139,7 @@ impl PerformanceArgs {
         );
         keel_report::render_performance_html(&keel_report::PerformancePage {
             report: &out.report,
-            analysis: path(&self.analysis),
+            analysis: self.source_name(),
             files,
             columns,
             unmatched: out.unmatched,
@@ -137,9 +147,26 @@ impl PerformanceArgs {
         })
     }
 
+    /// What the predictions are: the file, or `store: P@V`.
+    fn source_name(&self) -> String {
+        match (&self.analysis, &self.pipeline) {
+            (Some(p), _) => p.display().to_string(),
+            (None, p) => format!("store: {}", p.as_deref().unwrap_or_default()),
+        }
+    }
+
     /// Prints or writes the report.
-    pub fn run(self) -> Result<(), Failure> {
-        let out = self.analyse().map_err(|e| match e {
+    pub fn run(self, globals: &super::Globals) -> Result<(), Failure> {
+        let stored = match &self.pipeline {
+            Some(p) => Some(stored_predictions(
+                &globals.store()?,
+                p,
+                &self.id_column,
+                &self.label_column,
+            )?),
+            None => None,
+        };
+        let out = self.analyse(stored).map_err(|e| match e {
             Error::Usage(e) => fail(exit::USAGE, e),
             Error::Data(e) => fail(exit::BAD_DATA, e),
             Error::Other(e) => fail(exit::FAILURE, e),
@@ -159,7 +186,7 @@ impl PerformanceArgs {
         }
         let text = match self.format {
             Format::Json => serde_json::to_string_pretty(&json(&out)?)? + "\n",
-            Format::Table => table::render(&self.analysis, &out),
+            Format::Table => table::render(Path::new(&self.source_name()), &out),
             Format::Html => self.page(&out),
         };
         match &self.output {
@@ -182,7 +209,7 @@ impl PerformanceArgs {
     }
 
     /// Reads, joins and analyses. Errors are tagged for exit codes by the caller.
-    fn analyse(&self) -> Result<Outcome, Error> {
+    fn analyse(&self, stored: Option<Table>) -> Result<Outcome, Error> {
         if self.score_column.is_none() && self.prediction_column.is_none() {
             return Err(Error::Usage(anyhow::anyhow!(
                 "name the model's output: --score-column and/or --prediction-column"
@@ -194,7 +221,7 @@ impl PerformanceArgs {
             )));
         }
         let started = std::time::Instant::now();
-        let (analysis, labels, reference) = read_all(self)?;
+        let (analysis, labels, reference) = read_all(self, stored)?;
         tracing::info!(elapsed = ?started.elapsed(), rows = analysis.rows(), "files read");
         let roles = self.roles();
         let id = analysis.column(&self.id_column, "--id-column")?;
@@ -304,13 +331,22 @@ fn task_of(t: TaskArg) -> Task {
 }
 
 /// Reads the predictions, labels and reference files at once (one thread each).
-fn read_all(args: &PerformanceArgs) -> Result<(Table, Option<Table>, Option<Table>), Error> {
+fn read_all(
+    args: &PerformanceArgs,
+    stored: Option<Table>,
+) -> Result<(Table, Option<Table>, Option<Table>), Error> {
     let read = |p: &Path| Table::read(p).map_err(|e| Error::Data(e.into()));
     let read_opt = |p: &Option<PathBuf>| p.as_deref().map(read).transpose();
     std::thread::scope(|s| {
         let labels = s.spawn(|| read_opt(&args.labels));
         let reference = s.spawn(|| read_opt(&args.reference));
-        let analysis = read(&args.analysis);
+        let analysis = match (stored, &args.analysis) {
+            (Some(t), _) => Ok(t),
+            (None, Some(p)) => read(p),
+            (None, None) => Err(Error::Usage(anyhow::anyhow!(
+                "name the predictions: a file, or --pipeline"
+            ))),
+        };
         let join = |h: std::thread::ScopedJoinHandle<'_, Result<Option<Table>, Error>>| {
             h.join()
                 .unwrap_or_else(|_| Err(Error::Other(anyhow::anyhow!("a reader panicked"))))
@@ -318,6 +354,59 @@ fn read_all(args: &PerformanceArgs) -> Result<(Table, Option<Table>, Option<Tabl
         let (labels, reference) = (join(labels), join(reference));
         Ok((analysis?, labels?, reference?))
     })
+}
+
+/// The predictions the store holds for `reference` (`P@V`, or `P`: its
+/// newest version with predictions) left-joined to their labels, as a table
+/// whose id column is `id_column` and whose truth is `label_column`.
+fn stored_predictions(
+    store: &keel_store::Store,
+    reference: &str,
+    id_column: &str,
+    label_column: &str,
+) -> Result<Table, Failure> {
+    let (name, version) = match reference.rsplit_once('@') {
+        Some((n, v)) => (n, v.to_owned()),
+        None => {
+            let versions = keel_ops::feedback::coverage(store, reference)
+                .map_err(|e| fail(exit::FAILURE, e))?;
+            let newest = versions
+                .into_keys()
+                .max_by(|a, b| keel_store::compare_versions(a, b));
+            let v = newest.ok_or_else(|| {
+                fail(
+                    exit::USAGE,
+                    anyhow::anyhow!("pipeline `{reference}` has no stored predictions"),
+                )
+            })?;
+            (reference, v)
+        }
+    };
+    let joined = keel_ops::feedback::joined(store, name, &version, label_column, true)
+        .map_err(|e| fail(exit::FAILURE, e))?;
+    if joined.predictions == 0 {
+        return Err(fail(
+            exit::USAGE,
+            anyhow::anyhow!("{name}@{version} has no stored predictions"),
+        ));
+    }
+    eprintln!(
+        "{name}@{version}: {} predictions, {} labelled ({:.1} % label coverage)",
+        joined.predictions,
+        joined.labelled,
+        100.0 * joined.coverage()
+    );
+    let mut columns = joined.batch.into_columns();
+    for c in &mut columns {
+        if c.name == keel_ops::feedback::ID_COLUMN {
+            c.name = id_column.to_owned();
+        }
+    }
+    let batch = keel_data::Batch::from_columns(columns).map_err(|e| fail(exit::FAILURE, e))?;
+    Ok(Table::from_batch(
+        PathBuf::from(format!("store: {name}@{version}")),
+        batch,
+    ))
 }
 
 /// The segment of each row: its value in column `name` as text, `None` when empty.
@@ -339,7 +428,7 @@ fn algo_error(e: keel_algos::AlgoError, args: &PerformanceArgs) -> Error {
                 .unwrap_or(Path::new("reference"))
                 .display()
         )),
-        _ => Error::Data(anyhow::anyhow!("{}: {e}", args.analysis.display())),
+        _ => Error::Data(anyhow::anyhow!("{}: {e}", args.source_name())),
     }
 }
 
