@@ -17,6 +17,7 @@
 //! | [`cbpe`] | confidence-based performance estimation (NannyML's CBPE) with sampling error |
 //! | [`thresholds`] | bounds from the realized metric on reference chunks |
 //! | [`report`] | the serialisable report and [`analyse`], which puts it all together |
+//! | [`monitor`] | the `performance-monitor` plugin's algorithm: windows of batches judged as chunks |
 //!
 //! # Metric names
 //!
@@ -40,6 +41,7 @@ pub mod binary;
 pub mod calibration;
 pub mod cbpe;
 pub mod chunk;
+pub mod monitor;
 pub mod multiclass;
 mod ranking;
 pub mod regression;
@@ -49,11 +51,12 @@ pub mod thresholds;
 pub use binary::BinaryData;
 pub use cbpe::{BinaryCbpe, CbpeOptions, Estimate, MulticlassCbpe};
 pub use chunk::{ChunkSpan, by_size, segments};
+pub use monitor::{PerformanceConfig, PerformanceMonitor};
 pub use multiclass::MulticlassData;
 pub use regression::RegressionData;
 pub use report::{
-    ChunkReport, Data, PerformanceOptions, PerformanceReport, Realized, SegmentReport, Summary,
-    analyse,
+    ChunkReport, Data, Fitted, Judged, Owned, PerformanceOptions, PerformanceReport, Realized,
+    SegmentReport, Summary, analyse, judged,
 };
 pub use thresholds::Bounds;
 
