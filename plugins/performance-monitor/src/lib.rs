@@ -85,7 +85,12 @@ struct Plugin(PerformanceMonitor);
 
 impl Monitor for Plugin {
     fn info() -> Info {
-        Info::new("performance-monitor", env!("CARGO_PKG_VERSION"), DESCRIPTION).schema(SCHEMA)
+        Info::new(
+            "performance-monitor",
+            env!("CARGO_PKG_VERSION"),
+            DESCRIPTION,
+        )
+        .schema(SCHEMA)
     }
 
     fn create(config: Config, reference: Batch) -> Result<Self> {
@@ -157,14 +162,22 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidReference);
         assert!(err.message.contains("label column `y`"), "{}", err.message);
         let cfg = Config(r#"{"task":"regression","label_column":"y"}"#.into());
-        let err = Plugin::create(cfg, batch(&[0.2], Some(&[1]))).err().unwrap();
+        let err = Plugin::create(cfg, batch(&[0.2], Some(&[1])))
+            .err()
+            .unwrap();
         assert_eq!(err.code, ErrorCode::InvalidConfig);
         assert!(err.message.contains("prediction_column"), "{}", err.message);
         let cfg = Config(
             r#"{"task":"binary","label_column":"y","score_column":"score","metrics":["mae"]}"#
                 .into(),
         );
-        let err = Plugin::create(cfg, batch(&[0.2], Some(&[1]))).err().unwrap();
-        assert!(err.message.contains("`mae` is not a Binary metric"), "{}", err.message);
+        let err = Plugin::create(cfg, batch(&[0.2], Some(&[1])))
+            .err()
+            .unwrap();
+        assert!(
+            err.message.contains("`mae` is not a Binary metric"),
+            "{}",
+            err.message
+        );
     }
 }
