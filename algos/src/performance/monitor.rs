@@ -298,6 +298,7 @@ impl PerformanceMonitor {
         for &m in &self.metrics {
             self.metric_entries(&chunk, m, &mut metrics, &mut out);
         }
+        let judged_count = metrics.iter().filter(|m| m.threshold.is_some()).count();
         self.segment_entries(&mut metrics);
         for (name, value) in [
             ("rows", chunk.rows as f64),
@@ -318,7 +319,7 @@ impl PerformanceMonitor {
             rows: chunk.rows as u64,
             alert: !out.is_empty(),
             metrics,
-            summary: summary(&chunk, &out, self.metrics.len()),
+            summary: summary(&chunk, &out, judged_count),
         })
     }
 
@@ -595,7 +596,9 @@ struct Out {
     bounds: [f64; 2],
 }
 
-fn summary(chunk: &ChunkReport, out: &[Out], metrics: usize) -> String {
+/// One line: what alerts (the first metric out of its bounds), or how many
+/// judged metrics are within them; then the label coverage.
+fn summary(chunk: &ChunkReport, out: &[Out], judged: usize) -> String {
     let coverage = format!(
         "{} rows, {} labelled ({:.1} %)",
         chunk.rows,
@@ -603,7 +606,12 @@ fn summary(chunk: &ChunkReport, out: &[Out], metrics: usize) -> String {
         chunk.coverage * 100.0
     );
     let Some(first) = out.first() else {
-        return format!("{metrics} metrics within their bounds; {coverage}");
+        return match judged {
+            0 => format!(
+                "no metric judged (no bounds, or too few labels and no estimate); {coverage}"
+            ),
+            n => format!("{n} judged metrics within their bounds; {coverage}"),
+        };
     };
     let names: Vec<&str> = out.iter().map(|o| o.metric).collect();
     let side = if first.value < first.bounds[0] {
@@ -612,7 +620,7 @@ fn summary(chunk: &ChunkReport, out: &[Out], metrics: usize) -> String {
         "above"
     };
     format!(
-        "ALERT: {} of {metrics} metrics out of their bounds ({}); {} {} {:.4} {side} [{:.4}, {:.4}]; {coverage}",
+        "{} of {judged} judged metrics out of their bounds ({}); {} {} {:.4} {side} [{:.4}, {:.4}]; {coverage}",
         out.len(),
         names.join(", "),
         first.source,
