@@ -187,3 +187,98 @@ fn estimates_in_windows_alert_on_squeezed_scores_and_keep_history() {
         "{status}"
     );
 }
+
+/// The value of the exposition line that starts with `series` (name and labels).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap())
+}
+
+#[test]
+fn the_daemon_exports_estimates_bounds_and_verdicts_per_version() {
+    use crate::serve::oip_request;
+    use common::daemon::{Daemon, get};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let spec = write_spec(dir.path(), &dir.path().join("alerts.jsonl"));
+    let o = keel_in(&store, &["pipeline", "deploy", &spec]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let input = keel_data::io::read_all(Path::new(&drifted_input(dir.path())), None).unwrap();
+    let d = Daemon::start(&store, &[]);
+    for k in 0..3 {
+        let r = common::daemon::post_json(
+            &d.url("/v2/models/loans/infer"),
+            None,
+            &oip_request(&input.slice(k * 500, (k + 1) * 500), None),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let m = get(&d.url("/metrics"), None).body;
+        if m.contains(
+            r#"keel_monitor_windows_total{pipeline="loans",version="1.0.0",monitor="performance"} 3"#,
+        ) {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "windows did not close: {m}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The gauges hold the last window's report, as the history has it.
+    let history = get(&d.url("/admin/monitors/loans/performance/history"), None).json();
+    let last = &history["windows"][0]["report"];
+    assert_eq!(last["window"]["index"], 2, "{history}");
+    let value = |column: &str, name: &str| {
+        last["report"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["column"] == column && x["name"] == name)
+            .unwrap_or_else(|| panic!("no {column}/{name}"))["value"]
+            .as_f64()
+            .unwrap()
+    };
+    let series = |family: &str, extra: &str| {
+        format!(
+            r#"keel_performance_{family}{{pipeline="loans",version="1.0.0",monitor="performance",{extra}}}"#
+        )
+    };
+    for m in ["accuracy", "precision", "recall", "f1", "roc_auc"] {
+        let metric = format!(r#"metric="{m}""#);
+        let got = sample(&metrics, &series("estimated", &metric))
+            .unwrap_or_else(|| panic!("no estimated {m}: {metrics}"));
+        assert!((got - value("estimated", m)).abs() < 1e-12, "{m}");
+        for (side, column) in [("low", "bound-low"), ("high", "bound-high")] {
+            let got = sample(
+                &metrics,
+                &series("bound", &format!(r#"{metric},side="{side}""#)),
+            )
+            .unwrap_or_else(|| panic!("no {side} bound of {m}: {metrics}"));
+            assert!((got - value(column, m)).abs() < 1e-12, "{m} {side}");
+        }
+        let band = sample(
+            &metrics,
+            &series("confidence", &format!(r#"{metric},side="low""#)),
+        );
+        assert!((band.unwrap() - value("confidence-low", m)).abs() < 1e-12);
+    }
+    assert!(
+        value("estimated", "accuracy") < value("bound-low", "accuracy"),
+        "the squeezed window"
+    );
+    assert_eq!(
+        sample(&metrics, &series("alert", r#"metric="accuracy""#)),
+        Some(1.0)
+    );
+    // No labels came: nothing realized to export, and no verdict on
+    // metrics that only labels can judge.
+    assert!(!metrics.contains("keel_performance_realized{"), "{metrics}");
+    assert_eq!(
+        sample(&metrics, &series("alert", r#"metric="log_loss""#)),
+        None
+    );
+}

@@ -263,7 +263,9 @@ fn binary_windows_match_analyse_and_estimates_alert_on_a_squeeze() {
                 assert!(acc.alert && acc.value < acc.threshold.unwrap(), "{acc:?}");
                 assert!(report.alert);
                 assert!(
-                    report.summary.contains(" judged metrics out of their bounds")
+                    report
+                        .summary
+                        .contains(" judged metrics out of their bounds")
                         && report.summary.contains("estimated accuracy"),
                     "{}",
                     report.summary
