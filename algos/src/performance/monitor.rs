@@ -910,7 +910,7 @@ mod bits {
     }
 
     fn decode<E: serde::de::Error>(text: &str) -> Result<Vec<f64>, E> {
-        if text.len() % 16 != 0 || !text.is_ascii() {
+        if !text.len().is_multiple_of(16) || !text.is_ascii() {
             return Err(E::custom("a number column is not 16 hex digits per value"));
         }
         (0..text.len() / 16)

@@ -65,18 +65,8 @@ pub struct Metrics {
     pub monitor_dropped: Family<Labels, Counter>,
     /// Alerts raised.
     pub alerts: Family<Labels, Counter>,
-    /// Performance monitors: the latest realized value of each metric (from
-    /// the last closed window that had labelled rows).
-    pub performance_realized: Family<Labels, FloatGauge>,
-    /// Performance monitors: the latest estimate of each metric (CBPE).
-    pub performance_estimated: Family<Labels, FloatGauge>,
-    /// Performance monitors: each metric's alert bounds, `side` low or high.
-    pub performance_bound: Family<Labels, FloatGauge>,
-    /// Performance monitors: the estimate's ±3σ band, `side` low or high.
-    pub performance_confidence: Family<Labels, FloatGauge>,
-    /// Performance monitors: 1 while the metric's judged value in the last
-    /// closed window is out of its bounds.
-    pub performance_alert: Family<Labels, Gauge>,
+    /// Performance monitors' realized and estimated metrics and bounds.
+    pub performance: PerformanceGauges,
     /// Shadow requests by result (identical, different, error, dropped).
     pub shadow: Family<Labels, Counter>,
     /// Pipeline versions loaded and serving.
@@ -190,36 +180,7 @@ impl Metrics {
                 "Alerts raised by monitors",
                 Family::<Labels, Counter>::default(),
             ),
-            performance_realized: registered(
-                r,
-                "performance_realized",
-                "A performance monitor's latest realized metric (labelled rows of its last window with labels)",
-                Family::<Labels, FloatGauge>::default(),
-            ),
-            performance_estimated: registered(
-                r,
-                "performance_estimated",
-                "A performance monitor's latest estimated metric (CBPE over its last closed window)",
-                Family::<Labels, FloatGauge>::default(),
-            ),
-            performance_bound: registered(
-                r,
-                "performance_bound",
-                "A performance metric's alert bound (side low or high), from the labelled reference or the config",
-                Family::<Labels, FloatGauge>::default(),
-            ),
-            performance_confidence: registered(
-                r,
-                "performance_confidence",
-                "The latest estimate's confidence band (side low or high): estimate -/+ 3 sampling errors",
-                Family::<Labels, FloatGauge>::default(),
-            ),
-            performance_alert: registered(
-                r,
-                "performance_alert",
-                "1 while a performance metric's judged value in the last closed window is out of its bounds",
-                Family::<Labels, Gauge>::default(),
-            ),
+            performance: PerformanceGauges::new(r),
             shadow: registered(
                 r,
                 "shadow_requests",
@@ -257,6 +218,70 @@ impl Metrics {
         out
     }
 
+    /// Counts a refusal.
+    pub fn refuse(&self, pipeline: &str, reason: &'static str) {
+        self.refused
+            .get_or_create(&vec![
+                ("pipeline", pipeline.to_string()),
+                ("reason", reason.to_string()),
+            ])
+            .inc();
+    }
+}
+
+/// The gauges of performance monitors, per pipeline version, monitor and
+/// metric.
+pub struct PerformanceGauges {
+    /// Performance monitors: the latest realized value of each metric (from
+    /// the last closed window that had labelled rows).
+    pub realized: Family<Labels, FloatGauge>,
+    /// Performance monitors: the latest estimate of each metric (CBPE).
+    pub estimated: Family<Labels, FloatGauge>,
+    /// Performance monitors: each metric's alert bounds, `side` low or high.
+    pub bound: Family<Labels, FloatGauge>,
+    /// Performance monitors: the estimate's ±3σ band, `side` low or high.
+    pub confidence: Family<Labels, FloatGauge>,
+    /// Performance monitors: 1 while the metric's judged value in the last
+    /// closed window is out of its bounds.
+    pub alert: Family<Labels, Gauge>,
+}
+
+impl PerformanceGauges {
+    fn new(r: &mut Registry) -> PerformanceGauges {
+        PerformanceGauges {
+            realized: registered(
+                r,
+                "performance_realized",
+                "A performance monitor's latest realized metric (labelled rows of its last window with labels)",
+                Family::<Labels, FloatGauge>::default(),
+            ),
+            estimated: registered(
+                r,
+                "performance_estimated",
+                "A performance monitor's latest estimated metric (CBPE over its last closed window)",
+                Family::<Labels, FloatGauge>::default(),
+            ),
+            bound: registered(
+                r,
+                "performance_bound",
+                "A performance metric's alert bound (side low or high), from the labelled reference or the config",
+                Family::<Labels, FloatGauge>::default(),
+            ),
+            confidence: registered(
+                r,
+                "performance_confidence",
+                "The latest estimate's confidence band (side low or high): estimate -/+ 3 sampling errors",
+                Family::<Labels, FloatGauge>::default(),
+            ),
+            alert: registered(
+                r,
+                "performance_alert",
+                "1 while a performance metric's judged value in the last closed window is out of its bounds",
+                Family::<Labels, Gauge>::default(),
+            ),
+        }
+    }
+
     /// Sets the performance gauges of one closed window of a
     /// `performance-monitor` (`labels`: pipeline, version, monitor) from its
     /// report's metrics as `(column, name, value, judged-and-alerting)`; see
@@ -264,7 +289,7 @@ impl Metrics {
     /// has no value for keeps its previous value: the gauges are the latest
     /// known. (Label coverage, `keel_label_coverage`, comes from the label
     /// store, not from here.)
-    pub fn performance<'a>(
+    pub fn record<'a>(
         &self,
         labels: &Labels,
         metrics: impl IntoIterator<Item = (Option<&'a str>, &'a str, f64, Option<bool>)>,
@@ -278,10 +303,10 @@ impl Metrics {
             let Some(column) = column else { continue };
             let metric = [("metric", name)];
             let family = match column {
-                "realized" => &self.performance_realized,
-                "estimated" => &self.performance_estimated,
-                "bound-low" | "bound-high" => &self.performance_bound,
-                "confidence-low" | "confidence-high" => &self.performance_confidence,
+                "realized" => &self.realized,
+                "estimated" => &self.estimated,
+                "bound-low" | "bound-high" => &self.bound,
+                "confidence-low" | "confidence-high" => &self.confidence,
                 _ => continue,
             };
             let l = match column.rsplit_once('-') {
@@ -290,21 +315,11 @@ impl Metrics {
             };
             family.get_or_create(&l).set(value);
             if let Some(alert) = judged {
-                self.performance_alert
+                self.alert
                     .get_or_create(&with(&metric))
                     .set(i64::from(alert));
             }
         }
-    }
-
-    /// Counts a refusal.
-    pub fn refuse(&self, pipeline: &str, reason: &'static str) {
-        self.refused
-            .get_or_create(&vec![
-                ("pipeline", pipeline.to_string()),
-                ("reason", reason.to_string()),
-            ])
-            .inc();
     }
 }
 
@@ -357,7 +372,7 @@ mod tests {
         let mut l = version_labels("loans", "2.0.0");
         l.push(("monitor", "perf".into()));
         // A labelled window: realized judged (out of bounds), estimate informational.
-        m.performance(
+        m.performance.record(
             &l,
             [
                 (Some("realized"), "f1", 0.5, Some(true)),
@@ -369,7 +384,8 @@ mod tests {
             ],
         );
         // An unlabelled window: only an estimate, judged and fine.
-        m.performance(&l, [(Some("estimated"), "f1", 0.8, Some(false))]);
+        m.performance
+            .record(&l, [(Some("estimated"), "f1", 0.8, Some(false))]);
         let text = m.render();
         let has = |line: &str| assert!(text.contains(line), "{line}\n{text}");
         let base = r#"pipeline="loans",version="2.0.0",monitor="perf",metric="f1""#;

@@ -776,7 +776,7 @@ fn record_closed(
                 metrics.monitor_value.get_or_create(&l).set(x.value);
             }
             if is_performance {
-                metrics.performance(
+                metrics.performance.record(
                     &ml,
                     w.report.metrics.iter().map(|x| {
                         let judged = x.threshold.is_some().then_some(x.alert);

@@ -282,3 +282,83 @@ fn the_daemon_exports_estimates_bounds_and_verdicts_per_version() {
         None
     );
 }
+
+/// The example pipeline as printed in the README: its windows' estimates and
+/// bounds are `keel performance`'s chunks of the same size, exactly.
+#[test]
+fn the_example_pipeline_agrees_with_keel_performance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let summary = dir.path().join("s.json");
+    let o = keel_in(
+        &store,
+        &[
+            "run",
+            &loans("pipeline.toml"),
+            "-i",
+            &loans("analysis.csv"),
+            "--summary-json",
+            summary.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let windows = s["monitors"][0]["windows"].as_array().unwrap().clone();
+    assert_eq!(windows.len(), 6);
+    let o = keel_in(
+        &store,
+        &[
+            "performance",
+            &loans("analysis.csv"),
+            "--labels",
+            &loans("labels.csv"),
+            "--reference",
+            &loans("reference.csv"),
+            "--id-column",
+            "id",
+            "--label-column",
+            "defaulted",
+            "--score-column",
+            "score",
+            "--prediction-column",
+            "prediction",
+            "--chunk-size",
+            "500",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let chunks = report["chunks"].as_array().unwrap();
+    assert_eq!(chunks.len(), 6);
+    for (w, c) in windows.iter().zip(chunks) {
+        let metrics = w["report"]["metrics"].as_array().unwrap();
+        let value = |column: &str, name: &str| {
+            metrics
+                .iter()
+                .find(|x| x["column"] == column && x["name"] == name)
+                .map(|x| x["value"].clone())
+        };
+        for m in ["accuracy", "precision", "recall", "f1", "roc_auc"] {
+            assert_eq!(
+                value("estimated", m),
+                Some(c["estimated"][m].clone()),
+                "{m}"
+            );
+            assert_eq!(
+                value("bound-low", m),
+                Some(c["bounds"][m][0].clone()),
+                "{m}"
+            );
+            assert_eq!(
+                value("confidence-high", m),
+                Some(c["confidence"][m][1].clone()),
+                "{m}"
+            );
+        }
+        assert_eq!(w["report"]["alert"], false);
+    }
+}
