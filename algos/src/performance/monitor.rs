@@ -138,8 +138,15 @@ fn label_text<'de, D: serde::Deserializer<'de>>(
 /// How cells become classes or numbers.
 #[derive(Debug, Clone, PartialEq)]
 enum Kind {
-    Binary { positive: String },
-    Multiclass { classes: Vec<String> },
+    /// Bool cells are themselves; other cells are `positive`, or `negative`
+    /// (the reference's other class, when it has one), or a third class.
+    Binary {
+        positive: String,
+        negative: Option<String>,
+    },
+    Multiclass {
+        classes: Vec<String>,
+    },
     Regression,
 }
 
@@ -479,7 +486,7 @@ impl PerformanceMonitor {
     /// What the snapshot's numbers mean.
     fn basis(&self) -> String {
         let kind = match &self.kind {
-            Kind::Binary { positive } => format!("binary, positive {positive:?}"),
+            Kind::Binary { positive, .. } => format!("binary, positive {positive:?}"),
             Kind::Multiclass { classes } => format!("multiclass, classes {classes:?}"),
             Kind::Regression => "regression".into(),
         };
@@ -564,7 +571,23 @@ impl PerformanceMonitor {
             return Ok(None);
         }
         match &self.kind {
-            Kind::Binary { positive } => Ok(Some(f64::from(u8::from(v.to_string() == *positive)))),
+            Kind::Binary { positive, negative } => {
+                if let Value::Bool(b) = v {
+                    return Ok(Some(f64::from(u8::from(b))));
+                }
+                let text = v.to_string();
+                if text == *positive {
+                    return Ok(Some(1.0));
+                }
+                match negative {
+                    Some(n) if *n != text => Err(bad(
+                        col,
+                        i,
+                        format!("a third class `{text}` (binary classes: `{positive}`, `{n}`)"),
+                    )),
+                    _ => Ok(Some(0.0)),
+                }
+            }
             Kind::Multiclass { classes } => {
                 let text = v.to_string();
                 match classes.iter().position(|c| *c == text) {
@@ -822,55 +845,68 @@ fn kind(c: &PerformanceConfig, reference: &Batch) -> Result<Kind> {
             classes: c.score_columns.keys().cloned().collect(),
         }),
         Task::Binary => {
-            if let Some(p) = &c.positive_label {
-                return Ok(Kind::Binary {
-                    positive: p.clone(),
-                });
-            }
-            let mut seen: Vec<String> = Vec::new();
-            let mut columns = vec![&c.label_column];
-            columns.extend(c.prediction_column.as_ref());
-            for name in columns {
-                let Some(col) = reference.column(name) else {
-                    continue;
-                };
-                for i in 0..col.len() {
-                    let v = col.value(i);
-                    if matches!(v, Value::Null) {
-                        continue;
-                    }
-                    let text = v.to_string();
-                    if seen.contains(&text) {
-                        continue;
-                    }
-                    if seen.len() == 2 {
-                        return Err(AlgoError::reference(
-                            name,
+            let seen = binary_classes(c, reference)?;
+            let positive = match &c.positive_label {
+                Some(p) => p.clone(),
+                None => ["true", "1"]
+                    .into_iter()
+                    .find(|p| seen.is_empty() || seen.iter().any(|s| s == p))
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        AlgoError::config(
+                            "positive_label",
                             format!(
-                                "row {i}: a third class `{text}` (binary classes seen: `{}`, `{}`)",
-                                seen[0], seen[1]
+                                "binary classes `{}`: say which is positive",
+                                seen.join("` and `")
                             ),
-                        ));
-                    }
-                    seen.push(text);
-                }
+                        )
+                    })?,
+            };
+            let mut negative = seen.into_iter().find(|s| *s != positive);
+            if negative.is_none() {
+                negative = match positive.as_str() {
+                    "true" => Some("false".into()),
+                    "1" => Some("0".into()),
+                    _ => None,
+                };
             }
-            for p in ["true", "1"] {
-                if seen.is_empty() || seen.iter().any(|s| s == p) {
-                    return Ok(Kind::Binary {
-                        positive: p.to_owned(),
-                    });
-                }
-            }
-            Err(AlgoError::config(
-                "positive_label",
-                format!(
-                    "binary classes `{}`: say which is positive",
-                    seen.join("` and `")
-                ),
-            ))
+            Ok(Kind::Binary { positive, negative })
         }
     }
+}
+
+/// The (at most two) non-bool values of the reference's label and
+/// prediction columns, in order of appearance; a third is an error.
+fn binary_classes(c: &PerformanceConfig, reference: &Batch) -> Result<Vec<String>> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut columns = vec![&c.label_column];
+    columns.extend(c.prediction_column.as_ref());
+    for name in columns {
+        let Some(col) = reference.column(name) else {
+            continue;
+        };
+        for i in 0..col.len() {
+            let v = col.value(i);
+            if matches!(v, Value::Null | Value::Bool(_)) {
+                continue;
+            }
+            let text = v.to_string();
+            if seen.contains(&text) {
+                continue;
+            }
+            if seen.len() == 2 {
+                return Err(AlgoError::reference(
+                    name,
+                    format!(
+                        "row {i}: a third class `{text}` (binary classes seen: `{}`, `{}`)",
+                        seen[0], seen[1]
+                    ),
+                ));
+            }
+            seen.push(text);
+        }
+    }
+    Ok(seen)
 }
 
 /// The window's rows as [`Owned`] data.
@@ -965,5 +1001,156 @@ mod bits {
                 .map(|t| super::decode::<D::Error>(t))
                 .collect()
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use keel_data::ColumnData;
+
+    fn cfg(json: &str) -> PerformanceConfig {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn batch(scores: &[f64], labels: Option<&[&str]>) -> Batch {
+        let mut columns = vec![Column::new("s", ColumnData::F64(scores.to_vec()))];
+        if let Some(l) = labels {
+            columns.push(Column::from_opt_str(
+                "y",
+                &l.iter()
+                    .map(|v| (!v.is_empty()).then_some(*v))
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        Batch::from_columns(columns).unwrap()
+    }
+
+    const BINARY: &str = r#"{"task":"binary","label_column":"y","score_column":"s",
+        "positive_label":"yes","reference_chunk_rows":2}"#;
+
+    fn reference() -> Batch {
+        batch(
+            &[0.9, 0.2, 0.7, 0.4, 0.8, 0.1],
+            Some(&["yes", "no", "yes", "yes", "no", "no"]),
+        )
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let r = reference();
+        for (json, key) in [
+            (r#"{"task":"binary","label_column":"y"}"#, "score_column"),
+            (
+                r#"{"task":"multiclass","label_column":"y","score_columns":{"a":"s"}}"#,
+                "score_columns",
+            ),
+            (
+                r#"{"task":"regression","label_column":"y","prediction_column":"s","positive_label":1}"#,
+                "positive_label",
+            ),
+            (
+                r#"{"task":"binary","label_column":"y","score_column":"s","thresholds":{"f1":[0.9,0.1]}}"#,
+                "thresholds",
+            ),
+            (
+                r#"{"task":"binary","label_column":"y","score_column":"s","metrics":[]}"#,
+                "metrics",
+            ),
+            (
+                r#"{"task":"binary","label_column":"y","score_column":"s","min_coverage":2}"#,
+                "min_coverage",
+            ),
+            // Labels `yes`/`no`: neither `true` nor `1`, so say which.
+            (
+                r#"{"task":"binary","label_column":"y","score_column":"s"}"#,
+                "positive_label",
+            ),
+        ] {
+            let e = PerformanceMonitor::new(cfg(json), &r).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{json}: {e}");
+            assert!(e.to_string().contains(&format!("`{key}`")), "{json}: {e}");
+        }
+        let e = PerformanceMonitor::new(cfg(BINARY), &batch(&[0.1], Some(&[""]))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Reference);
+        assert!(e.to_string().contains("no labelled row"), "{e}");
+        let e = PerformanceMonitor::new(
+            cfg(BINARY),
+            &batch(&[0.1, 0.2, 0.3], Some(&["yes", "no", "maybe"])),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("a third class `maybe`"), "{e}");
+    }
+
+    #[test]
+    fn windows_match_analyse_fixed_bounds_and_a_bad_batch_changes_nothing() {
+        let json = r#"{"task":"binary","label_column":"y","score_column":"s",
+            "positive_label":"yes","reference_chunk_rows":2,"metrics":["accuracy","f1"],
+            "thresholds":{"f1":[0.95,1.0]}}"#;
+        let mut m = PerformanceMonitor::new(cfg(json), &reference()).unwrap();
+        assert_eq!(m.bounds()["f1"], [0.95, 1.0]);
+        assert!(m.estimates());
+        m.observe(&batch(&[0.9, 0.3], Some(&["yes", ""]))).unwrap();
+        m.observe(&batch(&[0.6, 0.55], None)).unwrap();
+        let before = m.snapshot().unwrap();
+        let e = m.observe(&batch(&[0.2, 1.2], None)).unwrap_err();
+        assert_eq!((e.column(), e.row()), (Some("s"), Some(1)));
+        assert_eq!(m.snapshot().unwrap(), before);
+        let e = m
+            .observe(&batch(&[0.2, 0.3], Some(&["no", "maybe"])))
+            .unwrap_err();
+        assert!(e.to_string().contains("a third class `maybe`"), "{e}");
+        assert_eq!(m.snapshot().unwrap(), before);
+        let r = m.report().unwrap();
+        assert_eq!(r.rows, 4);
+        // Only the configured metrics; f1 judged on its estimate (coverage
+        // 0.25 < 0.5) against the fixed bounds, and below them.
+        let names: std::collections::BTreeSet<&str> =
+            r.metrics.iter().map(|x| x.name.as_str()).collect();
+        assert!(
+            !names.contains("roc_auc") && names.contains("f1"),
+            "{names:?}"
+        );
+        let f1 = r
+            .metrics
+            .iter()
+            .find(|x| x.column.as_deref() == Some("estimated") && x.name == "f1")
+            .unwrap();
+        assert_eq!((f1.threshold, f1.alert), (Some(0.95), f1.value < 0.95));
+        // The same rows through analyse.
+        let chunk = m.chunk().unwrap().unwrap();
+        assert_eq!(chunk.labelled, 1);
+        assert_eq!(chunk.alerts.contains(&"f1".to_owned()), f1.alert);
+        // A restored window is the same window, numbers bit for bit.
+        let mut other = PerformanceMonitor::new(cfg(json), &reference()).unwrap();
+        other.restore(&before).unwrap();
+        assert_eq!(other.report().unwrap(), r);
+        let e = other.restore(b"{\"version\":1}").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::State);
+    }
+
+    #[test]
+    fn numbers_survive_the_snapshot_exactly() {
+        let values = [0.1 + 0.2, f64::MIN_POSITIVE, -0.0, 1e300, 1.0 / 3.0];
+        let rows = Rows {
+            labels: vec![Some(values[0]), None, Some(values[3]), None, Some(1.0)],
+            predictions: values.to_vec(),
+            scores: vec![values.to_vec()],
+            ..Rows::default()
+        };
+        let text = serde_json::to_string(&rows).unwrap();
+        let back: Rows = serde_json::from_str(&text).unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back.predictions), bits(&values));
+        assert_eq!(bits(&back.scores[0]), bits(&values));
+        assert_eq!(back.labels, rows.labels);
+        assert!(
+            serde_json::from_str::<Rows>(
+                &text.replace("\"predictions\":\"", "\"predictions\":\"0")
+            )
+            .is_err()
+        );
     }
 }
