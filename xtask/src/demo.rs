@@ -2,7 +2,8 @@
 //! (examples/penguins) through `keel run`, `keel drift`, `keel report`,
 //! `keel serve` and the audit log, on a fresh store; then the model's
 //! outcome: `keel performance` on examples/performance (labels joined to
-//! predictions, realized metrics and CBPE estimates per chunk).
+//! predictions, realized metrics and CBPE estimates per chunk), and the
+//! `performance-monitor` estimating a pipeline's windows before labels.
 
 use crate::cmd::{cargo, run, target_dir};
 use crate::guests::build_guests;
@@ -69,6 +70,7 @@ pub fn demo(root: &Path) -> Result<()> {
         .arg(&report))?;
     serve_demo(&keel_cmd, &example, &plugins)?;
     let performance = performance_demo(&keel_cmd, root, &out)?;
+    performance_monitor_demo(&keel_cmd, root, &out, &plugins)?;
     eprintln!("\n== keel audit log ==");
     run(keel_cmd().args(["audit", "log"]))?;
     let latest = keel_cmd()
@@ -131,6 +133,69 @@ fn performance_demo(keel_cmd: &dyn Fn() -> Command, root: &Path, out: &Path) -> 
     args(&mut html);
     run(html.args(["--format", "html", "-o"]).arg(&page))?;
     Ok(page)
+}
+
+/// The same predictions through a pipeline whose `performance-monitor`
+/// judges each window of 500 on CBPE estimates before any label: the last
+/// window's estimates, their ±3σ band and the reference's bounds. Run with
+/// `--no-audit`, so the last audit record stays the served request.
+fn performance_monitor_demo(
+    keel_cmd: &dyn Fn() -> Command,
+    root: &Path,
+    out: &Path,
+    plugins: &Path,
+) -> Result<()> {
+    eprintln!(
+        "\n== keel run examples/performance/pipeline.toml: the performance-monitor estimates each window before its labels =="
+    );
+    let example = root.join("examples").join("performance");
+    let summary = out.join("performance-monitor.json");
+    run(keel_cmd()
+        .arg("run")
+        .arg(example.join("pipeline.toml"))
+        .arg("-i")
+        .arg(example.join("analysis.csv"))
+        .arg("-o")
+        .arg(out.join("performance-monitor-out.csv"))
+        .arg("--plugin-dir")
+        .arg(plugins)
+        .args(["--no-audit", "--quiet", "--summary-json"])
+        .arg(&summary))?;
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary)?)
+        .context("reading the run summary")?;
+    let windows = s["monitors"][0]["windows"]
+        .as_array()
+        .context("no monitor windows in the run summary")?;
+    let last = windows.last().context("no window closed")?;
+    let metrics = last["report"]["metrics"]
+        .as_array()
+        .context("no metrics in the last window's report")?;
+    let value = |column: &str, name: &str| {
+        metrics
+            .iter()
+            .find(|m| m["column"] == column && m["name"] == name)
+            .and_then(|m| m["value"].as_f64())
+    };
+    eprintln!(
+        "window #{} (rows {}..{}), no labels yet:",
+        last["window"]["index"],
+        last["window"]["start_row"],
+        last["window"]["start_row"].as_u64().unwrap_or(0)
+            + last["window"]["rows"].as_u64().unwrap_or(0)
+    );
+    eprintln!("  metric       estimated  confidence          bounds");
+    for m in ["accuracy", "precision", "recall", "f1", "roc_auc"] {
+        let f = |c: &str| value(c, m).map_or("-".to_string(), |v| format!("{v:.4}"));
+        eprintln!(
+            "  {m:<12} {:>9}  [{}, {}]    [{}, {}]",
+            f("estimated"),
+            f("confidence-low"),
+            f("confidence-high"),
+            f("bound-low"),
+            f("bound-high")
+        );
+    }
+    Ok(())
 }
 
 /// One HTTP/1.1 exchange on a fresh connection: the demo needs no client library.

@@ -18,6 +18,7 @@
 //! | `dle` | direct loss estimation for regression (NannyML's DLE), `dle` feature |
 //! | [`thresholds`] | bounds from the realized metric on reference chunks |
 //! | [`report`] | the serialisable report and [`analyse`], which puts it all together |
+//! | [`monitor`] | the `performance-monitor` plugin's algorithm: windows of batches judged as chunks |
 //!
 //! # Metric names
 //!
@@ -43,6 +44,7 @@ pub mod cbpe;
 pub mod chunk;
 #[cfg(feature = "dle")]
 pub mod dle;
+pub mod monitor;
 pub mod multiclass;
 mod ranking;
 pub mod regression;
@@ -52,11 +54,12 @@ pub mod thresholds;
 pub use binary::BinaryData;
 pub use cbpe::{BinaryCbpe, CbpeOptions, Estimate, MulticlassCbpe};
 pub use chunk::{ChunkSpan, by_size, segments};
+pub use monitor::{PerformanceConfig, PerformanceMonitor};
 pub use multiclass::MulticlassData;
 pub use regression::RegressionData;
 pub use report::{
-    ChunkReport, Data, PerformanceOptions, PerformanceReport, Realized, SegmentReport, Summary,
-    analyse,
+    ChunkReport, Data, Fitted, Judged, Owned, PerformanceOptions, PerformanceReport, Realized,
+    SegmentReport, Summary, analyse, judged,
 };
 pub use thresholds::Bounds;
 

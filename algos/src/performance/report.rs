@@ -102,6 +102,69 @@ impl Data<'_> {
     }
 }
 
+/// A model's output and labels, owned, in the types [`Data`] borrows (the
+/// CLI builds them from files, the `performance-monitor` from a window's rows).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Owned {
+    Binary {
+        labels: Vec<Option<bool>>,
+        predictions: Vec<bool>,
+        scores: Option<Vec<f64>>,
+    },
+    Multiclass {
+        labels: Vec<Option<u32>>,
+        predictions: Vec<u32>,
+        probabilities: Vec<Vec<f64>>,
+    },
+    Regression {
+        labels: Vec<Option<f64>>,
+        predictions: Vec<f64>,
+    },
+}
+
+impl Owned {
+    /// The probability columns to pass to [`Owned::data`].
+    pub fn columns(&self) -> Vec<&[f64]> {
+        match self {
+            Owned::Multiclass { probabilities, .. } => {
+                probabilities.iter().map(Vec::as_slice).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The data, borrowing `columns` (from [`Owned::columns`]).
+    pub fn data<'a>(&'a self, columns: &'a [&'a [f64]]) -> Data<'a> {
+        match self {
+            Owned::Binary {
+                labels,
+                predictions,
+                scores,
+            } => Data::Binary(BinaryData {
+                labels,
+                predictions,
+                scores: scores.as_deref(),
+            }),
+            Owned::Multiclass {
+                labels,
+                predictions,
+                ..
+            } => Data::Multiclass(MulticlassData {
+                labels,
+                predictions,
+                probabilities: columns,
+            }),
+            Owned::Regression {
+                labels,
+                predictions,
+            } => Data::Regression(RegressionData {
+                labels,
+                predictions,
+            }),
+        }
+    }
+}
+
 /// Realized metrics of some rows, of any task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Realized {
@@ -237,9 +300,9 @@ pub fn analyse(
     data.check()?;
     let task = data.task();
     let spans = chunk::by_size(data.rows(), options.chunk_size)?;
-    let (bounds, estimator) = match reference {
-        Some(r) => fit_reference(r, task, options)?,
-        None => (Bounds::new(), None),
+    let fitted = match reference {
+        Some(r) => Fitted::fit(r, task, options)?,
+        None => Fitted::default(),
     };
     let all = data.realized(0..data.rows());
     let overall = Summary {
@@ -251,7 +314,7 @@ pub fn analyse(
     };
     let chunks = spans
         .iter()
-        .map(|span| chunk_report(data, *span, estimator.as_ref(), &bounds, options))
+        .map(|span| fitted.chunk(data, *span, options))
         .collect::<Result<Vec<_>>>()?;
     let mut by_segment = BTreeMap::new();
     if let Some(values) = segments {
@@ -286,106 +349,157 @@ pub fn analyse(
 }
 
 /// A fitted estimator of either classification task.
+#[derive(Debug, Clone)]
 enum Estimator {
     Binary(BinaryCbpe),
     Multiclass(MulticlassCbpe),
 }
 
-/// Bounds of every metric from the reference's chunks, and CBPE fitted on it
-/// where it applies.
-fn fit_reference(
-    reference: &Data,
-    task: Task,
-    options: &PerformanceOptions,
-) -> Result<(Bounds, Option<Estimator>)> {
-    if reference.task() != task {
-        return Err(AlgoError::Reference {
-            column: None,
-            message: format!(
-                "the reference is {:?}, the data {:?}",
-                reference.task(),
-                task
-            ),
-        });
-    }
-    reference.check().map_err(|e| AlgoError::Reference {
-        column: e.column().map(str::to_owned),
-        message: e.to_string(),
-    })?;
-    let chunks: Vec<Metrics> = chunk::by_size(reference.rows(), options.chunk_size)?
-        .iter()
-        .map(|c| reference.realized(c.range()).metrics)
-        .collect();
-    let bounds = thresholds::from_reference(&chunks, task.metrics(), options.std_multiplier);
-    let cbpe = CbpeOptions {
-        chunk_size: options.chunk_size,
-        calibration: options.calibration,
-        std_multiplier: options.std_multiplier,
-    };
-    let estimator = match reference {
-        Data::Binary(r) if r.scores.is_some() => {
-            Some(Estimator::Binary(BinaryCbpe::fit(r, &cbpe)?))
-        }
-        Data::Multiclass(r) => Some(Estimator::Multiclass(MulticlassCbpe::fit(r, &cbpe)?)),
-        _ => None,
-    };
-    Ok((bounds, estimator))
+/// What a labelled reference gives the chunks of an analysis: the bounds of
+/// every metric and, for classifiers with scores, CBPE fitted on it. Built
+/// once by [`Fitted::fit`], then asked for one chunk at a time by
+/// [`Fitted::chunk`]: [`analyse`] does that for each chunk of a file, the
+/// `performance-monitor` plugin for each window the host closes.
+#[derive(Debug, Clone, Default)]
+pub struct Fitted {
+    /// Alert bounds per metric (empty without a reference); a caller may
+    /// replace entries with fixed bounds before judging chunks.
+    pub bounds: Bounds,
+    estimator: Option<Estimator>,
 }
 
-fn chunk_report(
-    data: &Data,
-    span: ChunkSpan,
-    estimator: Option<&Estimator>,
-    bounds: &Bounds,
-    options: &PerformanceOptions,
-) -> Result<ChunkReport> {
-    let Realized {
-        rows,
-        labelled,
-        metrics: realized,
-        ..
-    } = data.realized(span.range());
-    let estimate = match (estimator, data) {
-        (Some(Estimator::Binary(e)), Data::Binary(d)) if d.scores.is_some() => {
-            e.estimate(d, span.range())?
+impl Fitted {
+    /// Bounds of every metric of `task` from the reference's chunks of
+    /// `options.chunk_size` rows, and CBPE fitted on it where it applies.
+    pub fn fit(reference: &Data, task: Task, options: &PerformanceOptions) -> Result<Fitted> {
+        if reference.task() != task {
+            return Err(AlgoError::Reference {
+                column: None,
+                message: format!(
+                    "the reference is {:?}, the data {:?}",
+                    reference.task(),
+                    task
+                ),
+            });
         }
-        (Some(Estimator::Multiclass(e)), Data::Multiclass(d)) => e.estimate(d, span.range())?,
-        _ => Estimate::default(),
-    };
-    let coverage = share(labelled, rows);
-    let trust_realized = labelled > 0 && coverage >= options.realized_coverage;
-    let alerts = data
-        .task()
-        .metrics()
-        .iter()
-        .filter(|&&m| {
-            let Some(&b) = bounds.get(m) else {
-                return false;
-            };
-            let realized = realized.get(m).copied().flatten();
-            let estimated = estimate.values.get(m).copied().flatten();
-            match (trust_realized, realized, estimated) {
-                (true, Some(v), _) | (_, None, Some(v)) | (false, _, Some(v)) => {
-                    thresholds::outside(b, v)
-                }
-                _ => false,
+        reference.check().map_err(|e| AlgoError::Reference {
+            column: e.column().map(str::to_owned),
+            message: e.to_string(),
+        })?;
+        let chunks: Vec<Metrics> = chunk::by_size(reference.rows(), options.chunk_size)?
+            .iter()
+            .map(|c| reference.realized(c.range()).metrics)
+            .collect();
+        let bounds = thresholds::from_reference(&chunks, task.metrics(), options.std_multiplier);
+        let cbpe = CbpeOptions {
+            chunk_size: options.chunk_size,
+            calibration: options.calibration,
+            std_multiplier: options.std_multiplier,
+        };
+        let estimator = match reference {
+            Data::Binary(r) if r.scores.is_some() => {
+                Some(Estimator::Binary(BinaryCbpe::fit(r, &cbpe)?))
             }
+            Data::Multiclass(r) => Some(Estimator::Multiclass(MulticlassCbpe::fit(r, &cbpe)?)),
+            _ => None,
+        };
+        Ok(Fitted { bounds, estimator })
+    }
+
+    /// Whether CBPE estimates chunks (a classifier's reference with scores).
+    pub fn estimates(&self) -> bool {
+        self.estimator.is_some()
+    }
+
+    /// The report of the rows `span` of `data`: realized metrics of its
+    /// labelled rows, CBPE estimates of all its rows, bounds and alerts.
+    pub fn chunk(
+        &self,
+        data: &Data,
+        span: ChunkSpan,
+        options: &PerformanceOptions,
+    ) -> Result<ChunkReport> {
+        let Realized {
+            rows,
+            labelled,
+            metrics: realized,
+            ..
+        } = data.realized(span.range());
+        let estimate = match (&self.estimator, data) {
+            (Some(Estimator::Binary(e)), Data::Binary(d)) if d.scores.is_some() => {
+                e.estimate(d, span.range())?
+            }
+            (Some(Estimator::Multiclass(e)), Data::Multiclass(d)) => e.estimate(d, span.range())?,
+            _ => Estimate::default(),
+        };
+        let coverage = share(labelled, rows);
+        let alerts = data
+            .task()
+            .metrics()
+            .iter()
+            .filter(|&&m| {
+                let Some(&b) = self.bounds.get(m) else {
+                    return false;
+                };
+                judged(m, &realized, &estimate.values, coverage, options)
+                    .is_some_and(|j| thresholds::outside(b, j.value()))
+            })
+            .map(|&m| m.to_owned())
+            .collect();
+        Ok(ChunkReport {
+            start: span.start,
+            end: span.end,
+            rows,
+            labelled,
+            coverage,
+            realized,
+            estimated: estimate.values,
+            sampling_error: estimate.sampling_error,
+            confidence: estimate.confidence,
+            bounds: self.bounds.clone(),
+            alerts,
         })
-        .map(|&m| m.to_owned())
-        .collect();
-    Ok(ChunkReport {
-        start: span.start,
-        end: span.end,
-        rows,
-        labelled,
-        coverage,
-        realized,
-        estimated: estimate.values,
-        sampling_error: estimate.sampling_error,
-        confidence: estimate.confidence,
-        bounds: bounds.clone(),
-        alerts,
-    })
+    }
+}
+
+/// The value of a chunk's metric that decides its alert.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Judged {
+    /// The realized value: labels cover at least `realized_coverage` of the
+    /// chunk (or there is no estimate to fall back on).
+    Realized(f64),
+    /// The estimate: too few labels yet.
+    Estimated(f64),
+}
+
+impl Judged {
+    /// The value judged.
+    pub fn value(self) -> f64 {
+        match self {
+            Judged::Realized(v) | Judged::Estimated(v) => v,
+        }
+    }
+}
+
+/// Which value of `metric` a chunk with label `coverage` is judged on: its
+/// realized value once labels cover `options.realized_coverage` of it, its
+/// estimate before that (or when the realized value is undefined); `None`
+/// when neither is there.
+pub fn judged(
+    metric: &str,
+    realized: &Metrics,
+    estimated: &Metrics,
+    coverage: f64,
+    options: &PerformanceOptions,
+) -> Option<Judged> {
+    let trust_realized = coverage > 0.0 && coverage >= options.realized_coverage;
+    let realized = realized.get(metric).copied().flatten();
+    let estimated = estimated.get(metric).copied().flatten();
+    match (trust_realized, realized, estimated) {
+        (true, Some(v), _) => Some(Judged::Realized(v)),
+        (_, None, Some(v)) | (false, _, Some(v)) => Some(Judged::Estimated(v)),
+        _ => None,
+    }
 }
 
 fn share(part: usize, whole: usize) -> f64 {

@@ -1,6 +1,7 @@
 //! Prometheus metrics of the daemon: requests and latency per pipeline
 //! version and stage, outcomes, refusals, instance-pool use, the audit
-//! queue, monitor statistics as gauges and alerts raised.
+//! queue, monitor statistics as gauges and alerts raised; the realized and
+//! estimated metrics of performance monitors with their bounds.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -64,6 +65,8 @@ pub struct Metrics {
     pub monitor_dropped: Family<Labels, Counter>,
     /// Alerts raised.
     pub alerts: Family<Labels, Counter>,
+    /// Performance monitors' realized and estimated metrics and bounds.
+    pub performance: PerformanceGauges,
     /// Shadow requests by result (identical, different, error, dropped).
     pub shadow: Family<Labels, Counter>,
     /// Pipeline versions loaded and serving.
@@ -177,6 +180,7 @@ impl Metrics {
                 "Alerts raised by monitors",
                 Family::<Labels, Counter>::default(),
             ),
+            performance: PerformanceGauges::new(r),
             shadow: registered(
                 r,
                 "shadow_requests",
@@ -225,6 +229,100 @@ impl Metrics {
     }
 }
 
+/// The gauges of performance monitors, per pipeline version, monitor and
+/// metric.
+pub struct PerformanceGauges {
+    /// Performance monitors: the latest realized value of each metric (from
+    /// the last closed window that had labelled rows).
+    pub realized: Family<Labels, FloatGauge>,
+    /// Performance monitors: the latest estimate of each metric (CBPE).
+    pub estimated: Family<Labels, FloatGauge>,
+    /// Performance monitors: each metric's alert bounds, `side` low or high.
+    pub bound: Family<Labels, FloatGauge>,
+    /// Performance monitors: the estimate's ±3σ band, `side` low or high.
+    pub confidence: Family<Labels, FloatGauge>,
+    /// Performance monitors: 1 while the metric's judged value in the last
+    /// closed window is out of its bounds.
+    pub alert: Family<Labels, Gauge>,
+}
+
+impl PerformanceGauges {
+    fn new(r: &mut Registry) -> PerformanceGauges {
+        PerformanceGauges {
+            realized: registered(
+                r,
+                "performance_realized",
+                "A performance monitor's latest realized metric (labelled rows of its last window with labels)",
+                Family::<Labels, FloatGauge>::default(),
+            ),
+            estimated: registered(
+                r,
+                "performance_estimated",
+                "A performance monitor's latest estimated metric (CBPE over its last closed window)",
+                Family::<Labels, FloatGauge>::default(),
+            ),
+            bound: registered(
+                r,
+                "performance_bound",
+                "A performance metric's alert bound (side low or high), from the labelled reference or the config",
+                Family::<Labels, FloatGauge>::default(),
+            ),
+            confidence: registered(
+                r,
+                "performance_confidence",
+                "The latest estimate's confidence band (side low or high): estimate -/+ 3 sampling errors",
+                Family::<Labels, FloatGauge>::default(),
+            ),
+            alert: registered(
+                r,
+                "performance_alert",
+                "1 while a performance metric's judged value in the last closed window is out of its bounds",
+                Family::<Labels, Gauge>::default(),
+            ),
+        }
+    }
+
+    /// Sets the performance gauges of one closed window of a
+    /// `performance-monitor` (`labels`: pipeline, version, monitor) from its
+    /// report's metrics as `(column, name, value, judged-and-alerting)`; see
+    /// `keel_algos::performance::monitor` for the layout. A metric the window
+    /// has no value for keeps its previous value: the gauges are the latest
+    /// known. (Label coverage, `keel_label_coverage`, comes from the label
+    /// store, not from here.)
+    pub fn record<'a>(
+        &self,
+        labels: &Labels,
+        metrics: impl IntoIterator<Item = (Option<&'a str>, &'a str, f64, Option<bool>)>,
+    ) {
+        let with = |extra: &[(&'static str, &str)]| {
+            let mut l = labels.clone();
+            l.extend(extra.iter().map(|(k, v)| (*k, (*v).to_string())));
+            l
+        };
+        for (column, name, value, judged) in metrics {
+            let Some(column) = column else { continue };
+            let metric = [("metric", name)];
+            let family = match column {
+                "realized" => &self.realized,
+                "estimated" => &self.estimated,
+                "bound-low" | "bound-high" => &self.bound,
+                "confidence-low" | "confidence-high" => &self.confidence,
+                _ => continue,
+            };
+            let l = match column.rsplit_once('-') {
+                Some((_, side @ ("low" | "high"))) => with(&[("metric", name), ("side", side)]),
+                _ => with(&metric),
+            };
+            family.get_or_create(&l).set(value);
+            if let Some(alert) = judged {
+                self.alert
+                    .get_or_create(&with(&metric))
+                    .set(i64::from(alert));
+            }
+        }
+    }
+}
+
 /// Labels of a pipeline version.
 pub fn version_labels(pipeline: &str, version: &str) -> Labels {
     vec![
@@ -266,5 +364,41 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn performance_gauges_keep_the_latest_value_of_each_kind() {
+        let m = Metrics::new();
+        let mut l = version_labels("loans", "2.0.0");
+        l.push(("monitor", "perf".into()));
+        // A labelled window: realized judged (out of bounds), estimate informational.
+        m.performance.record(
+            &l,
+            [
+                (Some("realized"), "f1", 0.5, Some(true)),
+                (Some("estimated"), "f1", 0.7, None),
+                (Some("bound-low"), "f1", 0.6, None),
+                (Some("bound-high"), "f1", 0.9, None),
+                (Some("region=east"), "f1", 0.1, None),
+                (None, "coverage", 1.0, None),
+            ],
+        );
+        // An unlabelled window: only an estimate, judged and fine.
+        m.performance
+            .record(&l, [(Some("estimated"), "f1", 0.8, Some(false))]);
+        let text = m.render();
+        let has = |line: &str| assert!(text.contains(line), "{line}\n{text}");
+        let base = r#"pipeline="loans",version="2.0.0",monitor="perf",metric="f1""#;
+        has(&format!("keel_performance_realized{{{base}}} 0.5"));
+        has(&format!("keel_performance_estimated{{{base}}} 0.8"));
+        has(&format!(
+            r#"keel_performance_bound{{{base},side="low"}} 0.6"#
+        ));
+        has(&format!(
+            r#"keel_performance_bound{{{base},side="high"}} 0.9"#
+        ));
+        has(&format!("keel_performance_alert{{{base}}} 0"));
+        assert!(!text.contains("region=east"), "{text}");
+        assert!(!text.contains("coverage"), "{text}");
     }
 }

@@ -790,9 +790,11 @@ fn record_closed(
     )>,
 ) {
     let name = &pipeline.spec().name;
+    let performance = performance_monitors(pipeline);
     for (monitor, windows, alerts) in closed {
         let mut ml = labels.clone();
         ml.push(("monitor", monitor.clone()));
+        let is_performance = performance.contains(&monitor);
         for w in &windows {
             if let Err(e) = record_window(store, name, &monitor, w) {
                 tracing::error!(monitor = %monitor, error = %e, "cannot record a closed window");
@@ -807,6 +809,15 @@ fn record_closed(
                 l.push(("column", x.column.clone().unwrap_or_default()));
                 l.push(("metric", x.name.clone()));
                 metrics.monitor_value.get_or_create(&l).set(x.value);
+            }
+            if is_performance {
+                metrics.performance.record(
+                    &ml,
+                    w.report.metrics.iter().map(|x| {
+                        let judged = x.threshold.is_some().then_some(x.alert);
+                        (x.column.as_deref(), x.name.as_str(), x.value, judged)
+                    }),
+                );
             }
         }
         for a in &alerts {
@@ -823,6 +834,18 @@ fn record_closed(
             }
         }
     }
+}
+
+/// The monitors of `pipeline` that run the `performance-monitor` plugin
+/// (by the name its metadata declares, whatever file it came from): their
+/// reports also feed the `keel_performance_*` gauges.
+fn performance_monitors(pipeline: &Pipeline) -> Vec<String> {
+    pipeline
+        .plugins()
+        .into_iter()
+        .filter(|p| p.role == "monitor" && p.plugin == "performance-monitor")
+        .map(|p| p.name)
+        .collect()
 }
 
 fn save_states(pipeline: &Pipeline, store: &Store, live: &mut LiveMonitors, identity: &str) {

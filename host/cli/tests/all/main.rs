@@ -13,6 +13,7 @@
 //! - `monitors`: `keel drift`, monitor windows, alert webhooks and commands, monitor state
 //! - `new_build`: `keel new` and `keel build` for every language and kind
 //! - `performance`: `keel performance`: labels joined by id, realized metrics counted by hand, tasks, errors
+//! - `performance_monitor`: the performance-monitor in a pipeline: estimates in windows, history, alerts
 //! - `onnx`: ONNX models through wasi:nn, against onnxruntime, `keel model`
 //! - `profile`: `keel profile` and its schema as the data-quality config
 //! - `serve`: `keel serve` over HTTP: OIP v2, Triton's client, auth, limits, canary, metrics
@@ -30,6 +31,7 @@ mod monitors;
 mod new_build;
 mod onnx;
 mod performance;
+mod performance_monitor;
 mod profile;
 mod serve;
 mod supply_chain;

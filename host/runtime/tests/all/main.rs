@@ -8,6 +8,7 @@
 //! - `alert_sink`: the executor hands raised alerts to the caller's sink and keeps its answers
 //! - `bias`: the bias-monitor component against counts from the data and the native algorithm
 //! - `conformance`: the cross-language conformance suite (tests/conformance/)
+//! - `performance`: the performance-monitor component, window by window, against `keel_algos::performance::analyse`
 //! - `plugins`: every first-party plugin: metadata, config schema, each kind's calls
 //! - `sandbox`: the hostile guest: limits, traps, grants; the host carries on
 //! - `sdk_examples`: the Python, JavaScript and C SDK examples as components
@@ -17,6 +18,7 @@ mod common;
 mod alert_sink;
 mod bias;
 mod conformance;
+mod performance;
 mod plugins;
 mod sandbox;
 mod sdk_examples;

@@ -26,6 +26,7 @@ const PLUGINS: &[(&str, PluginKind, bool)] = &[
     ("one-hot-encoder", PluginKind::Transform, true),
     ("onnx-model", PluginKind::Transform, false),
     ("ordinal-encoder", PluginKind::Transform, true),
+    ("performance-monitor", PluginKind::Monitor, true),
     ("rule-validator", PluginKind::Validator, false),
     ("standard-scaler", PluginKind::Transform, true),
 ];

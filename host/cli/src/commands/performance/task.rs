@@ -12,7 +12,8 @@
 
 use super::Error;
 use super::input::{Cells, Key, Table};
-use keel_algos::performance::{BinaryData, Data, MulticlassData, RegressionData, Task};
+pub use keel_algos::performance::Owned;
+use keel_algos::performance::Task;
 use keel_data::Column;
 
 /// The columns that give the model's output and the truth.
@@ -146,67 +147,6 @@ fn positive(cells: &[Cells], positive: Option<&str>) -> Result<String, Error> {
         "binary classes {}: say which is positive with --positive-label",
         names.join(" and ")
     )))
-}
-
-/// A model's output and labels in the types `analyse` takes.
-pub enum Owned {
-    Binary {
-        labels: Vec<Option<bool>>,
-        predictions: Vec<bool>,
-        scores: Option<Vec<f64>>,
-    },
-    Multiclass {
-        labels: Vec<Option<u32>>,
-        predictions: Vec<u32>,
-        probabilities: Vec<Vec<f64>>,
-    },
-    Regression {
-        labels: Vec<Option<f64>>,
-        predictions: Vec<f64>,
-    },
-}
-
-impl Owned {
-    /// The probability columns to pass to [`Owned::data`].
-    pub fn columns(&self) -> Vec<&[f64]> {
-        match self {
-            Owned::Multiclass { probabilities, .. } => {
-                probabilities.iter().map(Vec::as_slice).collect()
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// The data, borrowing `columns` (from [`Owned::columns`]).
-    pub fn data<'a>(&'a self, columns: &'a [&'a [f64]]) -> Data<'a> {
-        match self {
-            Owned::Binary {
-                labels,
-                predictions,
-                scores,
-            } => Data::Binary(BinaryData {
-                labels,
-                predictions,
-                scores: scores.as_deref(),
-            }),
-            Owned::Multiclass {
-                labels,
-                predictions,
-                ..
-            } => Data::Multiclass(MulticlassData {
-                labels,
-                predictions,
-                probabilities: columns,
-            }),
-            Owned::Regression {
-                labels,
-                predictions,
-            } => Data::Regression(RegressionData {
-                labels,
-                predictions,
-            }),
-        }
-    }
 }
 
 /// Builds the data of `table` (predictions and scores) with `labels`.
