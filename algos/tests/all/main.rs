@@ -5,6 +5,7 @@
 //! `#[ignore]`d: `cargo test --release -p keel-algos --test all <module>:: -- --ignored --nocapture`.
 //!
 //! - `common`: golden files, the mismatch collector, a random source, best-of-N timing
+//! - `explain`: Shapley values against shap's KernelExplainer and LinearExplainer (`golden/explain.py`)
 //! - `golden`: the drift statistics against scipy (`golden/generate.py`)
 //! - `penguins`: the example pipeline's maths natively against scikit-learn and its README
 //! - `performance`: realized metrics against scikit-learn, CBPE against NannyML (`golden/performance.py`)
@@ -13,6 +14,7 @@
 
 mod common;
 
+mod explain;
 mod golden;
 mod penguins;
 mod performance;
