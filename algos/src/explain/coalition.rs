@@ -3,6 +3,7 @@
 //! is copied with its validity, so nulls in the background are values like
 //! any other.
 
+use super::rng::Rng;
 use crate::{AlgoError, Result};
 use keel_data::{Batch, Column, ColumnData, DataError};
 
@@ -53,6 +54,26 @@ pub fn coalition_batch(
         }
     }
     Ok(Batch::new(total, columns)?)
+}
+
+/// `n` rows of `batch` drawn without replacement by a generator seeded
+/// with `seed`, kept in their order; the whole batch when it has no more
+/// than `n` rows. The default background of an explanation: a fixed-seed
+/// sample of the pipeline's reference.
+pub fn sample_rows(batch: &Batch, n: usize, seed: u64) -> Batch {
+    let rows = batch.rows();
+    if rows <= n {
+        return batch.clone();
+    }
+    let mut rng = Rng(seed);
+    let mut order: Vec<usize> = (0..rows).collect();
+    let mut keep = vec![false; rows];
+    for i in 0..n {
+        let j = i + rng.below(rows - i);
+        order.swap(i, j);
+        keep[order[i]] = true;
+    }
+    batch.filter(&keep)
 }
 
 /// `keep[c]` ? the row's value × background rows : the background column, per coalition.
@@ -126,6 +147,21 @@ fn repeat(col: &Column, row: usize, n: usize) -> Column {
 mod tests {
     use super::*;
     use keel_data::Value;
+
+    #[test]
+    fn samples_are_seeded_distinct_and_in_order() {
+        let batch = Batch::from_columns(vec![Column::new("i", ColumnData::S64((0..50).collect()))])
+            .unwrap();
+        let a = sample_rows(&batch, 10, 0);
+        assert_eq!(a, sample_rows(&batch, 10, 0));
+        assert_ne!(a, sample_rows(&batch, 10, 1));
+        let ColumnData::S64(v) = &a.columns()[0].data else {
+            panic!()
+        };
+        assert_eq!(v.len(), 10);
+        assert!(v.windows(2).all(|w| w[0] < w[1]), "{v:?}");
+        assert_eq!(sample_rows(&batch, 50, 3), batch);
+    }
 
     #[test]
     fn cells_come_from_the_row_or_the_background_with_their_nulls() {

@@ -25,8 +25,9 @@
 mod coalition;
 mod exact;
 mod kernel;
+mod rng;
 
-pub use coalition::coalition_batch;
+pub use coalition::{coalition_batch, sample_rows};
 
 use crate::AlgoError;
 

@@ -6,6 +6,7 @@
 //! [`monitor_state`] (monitor state and history).
 
 pub mod alerts;
+pub mod explain;
 pub mod monitor_state;
 pub mod record;
 pub mod source;
