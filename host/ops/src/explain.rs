@@ -11,7 +11,7 @@ use keel_data::io::{BatchWriter, Format};
 use keel_data::{Batch, DataError};
 use keel_runtime::CallError;
 use keel_runtime::pipeline::{Pipeline, Worker};
-use keel_store::Digest;
+use keel_store::{AuditRecord, Digest, Receipt, Store};
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
@@ -305,4 +305,49 @@ pub fn explain<P: std::ops::Deref<Target = Pipeline>>(
         features,
         rows: explained,
     })
+}
+
+/// The input payload of a recorded prediction; an error naming the record
+/// when it was not retained.
+pub fn recorded_input(store: &Store, record: &AuditRecord) -> Result<Vec<u8>, ExplainError> {
+    store
+        .payload(&record.input_digest)
+        .map_err(|e| ExplainError::Data(format!("record {}: reading its input: {e}", record.id)))?
+        .ok_or_else(|| {
+            ExplainError::Data(format!(
+                "record {}: its input payload ({}) was not retained (the store's retention \
+                 policy keeps payloads only for some pipelines and records), so it cannot be explained",
+                record.id,
+                record.input_digest.short()
+            ))
+        })
+}
+
+/// Appends the explanation of `of`'s prediction to the audit chain, linked
+/// to it by id, with everything needed to reproduce it; returns the receipt.
+pub fn record(
+    store: &Store,
+    of: &AuditRecord,
+    row: Option<usize>,
+    explained: &Explained,
+) -> anyhow::Result<Receipt> {
+    let values = serde_json::to_vec(&explained.to_json())?;
+    let mut r = AuditRecord::new(of.pipeline.clone(), of.input_digest.clone());
+    r.stages = of.stages.clone();
+    r.rows_in = explained.rows.len() as u64;
+    r.rows_out = explained.rows.len() as u64;
+    r.output_digest = Some(Digest::of(&values));
+    r.explanation = Some(json!({
+        "explains": of.id,
+        "row": row,
+        "output": explained.output,
+        "method": explained.method.name(),
+        "link": explained.link.name(),
+        "seed": explained.seed,
+        "nsamples": explained.nsamples,
+        "features": explained.features,
+        "background": {"rows": explained.background_rows, "digest": explained.background_digest.to_string()},
+        "values_digest": Digest::of(&values).to_string(),
+    }));
+    Ok(store.append(r)?)
 }

@@ -8,6 +8,7 @@ pub mod build;
 #[cfg(feature = "compiler")]
 pub mod compile;
 pub mod drift;
+pub mod explain;
 pub mod model;
 pub mod monitor;
 pub mod new;

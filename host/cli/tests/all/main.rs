@@ -7,6 +7,7 @@
 //! - `common`: helpers (the `keel` binary with a store of its own, guest and example paths; `daemon`: a `keel serve` process; `chromium`: headless Chromium for HTML reports)
 //! - `cli`: `keel run` end to end on the example, bad input, bad specs, failing plugins, exit codes
 //! - `edge`: `keel compile`, precompiled bundles, Pulley, bundles for another target
+//! - `explain`: `keel explain` on penguins: additivity, JSON keys, kernel vs exact, HTML in Chromium, a recorded prediction
 //! - `fuzz_regressions`: the fuzz harnesses over every committed seed and regression (fuzz/)
 //! - `hostile`: misbehaving plugins through `keel run`: errors, exit 4, audit outcomes
 //! - `monitors`: `keel drift`, monitor windows, alert webhooks and commands, monitor state
@@ -22,6 +23,7 @@ mod common;
 
 mod cli;
 mod edge;
+mod explain;
 mod fuzz_regressions;
 mod hostile;
 mod monitors;
