@@ -75,6 +75,9 @@ enum Task {
     Edge(edge::EdgeArgs),
     /// The onnx-model stage (wasi:nn, tract) vs onnxruntime on the same model and rows.
     BenchOnnx,
+    /// Exact Shapley values of one penguins row through the pipeline; penguins-onnx vs
+    /// shap.KernelExplainer on onnxruntime (installs the Python side; checks both agree).
+    BenchExplain,
     /// No import cycle among a crate's top-level modules; no long function in host/.
     Layout(layout::LayoutArgs),
     /// What .ci/run does: fmt check, clippy -D warnings, layout, test.
@@ -109,6 +112,7 @@ fn main() -> Result<()> {
         Task::BenchPerformance { rows } => bench::performance::bench_performance(&root, rows),
         Task::BenchServe { seconds } => bench::serve::bench_serve(&root, seconds),
         Task::BenchOnnx => bench::onnx::bench_onnx(&root),
+        Task::BenchExplain => bench::explain::bench_explain(&root),
         Task::BenchLangs { dev } => bench::langs::bench_langs(&root, dev),
         Task::Edge(args) => edge::edge(&root, args.target),
         Task::Layout(args) => layout::layout(&root, &args),

@@ -2,6 +2,7 @@
 //! for each of the others.
 
 pub mod drift;
+pub mod explain;
 pub mod langs;
 pub mod onnx;
 pub mod performance;
