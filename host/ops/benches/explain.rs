@@ -60,6 +60,7 @@ fn measure(what: &str, pipeline: &Pipeline, row: &Batch, out: &Path) -> Explaine
             nsamples: None,
             seed: 0,
         },
+        deadline: None,
     };
     let mut worker = pipeline.worker();
     let first = explain(&mut worker, row, &background, &request).unwrap();
@@ -111,7 +112,12 @@ fn main() {
     .unwrap();
     let row = current.slice(0, 1);
     write_csv(&row, &out.join("row.csv"));
-    measure("keel explain, penguins (logistic-regression plugin)", &penguins, &row, &out);
+    measure(
+        "keel explain, penguins (logistic-regression plugin)",
+        &penguins,
+        &row,
+        &out,
+    );
 
     // penguins-onnx with the model named by path: no store needed.
     let text = std::fs::read_to_string(examples().join("penguins-onnx/pipeline.toml")).unwrap();
@@ -130,7 +136,12 @@ fn main() {
     )
     .unwrap();
     let onnx = Pipeline::load(rt, &spec, &resolver).unwrap();
-    let e = measure("keel explain, penguins-onnx (onnx-model, wasi:nn)", &onnx, &row, &out);
+    let e = measure(
+        "keel explain, penguins-onnx (onnx-model, wasi:nn)",
+        &onnx,
+        &row,
+        &out,
+    );
     std::fs::write(
         out.join("keel.json"),
         serde_json::json!({"features": e.features, "base_value": e.rows[0].base_value, "shap": e.rows[0].shap})

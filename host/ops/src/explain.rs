@@ -31,6 +31,9 @@ pub enum ExplainError {
     /// The rows or the background cannot be used.
     #[error("{0}")]
     Data(String),
+    /// The time budget ran out.
+    #[error("the explanation ran out of its time budget after {rows} of {total} rows")]
+    Budget { rows: usize, total: usize },
     /// The pipeline failed on the coalition batch.
     #[error("running the pipeline on the evaluation rows of row {row}: {error}")]
     Pipeline { row: usize, error: CallError },
@@ -53,6 +56,9 @@ pub struct Request {
     /// The input columns the values are for; `None`: every input column.
     pub features: Option<Vec<String>>,
     pub options: Options,
+    /// When to give up (the daemon's time budget); checked before each
+    /// row's batch, whose own stages are bounded by their limits.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// The rows an explanation compares against, with the digest that names it.
@@ -271,6 +277,15 @@ pub fn explain<P: std::ops::Deref<Target = Pipeline>>(
     let mut explained = Vec::with_capacity(rows.rows());
     let mut method = request.options.method.resolve(features.len());
     for row in 0..rows.rows() {
+        if request
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            return Err(ExplainError::Budget {
+                rows: row,
+                total: rows.rows(),
+            });
+        }
         let e = shapley::explain(features.len(), b, &request.options, |masks| {
             let batch = shapley::coalition_batch(rows, row, &background.batch, &features, masks)?;
             let n = batch.rows();
@@ -307,20 +322,54 @@ pub fn explain<P: std::ops::Deref<Target = Pipeline>>(
     })
 }
 
-/// The input payload of a recorded prediction; an error naming the record
-/// when it was not retained.
-pub fn recorded_input(store: &Store, record: &AuditRecord) -> Result<Vec<u8>, ExplainError> {
-    store
+/// The input of a recorded prediction (every row, or row `row`), read as
+/// the pipeline reads its input; an error naming the record when its
+/// payload was not retained or `row` is past its rows.
+pub fn recorded_rows(
+    store: &Store,
+    record: &AuditRecord,
+    pipeline: &Pipeline,
+    row: Option<usize>,
+) -> Result<Batch, ExplainError> {
+    let id = &record.id;
+    let payload = store
         .payload(&record.input_digest)
-        .map_err(|e| ExplainError::Data(format!("record {}: reading its input: {e}", record.id)))?
+        .map_err(|e| ExplainError::Data(format!("record {id}: reading its input: {e}")))?
         .ok_or_else(|| {
             ExplainError::Data(format!(
-                "record {}: its input payload ({}) was not retained (the store's retention \
+                "record {id}: its input payload ({}) was not retained (the store's retention \
                  policy keeps payloads only for some pipelines and records), so it cannot be explained",
-                record.id,
                 record.input_digest.short()
             ))
-        })
+        })?;
+    let format = if payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        Format::JsonLines
+    } else {
+        Format::Csv
+    };
+    let name = Path::new("<recorded input>");
+    let bad = |e: keel_data::io::ReadError| ExplainError::Data(format!("record {id}: {e}"));
+    let mut source = keel_data::io::open_reader(
+        name,
+        format,
+        Box::new(std::io::Cursor::new(payload)),
+        pipeline.input_schema(),
+        usize::MAX,
+    )
+    .map_err(bad)?;
+    let mut rows = Batch::default();
+    while let Some(b) = source.next_batch().map_err(bad)? {
+        rows.append(b.batch)
+            .map_err(|e| ExplainError::Data(format!("record {id}: {e}")))?;
+    }
+    match row {
+        Some(n) if n >= rows.rows() => Err(ExplainError::Usage(format!(
+            "record {id} has {} input rows; row {n} is past them",
+            rows.rows()
+        ))),
+        Some(n) => Ok(rows.slice(n, n + 1)),
+        None => Ok(rows),
+    }
 }
 
 /// Appends the explanation of `of`'s prediction to the audit chain, linked

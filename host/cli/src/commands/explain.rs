@@ -15,7 +15,7 @@ use keel_data::Batch;
 use keel_ops::explain::{BACKGROUND_ROWS, Background, ExplainError, Explained, Request};
 use keel_ops::source::{self, Spec, Trust};
 use keel_runtime::pipeline::{Pipeline, PluginDirs};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -90,6 +90,7 @@ fn explain_failure(e: ExplainError) -> Failure {
         ExplainError::Usage(_) => fail(exit::USAGE, e),
         ExplainError::Data(_) => fail(exit::BAD_DATA, e),
         ExplainError::Pipeline { .. } => fail(exit::PLUGIN, e),
+        ExplainError::Budget { .. } => fail(exit::FAILURE, e),
     }
 }
 
@@ -119,6 +120,7 @@ impl ExplainArgs {
                 nsamples: self.nsamples,
                 seed: self.seed,
             },
+            deadline: None,
         }
     }
 
@@ -174,8 +176,6 @@ impl ExplainArgs {
         let record = store
             .audit_get(id)?
             .ok_or_else(|| fail(exit::USAGE, anyhow::anyhow!("no audit record `{id}`")))?;
-        let payload =
-            keel_ops::explain::recorded_input(&store, &record).map_err(explain_failure)?;
         let reference = format!("{}@{}", record.pipeline.name, record.pipeline.version);
         let deployed = store.get_pipeline(&record.pipeline.name, Some(&record.pipeline.version))?;
         if deployed.as_ref().map(|p| &p.digest) != Some(&record.pipeline.digest) {
@@ -197,20 +197,8 @@ impl ExplainArgs {
         )
         .map_err(source_failure)?;
         let pipeline = load(globals.runtime()?, &source)?;
-        let rows = recorded_rows(&pipeline, &payload, scratch.path(), id)?;
-        let rows = match self.row {
-            Some(n) if n >= rows.rows() => {
-                return Err(fail(
-                    exit::USAGE,
-                    anyhow::anyhow!(
-                        "record {id} has {} input rows; --row {n} is past them",
-                        rows.rows()
-                    ),
-                ));
-            }
-            Some(n) => rows.slice(n, n + 1),
-            None => rows,
-        };
+        let rows = keel_ops::explain::recorded_rows(&store, &record, &pipeline, self.row)
+            .map_err(explain_failure)?;
         let explained = self.explain(&pipeline, &rows)?;
         let receipt = keel_ops::explain::record(&store, &record, self.row, &explained)
             .context("recording the explanation in the audit log")?;
@@ -242,18 +230,3 @@ impl ExplainArgs {
 
 /// Contributions the table shows per row.
 const TOP: usize = 5;
-
-/// The recorded input, read as the pipeline reads its input.
-fn recorded_rows(
-    pipeline: &Pipeline,
-    payload: &[u8],
-    dir: &Path,
-    id: &str,
-) -> Result<Batch, Failure> {
-    let is_jsonl = payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let path = dir.join(if is_jsonl { "input.jsonl" } else { "input.csv" });
-    std::fs::write(&path, payload).context("writing the recorded input")?;
-    keel_data::io::read_all(&path, pipeline.input_schema())
-        .with_context(|| format!("record {id}: reading its recorded input"))
-        .map_err(|e| fail(exit::BAD_DATA, e))
-}

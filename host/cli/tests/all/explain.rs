@@ -432,5 +432,124 @@ fn a_recorded_prediction_is_explained_and_the_explanation_recorded() {
             "prob_gentoo",
         ],
     );
-    fails_with(&o, 2, "has 3 input rows; --row 9");
+    fails_with(&o, 2, "has 3 input rows; row 9 is past them");
+}
+
+#[test]
+fn the_daemon_explains_requests_and_stored_predictions() {
+    use crate::common::daemon::{Daemon, post_json};
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path();
+    let o = keel_in(s, &["pipeline", "deploy", &example("pipeline.toml")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let input = head(dir.path(), 3);
+    let batch = keel_data::io::read_all(Path::new(&input), None).unwrap();
+    let mut req = crate::serve::oip_request(&batch, Some("explain-me"));
+    req["parameters"] = serde_json::json!({"explain": ["prob_gentoo"], "explain_link": "logit"});
+    // What `keel explain` says for the same rows on the same version.
+    let cli = json(&keel_in(
+        s,
+        &[
+            "explain",
+            "penguins@1.0.0",
+            "--input",
+            &input,
+            "--output",
+            "prob_gentoo",
+            "--link",
+            "logit",
+            "--format",
+            "json",
+        ],
+    ));
+    let d = Daemon::start(s, &[]);
+
+    let r = post_json(&d.url("/v2/models/penguins/explain"), None, &req);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body = r.json();
+    let outputs = body["outputs"].as_array().unwrap();
+    let named = |n: &str| {
+        outputs
+            .iter()
+            .find(|o| o["name"] == n)
+            .unwrap_or_else(|| panic!("no {n}: {body}"))
+    };
+    let probs = named("prob_gentoo")["data"].as_array().unwrap().clone();
+    let shap = named("prob_gentoo_shap");
+    assert_eq!(shap["datatype"], "FP64");
+    assert_eq!(shap["shape"], serde_json::json!([3, 8]));
+    let about = &body["parameters"]["explain"]["prob_gentoo"];
+    let features: Vec<&str> = about["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(features.len(), 8);
+    assert_eq!(about["background"], cli["background"]);
+    let base = about["base_value"].as_f64().unwrap();
+    let data: Vec<f64> = shap["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    for r in 0..3 {
+        let row = &data[r * 8..(r + 1) * 8];
+        let p = probs[r].as_f64().unwrap();
+        assert!((base + row.iter().sum::<f64>() - logit(p)).abs() < 1e-9);
+        // The same values as the CLI, feature by feature.
+        for (j, f) in features.iter().enumerate() {
+            assert_eq!(row[j], cli["rows"][r]["shap"][f].as_f64().unwrap(), "{f}");
+        }
+    }
+    // A non-numeric output, or no `parameters.explain`, is a 400 naming the place.
+    req["parameters"]["explain"] = serde_json::json!(["is_gentoo"]);
+    let r = post_json(
+        &d.url("/v2/models/penguins/versions/1.0.0/explain"),
+        None,
+        &req,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("not numeric"), "{}", r.body);
+    req.as_object_mut().unwrap().remove("parameters");
+    let r = post_json(&d.url("/v2/models/penguins/explain"), None, &req);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("parameters.explain"), "{}", r.body);
+
+    // A stored prediction: infer, then explain it by id; recorded in the chain.
+    req.as_object_mut().unwrap().remove("parameters");
+    let r = post_json(&d.url("/v2/models/penguins/infer"), None, &req);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post_json(
+        &d.url("/admin/audit/explain-me/explain"),
+        None,
+        &serde_json::json!({"output": "prob_gentoo", "link": "logit", "row": 2}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let stored = r.json();
+    assert_eq!(stored["explains"], "explain-me");
+    assert_eq!(stored["rows"][0]["shap"], cli["rows"][2]["shap"]);
+    let record = stored["record"].as_str().unwrap();
+    let r = crate::common::daemon::get(&d.url(&format!("/admin/audit/{record}")), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("\"explains\":\"explain-me\""), "{}", r.body);
+    let r = post_json(
+        &d.url("/admin/audit/no-such-record/explain"),
+        None,
+        &serde_json::json!({"output": "prob_gentoo"}),
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    drop(d);
+
+    // A budget too small for an explanation is a 504; inference is not held up by it.
+    let cfg = dir.path().join("serve.toml");
+    std::fs::write(&cfg, "[limits]\nrequest_timeout_ms = 1\n").unwrap();
+    let d = Daemon::start(s, &["--config", cfg.to_str().unwrap()]);
+    req["parameters"] = serde_json::json!({"explain": ["prob_gentoo"]});
+    req.as_object_mut().unwrap().remove("id");
+    let r = post_json(&d.url("/v2/models/penguins/explain"), None, &req);
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert!(r.body.contains("budget"), "{}", r.body);
 }

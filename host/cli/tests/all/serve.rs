@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// An OIP request with one tensor per column of `batch` (nulls as JSON null).
-fn oip_request(batch: &Batch, id: Option<&str>) -> Value {
+pub(crate) fn oip_request(batch: &Batch, id: Option<&str>) -> Value {
     let inputs: Vec<Value> = batch
         .columns()
         .iter()
