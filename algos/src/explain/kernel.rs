@@ -171,12 +171,14 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         a.swap(col, pivot);
         b.swap(col, pivot);
         for row in col + 1..n {
-            let f = a[row][col] / a[col][col];
+            let (upper, lower) = a.split_at_mut(row);
+            let (pivot_row, target) = (&upper[col], &mut lower[0]);
+            let f = target[col] / pivot_row[col];
             if f == 0.0 {
                 continue;
             }
-            for k in col..n {
-                a[row][k] -= f * a[col][k];
+            for (t, p) in target[col..].iter_mut().zip(&pivot_row[col..]) {
+                *t -= f * p;
             }
             b[row] -= f * b[col];
         }

@@ -237,7 +237,7 @@ fn kernel_sampling_is_seeded_and_converges() {
 
 #[test]
 fn clear_errors() {
-    let bg = vec![vec![0.0, 1.0]];
+    let bg = [vec![0.0, 1.0]];
     let e = explain::<AlgoError>(
         2,
         1,

@@ -315,23 +315,6 @@ pub fn summary_json(p: &Pipeline, s: &RunSummary) -> serde_json::Value {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bars_mark_the_threshold() {
-        assert_eq!(
-            bar(0.1, Some(0.2)).chars().filter(|c| *c == '▒').count(),
-            10
-        );
-        let over = bar(0.3, Some(0.2));
-        assert_eq!(over.chars().filter(|c| *c == '█').count(), 10);
-        assert!(bar(10.0, Some(0.2)).ends_with('▶'));
-        assert_eq!(thousands(1234567), "1,234,567");
-    }
-}
-
 /// `keel explain`'s table: per row the prediction, the base value and the
 /// `top` largest contributions; then the global importance.
 pub fn explanation(e: &keel_ops::explain::Explained, top: usize) -> String {
@@ -383,4 +366,21 @@ pub fn explanation(e: &keel_ops::explain::Explained, top: usize) -> String {
         let _ = writeln!(s, "  {:<width$}  {:.6}", e.features[j], importance[j]);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_mark_the_threshold() {
+        assert_eq!(
+            bar(0.1, Some(0.2)).chars().filter(|c| *c == '▒').count(),
+            10
+        );
+        let over = bar(0.3, Some(0.2));
+        assert_eq!(over.chars().filter(|c| *c == '█').count(), 10);
+        assert!(bar(10.0, Some(0.2)).ends_with('▶'));
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
 }

@@ -36,7 +36,7 @@ pub enum ExplainError {
     Budget { rows: usize, total: usize },
     /// The pipeline failed on the coalition batch.
     #[error("running the pipeline on the evaluation rows of row {row}: {error}")]
-    Pipeline { row: usize, error: CallError },
+    Pipeline { row: usize, error: Box<CallError> },
 }
 
 impl From<AlgoError> for ExplainError {
@@ -293,7 +293,7 @@ pub fn explain<P: std::ops::Deref<Target = Pipeline>>(
                 .process(batch, 0)
                 .map_err(|e| ExplainError::Pipeline {
                     row,
-                    error: e.error,
+                    error: Box::new(e.error),
                 })?;
             outputs(&processed.output, &request.output, n)
         })

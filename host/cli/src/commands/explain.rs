@@ -98,7 +98,7 @@ impl ExplainArgs {
     pub fn run(self, globals: &Globals) -> Result<(), Failure> {
         let explained = match &self.record {
             Some(id) => self.recorded(globals, id)?,
-            None => self.from_file(globals)?,
+            None => self.of_file_rows(globals)?,
         };
         self.write(&explained)
     }
@@ -140,7 +140,7 @@ impl ExplainArgs {
     }
 
     /// `PIPELINE --input ROWS`.
-    fn from_file(&self, globals: &Globals) -> Result<Explained, Failure> {
+    fn of_file_rows(&self, globals: &Globals) -> Result<Explained, Failure> {
         let (Some(spec), Some(input)) = (&self.pipeline, &self.input) else {
             return Err(fail(
                 exit::USAGE,
