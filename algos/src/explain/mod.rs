@@ -35,6 +35,10 @@ use crate::AlgoError;
 /// (`2^14` coalitions × 100 background rows is 1.6 million evaluations).
 pub const EXACT_MAX: usize = 14;
 
+/// The most features `exact` takes when asked for by name: 2^20 coalitions
+/// × 100 background rows is already 10^8 evaluation rows.
+pub const EXACT_LIMIT: usize = 20;
+
 /// How the values are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -201,10 +205,13 @@ pub fn explain<E: From<AlgoError>>(
         .into());
     }
     let method = options.method.resolve(features);
-    if method == Method::Exact && features > 30 {
+    if method == Method::Exact && features > EXACT_LIMIT {
         return Err(AlgoError::config(
             "method",
-            format!("exact needs 2^{features} coalitions; use kernel for {features} features"),
+            format!(
+                "exact needs 2^{features} coalitions × {background} background rows; \
+                 use kernel for more than {EXACT_LIMIT} features"
+            ),
         )
         .into());
     }

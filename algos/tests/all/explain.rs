@@ -256,6 +256,16 @@ fn clear_errors() {
             .contains("returned 3 outputs for 4 coalitions"),
         "{e}"
     );
+    let exact = Options {
+        method: Method::Exact,
+        ..Options::default()
+    };
+    let e = explain::<AlgoError>(21, 100, &exact, |_| Ok(vec![])).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("use kernel for more than 20 features"),
+        "{e}"
+    );
     let e = explain::<AlgoError>(0, 1, &Options::default(), |_| Ok(vec![])).unwrap_err();
     assert!(e.to_string().contains("no features"), "{e}");
 }
