@@ -21,6 +21,7 @@
 //! | [`bias`] | a bias monitor: group representation, disparate impact and parity of positive predictions |
 //! | [`performance`] | realized metrics (scikit-learn's definitions) and CBPE estimates (NannyML's) of a model's performance, per chunk and segment |
 //! | [`report`] | what a monitor reports: the one report and metric type of [`drift`] and [`bias`] |
+//! | [`explain`] | Shapley values of a black-box model's output over its raw input columns (exact and KernelSHAP, as `shap`) |
 //! | [`quality`] | a data-quality validator (type, range, null rate, domain) whose schema is inferred from reference data |
 //!
 //! # Conventions
@@ -73,6 +74,7 @@ pub mod bias;
 pub mod drift;
 pub mod encoders;
 mod error;
+pub mod explain;
 pub mod imputer;
 pub mod linear;
 pub mod performance;

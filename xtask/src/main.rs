@@ -84,6 +84,9 @@ enum Task {
     Edge(edge::EdgeArgs),
     /// The onnx-model stage (wasi:nn, tract) vs onnxruntime on the same model and rows.
     BenchOnnx,
+    /// Exact Shapley values of one penguins row through the pipeline; penguins-onnx vs
+    /// shap.KernelExplainer on onnxruntime (installs the Python side; checks both agree).
+    BenchExplain,
     /// No import cycle among a crate's top-level modules; no long function in host/.
     Layout(layout::LayoutArgs),
     /// What .ci/run does: fmt check, clippy -D warnings, layout, test.
@@ -121,6 +124,7 @@ fn main() -> Result<()> {
         Task::BenchFeedback { predictions, dev } => {
             bench::feedback::bench_feedback(&root, predictions, dev)
         }
+        Task::BenchExplain => bench::explain::bench_explain(&root),
         Task::BenchLangs { dev } => bench::langs::bench_langs(&root, dev),
         Task::Edge(args) => edge::edge(&root, args.target),
         Task::Layout(args) => layout::layout(&root, &args),

@@ -29,6 +29,17 @@ pub fn ensure_onnx_tools(root: &Path) -> Result<PathBuf> {
     )
 }
 
+/// `bench-explain` runs shap's KernelExplainer on onnxruntime (and
+/// algos/tests/golden/explain.py writes the Shapley golden values with it):
+/// a virtualenv with algos/tests/golden/requirements-explain.txt. Returns its python.
+pub fn ensure_shap(root: &Path) -> Result<PathBuf> {
+    ensure_venv(
+        root,
+        "shap",
+        &root.join("algos/tests/golden/requirements-explain.txt"),
+    )
+}
+
 /// `bench-performance` runs NannyML (CBPE, PerformanceCalculator) beside
 /// `keel performance`: a virtualenv with benches/performance/requirements.txt.
 /// Returns its python.

@@ -6,6 +6,7 @@
 //!
 //! - `common`: golden files, the mismatch collector, a random source, best-of-N timing
 //! - `dle`: DLE estimates against NannyML's (`golden/dle.py`; needs the `dle` feature, on in `cargo xtask test`)
+//! - `explain`: Shapley values against shap's KernelExplainer and LinearExplainer (`golden/explain.py`)
 //! - `golden`: the drift statistics against scipy (`golden/generate.py`)
 //! - `penguins`: the example pipeline's maths natively against scikit-learn and its README
 //! - `performance`: realized metrics against scikit-learn, CBPE against NannyML (`golden/performance.py`)
@@ -16,6 +17,7 @@ mod common;
 
 #[cfg(feature = "dle")]
 mod dle;
+mod explain;
 mod golden;
 mod penguins;
 mod performance;

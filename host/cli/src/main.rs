@@ -10,7 +10,7 @@ mod render;
 
 use clap::{Parser, Subcommand};
 use commands::{Globals, audit, build, drift, model, monitor, new, pipeline, plugin, profile};
-use commands::{feedback, performance, replay, run, sync};
+use commands::{explain, feedback, performance, replay, run, sync};
 use exit::Failure;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -102,6 +102,9 @@ enum Command {
     Sync(sync::SyncCommand),
     /// Re-run recorded inputs; check outputs are identical, or see what a candidate changes.
     Replay(replay::ReplayArgs),
+    /// Why did the pipeline predict that? Shapley values of an output column over the raw
+    /// input columns, for rows in a file or a recorded prediction (table, JSON or HTML).
+    Explain(explain::ExplainArgs),
 }
 
 impl Command {
@@ -126,6 +129,7 @@ impl Command {
             Command::Serve(c) => c.run(globals),
             Command::Sync(c) => c.run(globals),
             Command::Replay(c) => c.run(globals),
+            Command::Explain(c) => c.run(globals),
         }
     }
 }

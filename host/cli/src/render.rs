@@ -315,6 +315,59 @@ pub fn summary_json(p: &Pipeline, s: &RunSummary) -> serde_json::Value {
     })
 }
 
+/// `keel explain`'s table: per row the prediction, the base value and the
+/// `top` largest contributions; then the global importance.
+pub fn explanation(e: &keel_ops::explain::Explained, top: usize) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let space = match e.link {
+        keel_algos::explain::Link::Logit => "log-odds",
+        keel_algos::explain::Link::Identity => "output",
+    };
+    let _ = writeln!(
+        s,
+        "explaining `{}`: {} Shapley values ({} link) over {} feature(s), background {} rows ({})",
+        e.output,
+        e.method.name(),
+        e.link.name(),
+        e.features.len(),
+        e.background_rows,
+        e.background_digest.short()
+    );
+    let width = e.features.iter().map(String::len).max().unwrap_or(0).max(7);
+    for (i, r) in e.rows.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "\nrow {i}: {} = {:.6}  (base value {:.6} + contributions = {:.6} in {space})",
+            e.output,
+            r.prediction,
+            r.base_value,
+            r.base_value + r.shap.iter().sum::<f64>()
+        );
+        let mut order: Vec<usize> = (0..r.shap.len()).collect();
+        order.sort_by(|&a, &b| r.shap[b].abs().total_cmp(&r.shap[a].abs()));
+        for &j in order.iter().take(top) {
+            let _ = writeln!(s, "  {:<width$}  {:+.6}", e.features[j], r.shap[j]);
+        }
+        if order.len() > top {
+            let rest: f64 = order[top..].iter().map(|&j| r.shap[j]).sum();
+            let _ = writeln!(
+                s,
+                "  {:<width$}  {rest:+.6}",
+                format!("({} more)", order.len() - top)
+            );
+        }
+    }
+    let _ = writeln!(s, "\nimportance (mean |φ| over {} row(s)):", e.rows.len());
+    let importance = e.importance();
+    let mut order: Vec<usize> = (0..importance.len()).collect();
+    order.sort_by(|&a, &b| importance[b].total_cmp(&importance[a]));
+    for j in order {
+        let _ = writeln!(s, "  {:<width$}  {:.6}", e.features[j], importance[j]);
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 
 pub mod alerts;
 pub mod feedback;
+pub mod explain;
 pub mod monitor_state;
 pub mod record;
 pub mod source;

@@ -2,7 +2,8 @@
 //! render offline, with JavaScript off, and in print: the drift report (a
 //! verdict header, a summary table, an overlaid reference-vs-current
 //! histogram per column) and the performance report (a line chart per metric
-//! over chunks, label coverage, segments). One drawing code for the CLI's
+//! over chunks, label coverage, segments) and the explanation page (a
+//! waterfall of Shapley values per row, global importance). One drawing code for the CLI's
 //! files and, later, the daemon's pages.
 //!
 //! ```
@@ -19,12 +20,14 @@
 //! assert!(html.contains(r#"<svg class="keel-hist" data-column="x""#));
 //! ```
 
+mod explain;
 mod html;
 mod model;
 mod performance;
 mod svg;
 mod text;
 
+pub use explain::render_explain_html;
 pub use model::{
     CategoricalHistogram, ColumnDrift, ColumnKind, Dataset, DriftReport, Histogram,
     NumericHistogram,

@@ -5,7 +5,7 @@
 //! label coverage per chunk as bars and the segments' table. Every name that
 //! comes from the user (paths, column names, segment values) is escaped.
 
-use crate::text::{count as thousands, escape};
+use crate::text::{count as thousands, escape, nice_step};
 use keel_algos::performance::{ChunkReport, PerformanceReport, Task, metric_range};
 use std::fmt::Write as _;
 
@@ -546,20 +546,6 @@ impl<'a> Plot<'a> {
     }
 }
 
-/// A round tick step (1, 2, 2.5 or 5 times a power of ten) near `raw`.
-fn nice_step(raw: f64) -> f64 {
-    if !(raw.is_finite() && raw > 0.0) {
-        return 0.25;
-    }
-    let mag = 10f64.powf(raw.log10().floor());
-    let norm = raw / mag;
-    let k = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .into_iter()
-        .find(|k| *k >= norm - 1e-9)
-        .unwrap_or(10.0);
-    k * mag
-}
-
 /// Decimals that print every multiple of `step` exactly.
 fn decimals(step: f64) -> usize {
     (0..8)
@@ -572,7 +558,8 @@ fn decimals(step: f64) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{decimals, nice_step};
+    use super::decimals;
+    use crate::text::nice_step;
 
     #[test]
     fn ticks_are_round() {

@@ -1,5 +1,7 @@
-//! Overlaid reference-vs-current histograms drawn as inline SVG, so a
-//! report's charts need no script, no library and no network.
+//! The reports' charts drawn as inline SVG, so they need no script, no
+//! library and no network: overlaid reference-vs-current histograms, and
+//! horizontal bars on a value axis (the explanation page's waterfalls and
+//! importance).
 //!
 //! Bars are proportions of each side's values, not counts: the two data sets
 //! differ in size, and only shares compare. Values outside a numeric
@@ -7,7 +9,7 @@
 //! when either side has any.
 
 use crate::model::{CategoricalHistogram, Histogram, NumericHistogram};
-use crate::text::{count, escape, percent, short, truncate};
+use crate::text::{count, escape, nice_step, percent, short, truncate};
 use std::fmt::Write;
 
 /// Colour of the reference bars (also used by the page's legend and CSS).
@@ -353,6 +355,113 @@ fn chart(
     s
 }
 
+/// One horizontal bar of [`hbars_svg`]: a span on the value axis.
+pub struct HBar {
+    /// The row's label, left of the plot.
+    pub label: String,
+    /// Where the bar starts and ends on the value axis.
+    pub from: f64,
+    pub to: f64,
+    /// Extra classes (`pos`, `neg`, `total`, …) for CSS and tests.
+    pub class: &'static str,
+    pub colour: &'static str,
+    /// The bar's tooltip.
+    pub title: String,
+    /// The text right of the bar.
+    pub note: String,
+}
+
+const HBAR_LEFT: f64 = 170.0;
+const HBAR_RIGHT: f64 = 80.0;
+const HBAR_ROW: f64 = 24.0;
+const HBAR_TOP: f64 = 10.0;
+const HBAR_BOTTOM: f64 = 40.0;
+
+/// Round ticks covering `lo ..= hi`, about five of them.
+fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let step = nice_step((hi - lo) / 5.0);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|k| k as f64 * step).collect()
+}
+
+/// Horizontal bars, one per row, each spanning `from..to` on a shared value
+/// axis: the drawing behind the explanation page's waterfalls (each bar
+/// starts where the previous ended) and its importance chart (bars from 0).
+/// `class` names the chart (`keel-waterfall`, `keel-importance`), `attrs`
+/// are extra attributes of the `<svg>`, `axis` the value axis' title.
+pub fn hbars_svg(class: &str, attrs: &str, aria: &str, bars: &[HBar], axis: &str) -> String {
+    let lo = bars
+        .iter()
+        .flat_map(|b| [b.from, b.to])
+        .fold(f64::INFINITY, f64::min);
+    let hi = bars
+        .iter()
+        .flat_map(|b| [b.from, b.to])
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        let pad = (hi - lo) * 0.04;
+        (lo - pad, hi + pad)
+    } else {
+        (lo.min(0.0) - 1.0, hi.max(0.0) + 1.0)
+    };
+    let plot = WIDTH - HBAR_LEFT - HBAR_RIGHT;
+    let x = |v: f64| HBAR_LEFT + plot * (v - lo) / (hi - lo);
+    let height = HBAR_TOP + HBAR_ROW * bars.len() as f64 + HBAR_BOTTOM;
+    let bottom = HBAR_TOP + HBAR_ROW * bars.len() as f64;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="{class}" {attrs} role="img" aria-label="{aria}" viewBox="0 0 {WIDTH} {height:.0}" width="100%" xmlns="http://www.w3.org/2000/svg">"#,
+        aria = escape(aria),
+    );
+    for t in ticks(lo, hi) {
+        let _ = write!(
+            s,
+            r##"<line class="grid" x1="{tx:.1}" x2="{tx:.1}" y1="{HBAR_TOP}" y2="{bottom}" stroke="#e3e6ea" stroke-width="1"/><text class="xlabel" x="{tx:.1}" y="{ly:.1}" text-anchor="middle">{label}</text>"##,
+            tx = x(t),
+            ly = bottom + 14.0,
+            label = short(t),
+        );
+    }
+    for (i, b) in bars.iter().enumerate() {
+        let top = HBAR_TOP + HBAR_ROW * i as f64;
+        let (x0, x1) = (x(b.from.min(b.to)), x(b.from.max(b.to)));
+        // A zero-width bar stays visible as a hairline.
+        let w = (x1 - x0).max(1.0);
+        let _ = write!(
+            s,
+            r#"<text class="ylabel" x="{lx}" y="{ty:.1}" text-anchor="end">{title}{label}</text><rect class="bar {cls}" data-from="{from}" data-to="{to}" x="{x0:.2}" y="{y:.2}" width="{w:.2}" height="{h:.2}" fill="{colour}"><title>{tip}</title></rect><text class="note" x="{nx:.1}" y="{ty:.1}">{note}</text>"#,
+            lx = HBAR_LEFT - 8.0,
+            ty = top + HBAR_ROW / 2.0 + 4.0,
+            title = if truncate(&b.label, 24) == b.label {
+                String::new()
+            } else {
+                format!("<title>{}</title>", escape(&b.label))
+            },
+            label = escape(&truncate(&b.label, 24)),
+            cls = b.class,
+            from = b.from,
+            to = b.to,
+            y = top + 3.0,
+            h = HBAR_ROW - 6.0,
+            colour = b.colour,
+            tip = escape(&b.title),
+            nx = x0 + w + 4.0,
+            note = escape(&b.note),
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<line class="axis" x1="{HBAR_LEFT}" x2="{x2}" y1="{bottom}" y2="{bottom}" stroke="#8a939e" stroke-width="1"/><text class="axis-title" x="{cx:.1}" y="{ay:.1}" text-anchor="middle">{axis}</text></svg>"##,
+        x2 = WIDTH - HBAR_RIGHT,
+        cx = HBAR_LEFT + plot / 2.0,
+        ay = bottom + 32.0,
+        axis = escape(axis),
+    );
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,6 +594,35 @@ mod tests {
             svg.contains("<title>category number 03 long</title>category number…</text>"),
             "{svg}"
         );
+    }
+
+    #[test]
+    fn horizontal_bars_share_one_axis() {
+        let bar = |from: f64, to: f64| HBar {
+            label: "a<b".into(),
+            from,
+            to,
+            class: "pos",
+            colour: "#d62728",
+            title: "t".into(),
+            note: "n".into(),
+        };
+        let svg = hbars_svg(
+            "keel-test",
+            r#"data-x="1""#,
+            "aria",
+            &[bar(0.0, 2.0), bar(2.0, 1.0)],
+            "φ",
+        );
+        let bars = rects(&svg, "bar pos");
+        assert_eq!(bars.len(), 2);
+        // Twice the span, twice the width; the second starts where the first ends... minus its own span.
+        let (w0, w1) = (attr(bars[0], "width"), attr(bars[1], "width"));
+        assert!((w0 / w1 - 2.0).abs() < 1e-3, "{w0} {w1}");
+        assert!((attr(bars[1], "x") + w1 - (attr(bars[0], "x") + w0)).abs() < 0.01);
+        assert!(svg.contains(">a&lt;b</text>") && !svg.contains("a<b"));
+        let t = ticks(0.0, 1.0);
+        assert_eq!((t.len(), t[0], t[5]), (6, 0.0, 1.0), "{t:?}");
     }
 
     #[test]

@@ -90,6 +90,20 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// A round tick step (1, 2, 2.5 or 5 times a power of ten) near `raw`.
+pub(crate) fn nice_step(raw: f64) -> f64 {
+    if !(raw.is_finite() && raw > 0.0) {
+        return 0.25;
+    }
+    let mag = 10f64.powf(raw.log10().floor());
+    let norm = raw / mag;
+    let k = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .find(|k| *k >= norm - 1e-9)
+        .unwrap_or(10.0);
+    k * mag
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

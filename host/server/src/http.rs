@@ -334,7 +334,7 @@ fn check_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// A refused request: the reason counted in metrics, and the answer.
-type Refusal = (&'static str, ApiError);
+pub(crate) type Refusal = (&'static str, ApiError);
 
 async fn handle_infer(
     app: Arc<App>,
@@ -402,11 +402,11 @@ async fn handle_infer(
 }
 
 /// The version a request goes to, how it got there, and its shadow.
-type Picked = (Arc<Version>, Route, Option<Arc<Version>>);
+pub(crate) type Picked = (Arc<Version>, Route, Option<Arc<Version>>);
 
 /// The version a request for model `name` goes to (the pinned one, or the
 /// route's), how it got there, and the shadow that sees it too, if any.
-fn pick_version(
+pub(crate) fn pick_version(
     snap: &crate::app::Snapshot,
     name: &str,
     pinned: Option<&str>,
@@ -429,7 +429,7 @@ fn pick_version(
 }
 
 /// The `Inference-Header-Content-Length` header, when there is one.
-fn header_length(headers: &HeaderMap) -> Result<Option<usize>, Refusal> {
+pub(crate) fn header_length(headers: &HeaderMap) -> Result<Option<usize>, Refusal> {
     let Some(v) = headers.get(oip::HEADER_LENGTH) else {
         return Ok(None);
     };
@@ -501,7 +501,7 @@ fn past_deadline(deadline: std::time::Duration, id: &str) -> Refusal {
 
 /// NaN in a floating-point input is a missing value, as pandas and numpy
 /// clients mean it; the pipeline sees a null, as it would reading a file.
-fn nan_to_null(batch: Batch) -> Batch {
+pub(crate) fn nan_to_null(batch: Batch) -> Batch {
     let needs = batch.columns().iter().any(|c| match &c.data {
         keel_data::ColumnData::F64(v) => v.iter().any(|x| x.is_nan()),
         keel_data::ColumnData::F32(v) => v.iter().any(|x| x.is_nan()),

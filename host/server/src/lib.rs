@@ -6,6 +6,7 @@
 //! writes to the store only through keel-ops:
 //! - `listen`: the accept loop (TCP or TLS, keep-alive, reload, drain);
 //! - `http`: the inference surface (OIP v2 routes, errors), decoding in `oip`;
+//! - `explain`: Shapley values of a request's or a stored prediction's outputs;
 //! - `admin`: the admin API; `sync`: the central side of `keel sync push`;
 //! - `feedback`: labels posted for served predictions (`keel_ops::feedback`);
 //! - `serving`: one loaded pipeline version (instance pool, monitors, recording
@@ -18,6 +19,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod feedback;
+pub mod explain;
 pub mod http;
 pub mod listen;
 pub mod loadgen;
@@ -39,6 +41,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(admin::routes())
         .merge(sync::routes())
         .merge(feedback::routes())
+        .merge(explain::routes())
         .fallback(|uri: axum::http::Uri| async move {
             http::ApiError::not_found(format!(
                 "no endpoint {}; see /v2 (Open Inference Protocol v2) and /admin",

@@ -3,6 +3,7 @@
 
 pub mod drift;
 pub mod feedback;
+pub mod explain;
 pub mod langs;
 pub mod onnx;
 pub mod performance;

@@ -9,6 +9,7 @@ pub mod build;
 pub mod compile;
 pub mod drift;
 pub mod feedback;
+pub mod explain;
 pub mod model;
 pub mod monitor;
 pub mod new;

@@ -156,7 +156,7 @@ fn runtime_for(spec: &Path, globals: &Globals) -> Result<Arc<Runtime>, Failure> 
     }
 }
 
-fn source_failure(e: SourceError) -> Failure {
+pub(crate) fn source_failure(e: SourceError) -> Failure {
     match e {
         SourceError::NoStore(reference) => fail(
             exit::USAGE,
@@ -171,7 +171,7 @@ fn source_failure(e: SourceError) -> Failure {
 
 /// Loads the pipeline: a bad spec or plugin is a usage error, a bad
 /// reference file bad data, a plugin that fails to start a plugin failure.
-fn load(rt: Arc<Runtime>, source: &Source) -> Result<Pipeline, Failure> {
+pub(crate) fn load(rt: Arc<Runtime>, source: &Source) -> Result<Pipeline, Failure> {
     Pipeline::load(rt, source.path(), source.resolver()).map_err(|e| match e {
         LoadError::Spec(_) | LoadError::Plugin { .. } => fail(exit::USAGE, e),
         LoadError::Reference(_) => fail(exit::BAD_DATA, e),

@@ -8,6 +8,7 @@
 //! - `cli`: `keel run` end to end on the example, bad input, bad specs, failing plugins, exit codes
 //! - `edge`: `keel compile`, precompiled bundles, Pulley, bundles for another target
 //! - `feedback`: `keel feedback import` and the daemon's feedback endpoint: labels joined to stored predictions
+//! - `explain`: `keel explain` on penguins: additivity, JSON keys, kernel vs exact, HTML in Chromium, a recorded prediction
 //! - `fuzz_regressions`: the fuzz harnesses over every committed seed and regression (fuzz/)
 //! - `hostile`: misbehaving plugins through `keel run`: errors, exit 4, audit outcomes
 //! - `monitors`: `keel drift`, monitor windows, alert webhooks and commands, monitor state
@@ -25,6 +26,7 @@ mod common;
 mod cli;
 mod edge;
 mod feedback;
+mod explain;
 mod fuzz_regressions;
 mod hostile;
 mod monitors;

@@ -169,6 +169,11 @@ impl Pipeline {
         })
     }
 
+    /// The reference data as the input reads it (the spec's `reference`), if any.
+    pub fn input_reference(&self) -> Option<&Batch> {
+        self.refs.first()?.as_ref()
+    }
+
     /// The reference data at a monitor's attachment point (for reports and histograms).
     pub fn monitor_reference(&self, name: &str) -> Option<&Batch> {
         self.monitors

@@ -240,6 +240,13 @@ pub struct AuditRecord {
     /// shadow — with the request it shadows and how the answers compare).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving: Option<serde_json::Value>,
+    /// An explanation of another record's prediction (`keel explain
+    /// --record`): the record explained (`explains`), its row, the output
+    /// column, method, link, seed, nsamples, the background's rows and
+    /// digest, and the digest of the values. Absent from other records, so
+    /// their bodies (and chain hashes) are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<serde_json::Value>,
     /// Hash of the previous record ([`GENESIS_HASH`](crate::GENESIS_HASH) for the first).
     #[serde(default)]
     pub prev_hash: String,
@@ -268,6 +275,7 @@ impl AuditRecord {
             monitor_verdicts: Vec::new(),
             alerts: Vec::new(),
             serving: None,
+            explanation: None,
             prev_hash: String::new(),
             hash: String::new(),
         }
