@@ -257,10 +257,13 @@ fn figure(s: &mut String, metric: &str, chunks: &[ChunkReport]) {
         .flatten()
         .chain(bounds.into_iter().flatten());
     let plot = Plot::new(chunk_labels(chunks), "chunk", values, metric_range(metric));
-    let lines: Vec<(f64, &str, &str)> = [(bounds.map(|b| b[0]), "lower"), (bounds.map(|b| b[1]), "upper")]
-        .into_iter()
-        .filter_map(|(b, name)| Some((b?, name, "bound")))
-        .collect();
+    let lines: Vec<(f64, &str, &str)> = [
+        (bounds.map(|b| b[0]), "lower"),
+        (bounds.map(|b| b[1]), "upper"),
+    ]
+    .into_iter()
+    .filter_map(|(b, name)| Some((b?, name, "bound")))
+    .collect();
     s.push_str(&plot.chart(
         &format!("class=\"keel-perf\" data-metric=\"{}\"", escape(metric)),
         &format!("{metric} per chunk"),
@@ -282,7 +285,12 @@ fn fmt_bound(b: f64) -> String {
 
 /// Label coverage per chunk as bars on a 0–100 % axis.
 fn coverage(s: &mut String, chunks: &[ChunkReport]) {
-    let plot = Plot::new(chunk_labels(chunks), "chunk", [0.0, 1.0].into_iter(), (0.0, 1.0));
+    let plot = Plot::new(
+        chunk_labels(chunks),
+        "chunk",
+        [0.0, 1.0].into_iter(),
+        (0.0, 1.0),
+    );
     let mut body = plot.frame("class=\"keel-coverage\"", "label coverage per chunk", |v| {
         format!("{:.0} %", v * 100.0)
     });
@@ -310,7 +318,11 @@ fn coverage(s: &mut String, chunks: &[ChunkReport]) {
 }
 
 fn chunk_labels(chunks: &[ChunkReport]) -> Vec<String> {
-    chunks.iter().enumerate().map(|(i, c)| chunk_label(i, c)).collect()
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| chunk_label(i, c))
+        .collect()
 }
 
 fn chunk_label(i: usize, c: &ChunkReport) -> String {

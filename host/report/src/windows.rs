@@ -86,8 +86,15 @@ mod tests {
             threshold: Some(0.2),
         };
         let svg = window_chart_svg(&s);
-        assert!(svg.starts_with("<svg class=\"keel-window\" data-metric=\"psi\" data-column=\"a&lt;b\""));
-        assert!(svg.contains("<line class=\"threshold\" data-value=\"0.2\""), "{svg}");
+        assert!(
+            svg.starts_with(
+                "<svg class=\"keel-window\" data-metric=\"psi\" data-column=\"a&lt;b\""
+            )
+        );
+        assert!(
+            svg.contains("<line class=\"threshold\" data-value=\"0.2\""),
+            "{svg}"
+        );
         assert_eq!(svg.matches("<circle class=\"alert\"").count(), 1);
         // Two measured windows, one each side of the gap: dots but no line through the gap.
         assert_eq!(svg.matches("<circle class=\"realized\"").count(), 2);

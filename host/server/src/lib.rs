@@ -7,6 +7,8 @@
 //! - `listen`: the accept loop (TCP or TLS, keep-alive, reload, drain);
 //! - `http`: the inference surface (OIP v2 routes, errors), decoding in `oip`;
 //! - `admin`: the admin API; `sync`: the central side of `keel sync push`;
+//! - `ui`: the console, HTML pages under `/ui` (`recent`: its last hour of
+//!   traffic per version);
 //! - `serving`: one loaded pipeline version (instance pool, monitors, recording
 //!   through `keel_ops::record` and `keel_ops::monitor_state`);
 //! - `app`: the daemon's shared state; `config`, `auth`, `metrics`;
@@ -21,8 +23,10 @@ pub mod listen;
 pub mod loadgen;
 pub mod metrics;
 pub mod oip;
+pub mod recent;
 pub mod serving;
 pub mod sync;
+pub mod ui;
 
 pub use app::App;
 pub use config::ServerConfig;
@@ -36,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router {
     http::routes()
         .merge(admin::routes())
         .merge(sync::routes())
+        .merge(ui::routes())
         .fallback(|uri: axum::http::Uri| async move {
             http::ApiError::not_found(format!(
                 "no endpoint {}; see /v2 (Open Inference Protocol v2) and /admin",
