@@ -464,15 +464,19 @@ impl Plot {
             );
         }
         for &(b, name, class) in lines.iter().filter(|l| l.0.is_finite()) {
+            // A label longer than the right margin goes above the line's end.
+            let (tx, ty, anchor) = if name.chars().count() > 6 {
+                (WIDTH - RIGHT, self.y(b) - 4.0, " text-anchor=\"end\"")
+            } else {
+                (WIDTH - RIGHT + 4.0, self.y(b) + 4.0, "")
+            };
             let _ = write!(
                 s,
                 "<line class=\"{class}\" data-value=\"{b}\" x1=\"{LEFT}\" x2=\"{x2}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" \
                  stroke=\"{BOUND}\" stroke-width=\"1.5\" stroke-dasharray=\"5 4\"/>\
-                 <text x=\"{tx}\" y=\"{ty:.1}\" fill=\"{BOUND}\">{name}</text>",
+                 <text x=\"{tx}\" y=\"{ty:.1}\"{anchor} fill=\"{BOUND}\">{name}</text>",
                 x2 = WIDTH - RIGHT,
                 yy = self.y(b),
-                tx = WIDTH - RIGHT + 4.0,
-                ty = self.y(b) + 4.0,
             );
         }
         self.band(&mut s, points);

@@ -16,7 +16,7 @@ use crate::ui::session::viewer;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use keel_store::{AuditRecord, Outcome, parse_rfc3339};
+use keel_store::{AuditRecord, Outcome, StageRole, parse_rfc3339};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
@@ -267,7 +267,7 @@ fn flow(r: &AuditRecord, lineage: &Value) -> Markup {
         div.flow.lineage {
             div.node.input { strong { "input" } br; (r.rows_in) " rows" br; span.digest data-digest=(r.input_digest.as_str()) { (r.input_digest.short()) }
                 br; span.muted { "payload: " (text(&lineage["input_payload"])) } }
-            @for s in &r.stages {
+            @for s in r.stages.iter().filter(|s| s.role == StageRole::Stage) {
                 span.arrow { "→" }
                 div.node.stage data-stage=(s.name) {
                     strong { (s.name) } br; (s.plugin) "@" (s.plugin_version) br;
@@ -277,6 +277,11 @@ fn flow(r: &AuditRecord, lineage: &Value) -> Markup {
             span.arrow { "→" }
             div.node.output { strong { "output" } br; (r.rows_out) " rows" br;
                 @if let Some(d) = &r.output_digest { span.digest data-digest=(d.as_str()) { (d.short()) } } @else { span.muted { "none" } } }
+        }
+        p.muted { "Beside the chain: "
+            @for s in r.stages.iter().filter(|s| s.role != StageRole::Stage) {
+                span.side data-stage=(s.name) { (text(&serde_json::to_value(s.role).unwrap_or_default())) " " strong { (s.name) } " (" (s.plugin) "@" (s.plugin_version) " " (digest(s.plugin_digest.as_str())) ")" } " · "
+            }
         }
     }
 }
@@ -291,8 +296,8 @@ fn stages_table(r: &AuditRecord, lineage: &Value) -> Markup {
                     td { (s.name) } td { (text(&serde_json::to_value(s.role).unwrap_or_default())) }
                     td { (s.plugin) "@" (s.plugin_version)
                          @for m in &s.models { br; span.muted { "model " (m.name) " " (digest(m.digest.as_str())) } } }
-                    td { code.digest { (s.plugin_digest.as_str()) } }
-                    td { code.digest { (s.config_digest.as_str()) } }
+                    td.plugin-digest data-digest=(s.plugin_digest.as_str()) { (digest(s.plugin_digest.as_str())) }
+                    td.config-digest data-digest=(s.config_digest.as_str()) { (digest(s.config_digest.as_str())) }
                     td { @for t in plugins.get(i).and_then(|p| p["tags"].as_array()).into_iter().flatten() { (text(t)) " " } }
                     td.num { (s.duration_us) " µs" }
                     td { (outcome_badge(s.outcome)) @if let Some(e) = &s.error { " " span.error { (e) } } }

@@ -28,18 +28,45 @@ const MAX_CHARTS: usize = 24;
 struct Component {
     kind: &'static str,
     name: String,
-    /// As the deployed spec names it.
+    /// `name@version` as the plugin describes itself (loaded versions), or
+    /// as the deployed spec names it.
     plugin: String,
     digest: Option<String>,
-    /// `name@version (state)` of every tag on that digest.
+    config_digest: Option<String>,
+    /// `name@version (state)` of every registry tag on that digest.
     tags: Vec<String>,
 }
 
+fn tagged(tags: &[PluginTag], digest: Option<&str>) -> Vec<String> {
+    tags.iter()
+        .filter(|t| Some(t.digest.as_str()) == digest)
+        .map(|t| format!("{}@{} ({})", t.name, t.version, t.state))
+        .collect()
+}
+
+/// A loaded version's plugins as its pipeline describes them; a version not
+/// loaded (retired, or failed to load) from its deployed spec and digests.
 fn components(
+    loaded: Option<&crate::serving::Version>,
     record: &PipelineRecord,
     spec: &keel_runtime::spec::PipelineSpec,
     tags: &[PluginTag],
 ) -> Vec<Component> {
+    if let Some(v) = loaded {
+        return v
+            .pipeline
+            .plugins()
+            .into_iter()
+            .map(|p| Component {
+                kind: p.role,
+                tags: tagged(tags, Some(&p.digest)),
+                name: p.name,
+                plugin: format!("{}@{}", p.plugin, p.version),
+                digest: Some(p.digest),
+                config_digest: Some(p.config_digest),
+            })
+            .collect();
+    }
     let listed = spec
         .stages
         .iter()
@@ -67,21 +94,13 @@ fn components(
                 })
                 .map(|p| p.digest.to_string())
                 .or_else(|| plugin.starts_with("sha256:").then(|| plugin.clone()));
-            let tags = digest
-                .as_ref()
-                .map(|d| {
-                    tags.iter()
-                        .filter(|t| t.digest.as_str() == d)
-                        .map(|t| format!("{}@{} ({})", t.name, t.version, t.state))
-                        .collect()
-                })
-                .unwrap_or_default();
             Component {
                 kind,
                 name: name.clone(),
                 plugin: plugin.clone(),
+                tags: tagged(tags, digest.as_deref()),
                 digest,
-                tags,
+                config_digest: None,
             }
         })
         .collect()
@@ -189,6 +208,7 @@ pub async fn page(
         None => app.traffic(&name).map_err(UiError::internal)?,
     };
     let serving = model.and_then(|m| m.stable().map(|v| v.version.clone()));
+    let loaded = model.and_then(|m| m.versions.get(&version).cloned());
     let open = open_alerts(&app)
         .await
         .remove(&(name.clone(), version.clone()))
@@ -213,12 +233,13 @@ pub async fn page(
         @if !open.is_empty() { p { "Open alerts: " @for a in &open { span.badge.alert { (a) } " " } } }
         h2 { "Stages, validators and monitors" }
         table.components {
-            tr { th { "kind" } th { "name" } th { "plugin (as deployed)" } th { "tagged as" } th { "digest" } }
-            @for c in components(&record, &spec, &tags) {
-                tr data-kind=(c.kind) {
+            tr { th { "kind" } th { "name" } th { "plugin" } th { "digest" } th { "config digest" } th { "registry tags" } }
+            @for c in components(loaded.as_deref(), &record, &spec, &tags) {
+                tr data-kind=(c.kind) data-name=(c.name) {
                     td { (c.kind) } td { (c.name) } td { code { (c.plugin) } }
-                    td { (c.tags.join(", ")) }
                     td { @if let Some(d) = &c.digest { (digest(d)) } }
+                    td { @if let Some(d) = &c.config_digest { (digest(d)) } }
+                    td { (c.tags.join(", ")) }
                 }
             }
         }
