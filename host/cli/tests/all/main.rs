@@ -6,6 +6,7 @@
 //!
 //! - `common`: helpers (the `keel` binary with a store of its own, guest and example paths; `daemon`: a `keel serve` process; `chromium`: headless Chromium for HTML reports)
 //! - `cli`: `keel run` end to end on the example, bad input, bad specs, failing plugins, exit codes
+//! - `console`: `keel serve`'s `/ui` pages in headless Chromium, login, logout, CSRF, roles, an admin action from a form
 //! - `edge`: `keel compile`, precompiled bundles, Pulley, bundles for another target
 //! - `fuzz_regressions`: the fuzz harnesses over every committed seed and regression (fuzz/)
 //! - `hostile`: misbehaving plugins through `keel run`: errors, exit 4, audit outcomes
@@ -21,6 +22,7 @@
 mod common;
 
 mod cli;
+mod console;
 mod edge;
 mod fuzz_regressions;
 mod hostile;

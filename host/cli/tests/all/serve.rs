@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// An OIP request with one tensor per column of `batch` (nulls as JSON null).
-fn oip_request(batch: &Batch, id: Option<&str>) -> Value {
+pub(crate) fn oip_request(batch: &Batch, id: Option<&str>) -> Value {
     let inputs: Vec<Value> = batch
         .columns()
         .iter()
@@ -48,7 +48,7 @@ fn penguins() -> String {
     example("pipeline.toml")
 }
 
-fn read_csv(path: &Path) -> Batch {
+pub(crate) fn read_csv(path: &Path) -> Batch {
     keel_data::io::read_all(path, None).unwrap()
 }
 
