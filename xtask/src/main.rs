@@ -71,6 +71,12 @@ enum Task {
         #[arg(default_value_t = 10)]
         seconds: u64,
     },
+    /// The console's pages (`keel serve`'s /ui) with a million audit records: server time per page.
+    BenchConsole {
+        /// Audit records in the store (filled once under target/bench-console/).
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+    },
     /// The runtime-only keel: size, bundle smoke test, footprint, Pulley.
     Edge(edge::EdgeArgs),
     /// The onnx-model stage (wasi:nn, tract) vs onnxruntime on the same model and rows.
@@ -109,6 +115,7 @@ fn main() -> Result<()> {
         Task::BenchPerformance { rows } => bench::performance::bench_performance(&root, rows),
         Task::BenchServe { seconds } => bench::serve::bench_serve(&root, seconds),
         Task::BenchOnnx => bench::onnx::bench_onnx(&root),
+        Task::BenchConsole { records } => bench::console::bench_console(&root, records),
         Task::BenchLangs { dev } => bench::langs::bench_langs(&root, dev),
         Task::Edge(args) => edge::edge(&root, args.target),
         Task::Layout(args) => layout::layout(&root, &args),
