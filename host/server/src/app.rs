@@ -140,7 +140,7 @@ pub struct App {
     /// Shadow requests in flight across pipelines.
     pub shadow_slots: Arc<tokio::sync::Semaphore>,
     /// The console's browser sessions.
-    pub console: crate::ui::session::Sessions,
+    pub console: crate::sessions::Sessions,
 }
 
 impl App {

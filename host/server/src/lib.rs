@@ -8,7 +8,7 @@
 //! - `http`: the inference surface (OIP v2 routes, errors), decoding in `oip`;
 //! - `admin`: the admin API; `sync`: the central side of `keel sync push`;
 //! - `ui`: the console, HTML pages under `/ui` (`recent`: its last hour of
-//!   traffic per version);
+//!   traffic per version; `sessions`: its browser sessions);
 //! - `serving`: one loaded pipeline version (instance pool, monitors, recording
 //!   through `keel_ops::record` and `keel_ops::monitor_state`);
 //! - `app`: the daemon's shared state; `config`, `auth`, `metrics`;
@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod oip;
 pub mod recent;
 pub mod serving;
+pub mod sessions;
 pub mod sync;
 pub mod ui;
 

@@ -11,116 +11,18 @@
 use crate::app::App;
 use crate::auth::Caller;
 use crate::config::Role;
+use crate::sessions::LIFETIME;
 use crate::ui::page::{self, UiError};
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// The cookie's name.
 pub const COOKIE: &str = "keel_session";
-/// How long a session lasts after login.
-pub const LIFETIME: Duration = Duration::from_secs(8 * 3600);
-/// Sessions kept at most; the oldest goes first beyond it.
-const MAX_SESSIONS: usize = 10_000;
-
-struct Session {
-    caller: Caller,
-    csrf: String,
-    expires: Instant,
-}
-
-/// The console's sessions, in memory (a restart logs everyone out).
-pub struct Sessions {
-    open_csrf: String,
-    by_id: Mutex<HashMap<String, Session>>,
-}
-
-/// 32 random bytes from the OS, hex.
-fn random_hex() -> Result<String, UiError> {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|e| UiError::internal(format!("no randomness: {e}")))?;
-    Ok(hex::encode(b))
-}
-
-impl Sessions {
-    pub fn new() -> Sessions {
-        let mut b = [0u8; 32];
-        // Without OS randomness the open console's forms cannot be protected:
-        // an empty token matches no form, so they are refused instead.
-        let open_csrf = match getrandom::fill(&mut b) {
-            Ok(()) => hex::encode(b),
-            Err(_) => String::new(),
-        };
-        Sessions {
-            open_csrf,
-            by_id: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn create(&self, caller: Caller) -> Result<(String, String), UiError> {
-        let (id, csrf) = (random_hex()?, random_hex()?);
-        let now = Instant::now();
-        let mut map = self
-            .by_id
-            .lock()
-            .map_err(|_| UiError::internal("session table poisoned"))?;
-        map.retain(|_, s| s.expires > now);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.expires)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        map.insert(
-            id.clone(),
-            Session {
-                caller,
-                csrf: csrf.clone(),
-                expires: now + LIFETIME,
-            },
-        );
-        Ok((id, csrf))
-    }
-
-    fn find(&self, id: &str) -> Option<(Caller, String)> {
-        let mut map = self.by_id.lock().ok()?;
-        let s = map.get(id)?;
-        if s.expires <= Instant::now() {
-            map.remove(id);
-            return None;
-        }
-        Some((s.caller.clone(), s.csrf.clone()))
-    }
-
-    fn remove(&self, id: &str) {
-        if let Ok(mut map) = self.by_id.lock() {
-            map.remove(id);
-        }
-    }
-
-    /// Sessions alive now.
-    pub fn len(&self) -> usize {
-        self.by_id.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl Default for Sessions {
-    fn default() -> Self {
-        Sessions::new()
-    }
-}
 
 /// Who is looking at a page.
 pub struct Viewer {
@@ -256,7 +158,7 @@ pub async fn login(
         let msg = format!("token `{}` lacks the `read` role", caller.name);
         return Ok(login_form(StatusCode::FORBIDDEN, Some(&msg)));
     }
-    let (id, _) = app.console.create(caller)?;
+    let (id, _) = app.console.create(caller).map_err(UiError::internal)?;
     let secure = if snap.config.tls.is_some() {
         "; Secure"
     } else {
