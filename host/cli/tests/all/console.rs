@@ -547,3 +547,103 @@ fn login_logout_csrf_and_roles() {
     assert_eq!(get_page(&d.url("/ui"), Some(&ops)).status, 303);
     assert_eq!(get_page(&d.url("/ui"), Some(&viewer)).status, 200);
 }
+
+/// Every metric docs/grafana/keel.json queries, as the family name
+/// Prometheus sees (`keel_requests_total` → `keel_requests`).
+fn dashboard_metrics() -> std::collections::BTreeSet<String> {
+    let text = std::fs::read_to_string(workspace().join("docs/grafana/keel.json")).unwrap();
+    let dash: Value = serde_json::from_str(&text).unwrap();
+    let mut exprs: Vec<String> = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            exprs.push(t["expr"].as_str().unwrap().to_string());
+        }
+    }
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = v["query"].as_str() {
+            exprs.push(q.to_string());
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for e in exprs {
+        let mut rest = e.as_str();
+        while let Some(at) = rest.find("keel_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            let name = &tail[..end];
+            let family = ["_bucket", "_sum", "_count", "_total"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(name);
+            names.insert(family.to_string());
+            rest = &tail[end..];
+        }
+    }
+    names
+}
+
+#[test]
+fn grafana_dashboard_queries_only_exported_metrics() {
+    let wanted = dashboard_metrics();
+    assert!(wanted.len() >= 15, "{wanted:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let store = deployed(dir.path());
+    let d = Daemon::start(store.path(), &[]);
+    // Families without a sample are not exported: give each one. Two
+    // windows (the second drifts: monitor gauges, windows, an alert), a
+    // shadow copy (an admin action too), a refused request.
+    send_batch(
+        &d,
+        &sample(dir.path(), "reference.csv", WINDOW, 7, false),
+        "clean",
+    );
+    send_batch(
+        &d,
+        &sample(dir.path(), "current.csv", WINDOW, 1, true),
+        "drift",
+    );
+    wait_for_alert(&d, None);
+    let r = put_json(
+        &d.url("/admin/pipelines/penguins/traffic"),
+        None,
+        &json!({"shadow": "1.0.0"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    send_batch(
+        &d,
+        &sample(dir.path(), "current.csv", 1, 1, false),
+        "shadowed",
+    );
+    assert_eq!(
+        post_json(
+            &d.url("/v2/models/penguins/infer"),
+            None,
+            &json!({"inputs": 1})
+        )
+        .status,
+        400
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let m = get(&d.url("/metrics"), None).body;
+        if m.contains("keel_shadow_total") || Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let families: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|m| !families.contains(m.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries metrics /metrics does not export: {missing:?}\nexported: {families:?}"
+    );
+}

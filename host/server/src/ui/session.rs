@@ -1,8 +1,8 @@
 //! Browser auth for the console. A bearer token is entered once on the login
 //! page; the daemon answers with a random session id in an `HttpOnly`,
-//! `SameSite=Strict` cookie (`Secure` under TLS) and keeps, in memory only,
-//! what the id stands for: the token's name and roles, a CSRF token, and when
-//! it expires. Every form that changes something carries the CSRF token and
+//! `SameSite=Strict` cookie (`Secure` under TLS) and keeps, in memory only
+//! (`crate::sessions`), what the id stands for: the token's name and roles, a
+//! CSRF token, and when it expires. Every form that changes something carries the CSRF token and
 //! is refused without it. With no tokens configured the daemon listens on
 //! loopback only (see `listen`) and the console needs no login; its forms
 //! still carry a CSRF token (one per daemon run), so another site open in the
