@@ -628,7 +628,7 @@ fn grafana_dashboard_queries_only_exported_metrics() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let metrics = loop {
         let m = get(&d.url("/metrics"), None).body;
-        if m.contains("keel_shadow_total") || Instant::now() > deadline {
+        if m.contains("keel_shadow_requests_total") || Instant::now() > deadline {
             break m;
         }
         std::thread::sleep(Duration::from_millis(100));
