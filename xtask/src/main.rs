@@ -80,6 +80,12 @@ enum Task {
         #[arg(long)]
         dev: bool,
     },
+    /// The console's pages (`keel serve`'s /ui) with a million audit records: server time per page.
+    BenchConsole {
+        /// Audit records in the store (filled once under target/bench-console/).
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+    },
     /// The runtime-only keel: size, bundle smoke test, footprint, Pulley.
     Edge(edge::EdgeArgs),
     /// The onnx-model stage (wasi:nn, tract) vs onnxruntime on the same model and rows.
@@ -125,6 +131,7 @@ fn main() -> Result<()> {
             bench::feedback::bench_feedback(&root, predictions, dev)
         }
         Task::BenchExplain => bench::explain::bench_explain(&root),
+        Task::BenchConsole { records } => bench::console::bench_console(&root, records),
         Task::BenchLangs { dev } => bench::langs::bench_langs(&root, dev),
         Task::Edge(args) => edge::edge(&root, args.target),
         Task::Layout(args) => layout::layout(&root, &args),

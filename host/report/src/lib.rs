@@ -2,9 +2,10 @@
 //! render offline, with JavaScript off, and in print: the drift report (a
 //! verdict header, a summary table, an overlaid reference-vs-current
 //! histogram per column) and the performance report (a line chart per metric
-//! over chunks, label coverage, segments) and the explanation page (a
-//! waterfall of Shapley values per row, global importance). One drawing code for the CLI's
-//! files and, later, the daemon's pages.
+//! over chunks, label coverage, segments), the explanation page (a
+//! waterfall of Shapley values per row, global importance) and a monitor's
+//! history as a line chart over windows with its threshold. One drawing code
+//! for the CLI's files and the console's pages (`keel serve`'s `/ui`).
 //!
 //! ```
 //! let json = serde_json::json!({
@@ -26,6 +27,7 @@ mod model;
 mod performance;
 mod svg;
 mod text;
+mod windows;
 
 pub use explain::render_explain_html;
 pub use model::{
@@ -35,6 +37,7 @@ pub use model::{
 pub use performance::{PerformancePage, render_performance_html};
 pub use svg::{bar_count, histogram_svg, proportions};
 pub use text::{count, escape};
+pub use windows::{WindowSeries, window_chart_svg};
 
 /// What is wrong with a drift report, naming where.
 #[derive(Debug, thiserror::Error)]

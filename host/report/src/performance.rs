@@ -197,12 +197,13 @@ fn segments(s: &mut String, r: &PerformanceReport) {
 }
 
 /// One chunk's values of a metric.
+/// One chunk's (or window's) marks.
 #[derive(Default, Clone, Copy)]
-struct Point {
-    value: Option<f64>,
-    estimate: Option<f64>,
-    band: Option<[f64; 2]>,
-    alert: bool,
+pub(crate) struct Point {
+    pub(crate) value: Option<f64>,
+    pub(crate) estimate: Option<f64>,
+    pub(crate) band: Option<[f64; 2]>,
+    pub(crate) alert: bool,
 }
 
 /// A metric's chart with its caption: the alerted chunks and the bounds in words.
@@ -255,8 +256,20 @@ fn figure(s: &mut String, metric: &str, chunks: &[ChunkReport]) {
         })
         .flatten()
         .chain(bounds.into_iter().flatten());
-    let plot = Plot::new(chunks, values, metric_range(metric));
-    s.push_str(&plot.chart(metric, &points, bounds));
+    let plot = Plot::new(chunk_labels(chunks), "chunk", values, metric_range(metric));
+    let lines: Vec<(f64, &str, &str)> = [
+        (bounds.map(|b| b[0]), "lower"),
+        (bounds.map(|b| b[1]), "upper"),
+    ]
+    .into_iter()
+    .filter_map(|(b, name)| Some((b?, name, "bound")))
+    .collect();
+    s.push_str(&plot.chart(
+        &format!("class=\"keel-perf\" data-metric=\"{}\"", escape(metric)),
+        &format!("{metric} per chunk"),
+        &points,
+        &lines,
+    ));
     s.push_str("</figure>");
 }
 
@@ -272,7 +285,12 @@ fn fmt_bound(b: f64) -> String {
 
 /// Label coverage per chunk as bars on a 0–100 % axis.
 fn coverage(s: &mut String, chunks: &[ChunkReport]) {
-    let plot = Plot::new(chunks, [0.0, 1.0].into_iter(), (0.0, 1.0));
+    let plot = Plot::new(
+        chunk_labels(chunks),
+        "chunk",
+        [0.0, 1.0].into_iter(),
+        (0.0, 1.0),
+    );
     let mut body = plot.frame("class=\"keel-coverage\"", "label coverage per chunk", |v| {
         format!("{:.0} %", v * 100.0)
     });
@@ -299,6 +317,14 @@ fn coverage(s: &mut String, chunks: &[ChunkReport]) {
     s.push_str(&body);
 }
 
+fn chunk_labels(chunks: &[ChunkReport]) -> Vec<String> {
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| chunk_label(i, c))
+        .collect()
+}
+
 fn chunk_label(i: usize, c: &ChunkReport) -> String {
     format!(
         "chunk {} (rows {}–{})",
@@ -308,18 +334,21 @@ fn chunk_label(i: usize, c: &ChunkReport) -> String {
     )
 }
 
-/// The scales of one chart: chunks across, a padded value range with
-/// round ticks up.
-struct Plot<'a> {
-    chunks: &'a [ChunkReport],
+/// The scales of one chart: chunks (or monitor windows) across, a padded
+/// value range with round ticks up. `labels` name each point in its tooltip;
+/// `x_title` is the axis title (`chunk`, `window`).
+pub(crate) struct Plot {
+    labels: Vec<String>,
+    x_title: &'static str,
     lo: f64,
     hi: f64,
     step: f64,
 }
 
-impl<'a> Plot<'a> {
-    fn new(
-        chunks: &'a [ChunkReport],
+impl Plot {
+    pub(crate) fn new(
+        labels: Vec<String>,
+        x_title: &'static str,
         values: impl Iterator<Item = f64>,
         (min, max): (f64, f64),
     ) -> Self {
@@ -335,7 +364,8 @@ impl<'a> Plot<'a> {
         let lo = ((lo / step).floor() * step).max(min);
         let hi = ((hi / step).ceil() * step).min(max);
         Plot {
-            chunks,
+            labels,
+            x_title,
             lo,
             hi,
             step,
@@ -343,7 +373,7 @@ impl<'a> Plot<'a> {
     }
 
     fn n(&self) -> usize {
-        self.chunks.len().max(1)
+        self.labels.len().max(1)
     }
 
     fn plot_w(&self) -> f64 {
@@ -389,7 +419,7 @@ impl<'a> Plot<'a> {
             "<line x1=\"{LEFT}\" x2=\"{x2}\" y1=\"{axis:.1}\" y2=\"{axis:.1}\" stroke=\"#999\"/>",
             x2 = WIDTH - RIGHT
         );
-        let n = self.chunks.len();
+        let n = self.labels.len();
         for i in (0..n).step_by(n.div_ceil(12).max(1)) {
             let _ = write!(
                 s,
@@ -401,22 +431,27 @@ impl<'a> Plot<'a> {
         }
         let _ = write!(
             s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#666\">chunk</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#666\">{}</text>",
             LEFT + self.plot_w() / 2.0,
-            HEIGHT - 4.0
+            HEIGHT - 4.0,
+            self.x_title
         );
         s
     }
 
-    /// A metric's chart: alerted chunks shaded, bounds, band, estimate,
-    /// realized value, alert rings on top.
-    fn chart(&self, metric: &str, points: &[Point], bounds: Option<[f64; 2]>) -> String {
+    /// A metric's chart (`attrs`: markup of the `<svg>` tag, escaped by the
+    /// caller): alerted points shaded, horizontal `lines` (value, label,
+    /// class: bounds, thresholds) dashed, band, estimate, realized value,
+    /// alert rings on top.
+    pub(crate) fn chart(
+        &self,
+        attrs: &str,
+        label: &str,
+        points: &[Point],
+        lines: &[(f64, &str, &str)],
+    ) -> String {
         let decimals = decimals(self.step);
-        let mut s = self.frame(
-            &format!("class=\"keel-perf\" data-metric=\"{}\"", escape(metric)),
-            &format!("{metric} per chunk"),
-            |v| format!("{v:.decimals$}"),
-        );
+        let mut s = self.frame(attrs, label, |v| format!("{v:.decimals$}"));
         let col = self.plot_w() / self.n() as f64;
         for i in (0..points.len()).filter(|i| points[*i].alert) {
             let _ = write!(
@@ -428,20 +463,20 @@ impl<'a> Plot<'a> {
                 HEIGHT - TOP - BOTTOM
             );
         }
-        let (lower, upper) = (bounds.map(|b| b[0]), bounds.map(|b| b[1]));
-        for (b, name) in [(lower, "lower"), (upper, "upper")] {
-            let Some(b) = b.filter(|b| b.is_finite()) else {
-                continue;
+        for &(b, name, class) in lines.iter().filter(|l| l.0.is_finite()) {
+            // A label longer than the right margin goes above the line's end.
+            let (tx, ty, anchor) = if name.chars().count() > 6 {
+                (WIDTH - RIGHT, self.y(b) - 4.0, " text-anchor=\"end\"")
+            } else {
+                (WIDTH - RIGHT + 4.0, self.y(b) + 4.0, "")
             };
             let _ = write!(
                 s,
-                "<line class=\"bound\" data-value=\"{b}\" x1=\"{LEFT}\" x2=\"{x2}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" \
+                "<line class=\"{class}\" data-value=\"{b}\" x1=\"{LEFT}\" x2=\"{x2}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" \
                  stroke=\"{BOUND}\" stroke-width=\"1.5\" stroke-dasharray=\"5 4\"/>\
-                 <text x=\"{tx}\" y=\"{ty:.1}\" fill=\"{BOUND}\">{name}</text>",
+                 <text x=\"{tx}\" y=\"{ty:.1}\"{anchor} fill=\"{BOUND}\">{name}</text>",
                 x2 = WIDTH - RIGHT,
                 yy = self.y(b),
-                tx = WIDTH - RIGHT + 4.0,
-                ty = self.y(b) + 4.0,
             );
         }
         self.band(&mut s, points);
@@ -536,9 +571,7 @@ impl<'a> Plot<'a> {
                 i + 1,
                 self.x(i),
                 self.y(v),
-                self.chunks
-                    .get(i)
-                    .map_or_else(String::new, |c| chunk_label(i, c))
+                self.labels.get(i).map_or("", String::as_str)
             );
         }
         flush(&mut run, s);

@@ -494,12 +494,23 @@ async fn promote(
     } else {
         serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(e.to_string()))?
     };
+    promote_as(&app, &caller, name, b.version).await
+}
+
+/// Promotes the canary (or `version`) of pipeline `name` as `caller`,
+/// recorded in the admin log (the console's action calls this too).
+pub async fn promote_as(
+    app: &Arc<App>,
+    caller: &Caller,
+    name: String,
+    version: Option<String>,
+) -> Result<Response, ApiError> {
     change(
-        &app,
-        &caller,
+        app,
+        caller,
         "traffic.promote",
         name.clone(),
-        json!({"version": b.version}),
+        json!({"version": version}),
         move |app| {
             let mut t = app.traffic(&name).map_err(ApiError::internal)?;
             let current = app
@@ -507,8 +518,7 @@ async fn promote(
                 .models
                 .get(&name)
                 .and_then(|m| m.stable().map(|v| v.version.clone()));
-            let target = b
-                .version
+            let target = version
                 .or_else(|| t.canary.as_ref().map(|c| c.version.clone()))
                 .ok_or_else(|| {
                     ApiError::new(
@@ -540,7 +550,16 @@ async fn rollback(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let caller = authorize(&app, &headers, Role::Admin)?;
-    change(&app, &caller, "traffic.rollback", name.clone(), Value::Null, move |app| {
+    rollback_as(&app, &caller, name).await
+}
+
+/// Rolls pipeline `name` back as `caller`, recorded in the admin log.
+pub async fn rollback_as(
+    app: &Arc<App>,
+    caller: &Caller,
+    name: String,
+) -> Result<Response, ApiError> {
+    change(app, caller, "traffic.rollback", name.clone(), Value::Null, move |app| {
         let mut t = app.traffic(&name).map_err(ApiError::internal)?;
         let had_candidates = t.canary.is_some() || t.shadow.is_some();
         t.canary = None;
@@ -568,10 +587,20 @@ async fn retire(
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let caller = authorize(&app, &headers, Role::Admin)?;
+    retire_as(&app, &caller, name, version).await
+}
+
+/// Retires `name@version` as `caller`, recorded in the admin log.
+pub async fn retire_as(
+    app: &Arc<App>,
+    caller: &Caller,
+    name: String,
+    version: String,
+) -> Result<Response, ApiError> {
     let target = format!("{name}@{version}");
     change(
-        &app,
-        &caller,
+        app,
+        caller,
         "pipeline.retire",
         target,
         Value::Null,
@@ -676,6 +705,14 @@ async fn audit_show(
         .audit_get(&id)
         .map_err(store_error)?
         .ok_or_else(|| ApiError::not_found(format!("no audit record `{id}`")))?;
+    let lineage = lineage(&app, &r)?;
+    Ok(json_response(json!({"record": r, "lineage": lineage})))
+}
+
+/// A record's lineage: each stage's plugin with digest, config digest and
+/// the registry's tags on that digest; whether the input payload is kept;
+/// whether the pipeline version is still the one deployed.
+pub fn lineage(app: &App, r: &keel_store::AuditRecord) -> Result<Value, ApiError> {
     let tags = app.store.list_plugins().map_err(store_error)?;
     let plugins: Vec<Value> = r
         .stages
@@ -706,10 +743,7 @@ async fn audit_show(
         .ok()
         .flatten()
         .is_some_and(|p| p.digest == r.pipeline.digest);
-    Ok(json_response(json!({
-        "record": r,
-        "lineage": {"plugins": plugins, "input_payload": input, "pipeline_deployed": deployed},
-    })))
+    Ok(json!({"plugins": plugins, "input_payload": input, "pipeline_deployed": deployed}))
 }
 
 async fn audit_verify(

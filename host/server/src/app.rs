@@ -139,6 +139,8 @@ pub struct App {
     pub changes: tokio::sync::Mutex<()>,
     /// Shadow requests in flight across pipelines.
     pub shadow_slots: Arc<tokio::sync::Semaphore>,
+    /// The console's browser sessions.
+    pub console: crate::sessions::Sessions,
 }
 
 impl App {
@@ -159,6 +161,7 @@ impl App {
             snapshot: RwLock::new(Arc::new(snapshot)),
             changes: tokio::sync::Mutex::new(()),
             shadow_slots,
+            console: Default::default(),
         })
     }
 

@@ -383,6 +383,7 @@ async fn handle_infer(
     let mut labels = version.labels().clone();
     labels.push(("outcome", executed.outcome.to_string()));
     app.metrics.requests.get_or_create(&labels).inc();
+    let ok = executed.outcome == keel_store::Outcome::Ok;
     if let (Some(shadow), Some(input), Some(output)) = (shadow, shadow_input, &executed.output) {
         spawn_shadow(&app, shadow, input, output.clone(), &id, &version.version);
     }
@@ -394,10 +395,14 @@ async fn handle_infer(
         &decoded.outputs,
         decoded.binary_output,
     );
+    let elapsed = arrived.elapsed().as_secs_f64();
     app.metrics
         .latency
         .get_or_create(version.labels())
-        .observe(arrived.elapsed().as_secs_f64());
+        .observe(elapsed);
+    app.metrics
+        .recent
+        .record(&version.name, &version.version, ok, elapsed);
     response
 }
 

@@ -9,6 +9,8 @@
 //! - `explain`: Shapley values of a request's or a stored prediction's outputs;
 //! - `admin`: the admin API; `sync`: the central side of `keel sync push`;
 //! - `feedback`: labels posted for served predictions (`keel_ops::feedback`);
+//! - `ui`: the console, HTML pages under `/ui` (`recent`: its last hour of
+//!   traffic per version; `sessions`: its browser sessions);
 //! - `serving`: one loaded pipeline version (instance pool, monitors, recording
 //!   through `keel_ops::record` and `keel_ops::monitor_state`);
 //! - `app`: the daemon's shared state; `config`, `auth`, `metrics`;
@@ -25,8 +27,11 @@ pub mod listen;
 pub mod loadgen;
 pub mod metrics;
 pub mod oip;
+pub mod recent;
 pub mod serving;
+pub mod sessions;
 pub mod sync;
+pub mod ui;
 
 pub use app::App;
 pub use config::ServerConfig;
@@ -42,6 +47,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(sync::routes())
         .merge(feedback::routes())
         .merge(explain::routes())
+        .merge(ui::routes())
         .fallback(|uri: axum::http::Uri| async move {
             http::ApiError::not_found(format!(
                 "no endpoint {}; see /v2 (Open Inference Protocol v2) and /admin",

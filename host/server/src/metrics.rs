@@ -78,6 +78,8 @@ pub struct Metrics {
     pub sync_records: Family<Labels, Counter>,
     /// Recent alerts, newest last (not exported; the admin API lists them).
     pub recent_alerts: std::sync::Mutex<std::collections::VecDeque<serde_json::Value>>,
+    /// The last hour per version, per minute (not exported; the console's overview).
+    pub recent: crate::recent::Recent,
 }
 
 /// How many recent alerts are kept in memory (all are in the store's
@@ -206,6 +208,7 @@ impl Metrics {
                 Family::<Labels, Counter>::default(),
             ),
             recent_alerts: Default::default(),
+            recent: Default::default(),
             registry,
         }
     }

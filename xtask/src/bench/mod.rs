@@ -1,6 +1,7 @@
 //! The benchmark tasks: `bench` (criterion, the sandbox) here, one module
 //! for each of the others.
 
+pub mod console;
 pub mod drift;
 pub mod feedback;
 pub mod explain;

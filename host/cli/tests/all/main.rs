@@ -6,6 +6,7 @@
 //!
 //! - `common`: helpers (the `keel` binary with a store of its own, guest and example paths; `daemon`: a `keel serve` process; `chromium`: headless Chromium for HTML reports)
 //! - `cli`: `keel run` end to end on the example, bad input, bad specs, failing plugins, exit codes
+//! - `console`: `keel serve`'s `/ui` pages in headless Chromium, login, logout, CSRF, roles, an admin action from a form
 //! - `edge`: `keel compile`, precompiled bundles, Pulley, bundles for another target
 //! - `feedback`: `keel feedback import` and the daemon's feedback endpoint: labels joined to stored predictions
 //! - `explain`: `keel explain` on penguins: additivity, JSON keys, kernel vs exact, HTML in Chromium, a recorded prediction
@@ -24,6 +25,7 @@
 mod common;
 
 mod cli;
+mod console;
 mod edge;
 mod feedback;
 mod explain;

@@ -368,6 +368,17 @@ impl Store {
         }
     }
 
+    /// Records with seq below `before` (all when `None`) in seq order;
+    /// `.rev()` for newest first: a page of the log starts at `before`
+    /// without reading the records after it.
+    pub fn audit_before(&self, before: Option<u64>) -> AuditIter {
+        let inner = match before {
+            Some(b) => self.trees().audit.range(..seq_key(b)),
+            None => self.trees().audit.iter(),
+        };
+        AuditIter { inner }
+    }
+
     /// Records matching `filter`, newest first.
     pub fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let limit = filter.limit.unwrap_or(usize::MAX);
