@@ -7,8 +7,8 @@
 //! [`feedback`] (labels, and predictions joined to them).
 
 pub mod alerts;
-pub mod feedback;
 pub mod explain;
+pub mod feedback;
 pub mod monitor_state;
 pub mod record;
 pub mod source;

@@ -3,8 +3,8 @@
 
 pub mod console;
 pub mod drift;
-pub mod feedback;
 pub mod explain;
+pub mod feedback;
 pub mod langs;
 pub mod onnx;
 pub mod performance;

@@ -8,8 +8,8 @@ pub mod build;
 #[cfg(feature = "compiler")]
 pub mod compile;
 pub mod drift;
-pub mod feedback;
 pub mod explain;
+pub mod feedback;
 pub mod model;
 pub mod monitor;
 pub mod new;

@@ -8,12 +8,16 @@
 use super::Globals;
 use crate::exit::{self, Failure, fail};
 use anyhow::{Context, Result, bail};
+use keel_algos::performance::monitor::PerformanceConfig;
 use keel_data::io::{BatchWriter, Format};
 use keel_data::{Batch, Value};
+use keel_ops::feedback;
+use keel_ops::record::PredictionPlan;
 use keel_ops::source::{self, Spec, Trust};
 use keel_ops::{Hashing, Resolver, finish};
 use keel_runtime::Runtime;
 use keel_runtime::pipeline::{Pipeline, PluginDirs, RunOptions};
+use keel_runtime::spec::PipelineSpec;
 use keel_store::{AuditFilter, AuditRecord, Digest, Outcome, Store};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -116,6 +120,71 @@ struct Diff {
     max_abs: BTreeMap<String, f64>,
     changed_cells: BTreeMap<String, u64>,
     flips: Vec<String>,
+}
+
+/// The rows of the replayed records that have a label, as the recorded
+/// version and the candidate answered them, for a performance monitor's
+/// realized metrics on each.
+#[derive(Default)]
+struct Labelled {
+    config: Option<PerformanceConfig>,
+    recorded: Option<Batch>,
+    candidate: Option<Batch>,
+}
+
+impl Labelled {
+    fn add(&mut self, store: &Store, r: &AuditRecord, a: &Outcomes, b: &Outcomes) -> Result<()> {
+        let Some(deployed) = store.get_pipeline(&r.pipeline.name, Some(&r.pipeline.version))?
+        else {
+            return Ok(());
+        };
+        let spec = PipelineSpec::parse(&deployed.spec_toml, Path::new("pipeline.toml"))?;
+        let Some(config) = feedback::performance_config(&spec) else {
+            return Ok(());
+        };
+        let plan = PredictionPlan::of(&spec);
+        let label = config.label_column.clone();
+        for (side, out) in [(&mut self.recorded, a), (&mut self.candidate, b)] {
+            let rows =
+                feedback::labelled_rows(store, &r.pipeline.name, &plan, &r.id, &out.batch, &label)?;
+            match side {
+                Some(all) => all.append(rows)?,
+                None => *side = Some(rows),
+            }
+        }
+        self.config = Some(config);
+        Ok(())
+    }
+
+    /// One line per metric: recorded, candidate and the change.
+    fn print(&self) -> Result<()> {
+        let (Some(config), Some(a), Some(b)) = (&self.config, &self.recorded, &self.candidate)
+        else {
+            return Ok(());
+        };
+        let (Some(ra), Some(rb)) = (
+            feedback::realized(config, a)?,
+            feedback::realized(config, b)?,
+        ) else {
+            println!("  no labelled rows yet (keel feedback import, or POST …/feedback)");
+            return Ok(());
+        };
+        println!("  on {} labelled rows (labels joined by id):", a.rows());
+        for (metric, before) in &ra {
+            let after = rb.get(metric).copied().flatten();
+            let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+            let delta = match (before, after) {
+                (Some(x), Some(y)) => format!("({:+.4})", y - x),
+                _ => String::new(),
+            };
+            println!(
+                "    {metric:<18} recorded {}  candidate {}  {delta}",
+                fmt(*before),
+                fmt(after)
+            );
+        }
+        Ok(())
+    }
 }
 
 fn compare(a: &Outcomes, b: &Outcomes, diff: &mut Diff, record: &AuditRecord) {
@@ -244,6 +313,7 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
     }
     let (mut matched, mut mismatched, mut skipped) = (0, 0, 0);
     let mut diff = Diff::default();
+    let mut labelled = Labelled::default();
     for r in &records {
         let reference = format!("{}@{}", r.pipeline.name, r.pipeline.version);
         let deployed = store.get_pipeline(&r.pipeline.name, Some(&r.pipeline.version))?;
@@ -307,6 +377,7 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
             let candidate = run_once(&rt, store, &cand, &input_path)
                 .with_context(|| format!("running the candidate on record {}", r.id))?;
             compare(&original, &candidate, &mut diff, r);
+            labelled.add(store, r, &original, &candidate)?;
         }
     }
     println!(
@@ -332,6 +403,7 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
         for f in &diff.flips {
             println!("  verdict flipped: {f}");
         }
+        labelled.print()?;
     }
     Ok(mismatched == 0)
 }

@@ -8,6 +8,7 @@
 //! - `cli`: `keel run` end to end on the example, bad input, bad specs, failing plugins, exit codes
 //! - `console`: `keel serve`'s `/ui` pages in headless Chromium, login, logout, CSRF, roles, an admin action from a form
 //! - `edge`: `keel compile`, precompiled bundles, Pulley, bundles for another target
+//! - `feedback_loop`: the outcome loop: served, labelled, alert, retraining job, candidate replayed on labelled rows
 //! - `feedback`: `keel feedback import` and the daemon's feedback endpoint: labels joined to stored predictions
 //! - `explain`: `keel explain` on penguins: additivity, JSON keys, kernel vs exact, HTML in Chromium, a recorded prediction
 //! - `fuzz_regressions`: the fuzz harnesses over every committed seed and regression (fuzz/)
@@ -27,8 +28,9 @@ mod common;
 mod cli;
 mod console;
 mod edge;
-mod feedback;
 mod explain;
+mod feedback;
+mod feedback_loop;
 mod fuzz_regressions;
 mod hostile;
 mod monitors;

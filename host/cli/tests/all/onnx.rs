@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The Python with scikit-learn, skl2onnx and onnxruntime (set by `cargo xtask test`).
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let p = std::env::var_os("KEEL_ONNX_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target/venvs/onnx/bin/python"));
