@@ -65,7 +65,7 @@ fn ok(o: &std::process::Output) -> String {
 fn serve(d: &Daemon, range: std::ops::Range<usize>) {
     let traffic = read_csv(&example_dir().join("traffic.csv"));
     for start in range.step_by(200) {
-        let batch = traffic.slice(start, 200);
+        let batch = traffic.slice(start, start + 200);
         let r = post_json(
             &d.url("/v2/models/loans/infer"),
             None,

@@ -49,7 +49,7 @@ impl Pipeline {
             Some(r) => Some(keel_data::io::read_all(&dir.join(r), None)?),
             None => None,
         };
-        let schema = raw_ref.as_ref().map(Schema::of);
+        let schema = raw_ref.as_ref().map(|r| input_schema(r, &spec));
         let mut pipeline = Pipeline {
             rt,
             spec,
@@ -327,4 +327,19 @@ fn run_chunked(
         }
     }
     Ok(out)
+}
+
+/// The input schema the reference fixes: its columns, except the truth that
+/// a monitor's config names as `label_column` — it is in the reference so
+/// performance monitors can fit on it, and it arrives later, as labels,
+/// never with the inputs.
+fn input_schema(reference: &Batch, spec: &PipelineSpec) -> Schema {
+    let mut schema = Schema::of(reference);
+    let truths: Vec<&str> = spec
+        .monitors
+        .iter()
+        .filter_map(|m| m.config.get("label_column").and_then(|v| v.as_str()))
+        .collect();
+    schema.fields.retain(|f| !truths.contains(&f.name.as_str()));
+    schema
 }
