@@ -95,7 +95,7 @@ impl DriftArgs {
             Some(path) => {
                 std::fs::write(path, &out.text)
                     .with_context(|| format!("writing {}", path.display()))?;
-                eprintln!(
+                errln!(
                     "{}: {}",
                     path.display(),
                     if out.dataset_drift {
@@ -105,7 +105,7 @@ impl DriftArgs {
                     }
                 );
             }
-            None => print!("{}", out.text),
+            None => out!("{}", out.text),
         }
         if self.fail_on_drift && out.dataset_drift {
             return Err(fail(

@@ -86,10 +86,10 @@ fn inspect(file: &Path, json: bool, globals: &Globals) -> Result<(), Failure> {
     let plugin = Plugin::load_file(&rt, file).map_err(|e| fail(exit::PLUGIN, e))?;
     let s = plugin.summary();
     if json {
-        println!("{}", serde_json::to_string_pretty(s)?);
+        outln!("{}", serde_json::to_string_pretty(s)?);
         return Ok(());
     }
-    println!("{}", render::inspect(s));
+    outln!("{}", render::inspect(s));
     Ok(())
 }
 
@@ -115,7 +115,7 @@ fn add(
     let (digest, s) =
         keel_ops::plugin_add_signed(store, rt, &bytes, name, version, state, offered.as_ref())
             .with_context(|| format!("adding {}", file.display()))?;
-    println!("{name}@{version} {digest} ({}, {state})", s.kind);
+    outln!("{name}@{version} {digest} ({}, {state})", s.kind);
     Ok(())
 }
 
@@ -123,16 +123,20 @@ fn add(
 fn ls(store: &Store) -> Result<()> {
     let tags = store.list_plugins()?;
     if tags.is_empty() {
-        println!(
+        outln!(
             "no plugins in the store (add one with `keel plugin add FILE --name N --version V`)"
         );
     }
-    println!(
+    outln!(
         "{:<28} {:<10} {:<10} {:<11} {:<20} added",
-        "plugin", "version", "kind", "state", "digest"
+        "plugin",
+        "version",
+        "kind",
+        "state",
+        "digest"
     );
     for t in tags {
-        println!(
+        outln!(
             "{:<28} {:<10} {:<10} {:<11} {:<20} {}",
             t.name,
             t.version,
@@ -149,6 +153,6 @@ fn ls(store: &Store) -> Result<()> {
 fn set_state(store: &Store, reference: &str, state: State) -> Result<()> {
     let (name, version) = keel_store::split_reference(reference)?;
     store.set_state(name, version, state)?;
-    println!("{name}@{version}: {state}");
+    outln!("{name}@{version}: {state}");
     Ok(())
 }

@@ -55,7 +55,7 @@ impl ProfileArgs {
                 format!("{}\n{body}", header(path, rows, schema.columns.len()))
             }
         };
-        print!("{text}");
+        out!("{text}");
         Ok(())
     }
 }

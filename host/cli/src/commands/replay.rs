@@ -248,7 +248,7 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
         let reference = format!("{}@{}", r.pipeline.name, r.pipeline.version);
         let deployed = store.get_pipeline(&r.pipeline.name, Some(&r.pipeline.version))?;
         if deployed.as_ref().map(|p| &p.digest) != Some(&r.pipeline.digest) {
-            println!(
+            outln!(
                 "skip  {} {reference}: that exact version was never deployed",
                 r.id
             );
@@ -256,7 +256,7 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
             continue;
         }
         let Some(input) = store.payload(&r.input_digest)? else {
-            println!(
+            outln!(
                 "skip  {} {reference}: input payload not kept ({})",
                 r.id,
                 r.input_digest.short()
@@ -286,7 +286,7 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
             .is_some_and(|d| original.digests.contains(d));
         if ok {
             matched += 1;
-            println!(
+            outln!(
                 "same  {} {reference}: {} rows, output {}",
                 r.id,
                 original.batch.rows(),
@@ -294,7 +294,7 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
             );
         } else {
             mismatched += 1;
-            println!(
+            outln!(
                 "DIFF  {} {reference}: recorded output {} but replay gives {}",
                 r.id,
                 r.output_digest.as_ref().map_or("none", |d| d.short()),
@@ -309,28 +309,28 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
             compare(&original, &candidate, &mut diff, r);
         }
     }
-    println!(
+    outln!(
         "\nreplayed {} records: {matched} identical, {mismatched} different, {skipped} skipped",
         matched + mismatched
     );
     if !args.with.is_empty() {
-        println!(
+        outln!(
             "\ncandidate ({}) against the recorded version:",
             args.with.join(", ")
         );
-        println!("  rows changed: {} of {}", diff.rows_changed, diff.rows);
+        outln!("  rows changed: {} of {}", diff.rows_changed, diff.rows);
         for (col, n) in &diff.changed_cells {
             let m = diff
                 .max_abs
                 .get(col)
                 .map_or_else(String::new, |m| format!(", max |Δ| {m:.6}"));
-            println!("  {col:<24} {n} cells changed{m}");
+            outln!("  {col:<24} {n} cells changed{m}");
         }
         if diff.flips.is_empty() {
-            println!("  verdicts flipped: none");
+            outln!("  verdicts flipped: none");
         }
         for f in &diff.flips {
-            println!("  verdict flipped: {f}");
+            outln!("  verdict flipped: {f}");
         }
     }
     Ok(mismatched == 0)

@@ -106,10 +106,10 @@ impl RunArgs {
             resume,
             alerts: keel_ops::alerts::sink(),
         };
-        let (result, output_digest) = execute(&pipeline, input, &options, output, &bar)?;
+        let (result, output_digest) = execute(&pipeline, input, &options, output, &bar);
         let ending = ending(&result);
         let (summary, failure) = settle(result)?;
-        eprintln!(
+        errln!(
             "{}",
             render::summary(&pipeline, &summary, &self.input, self.output.as_deref())
         );
@@ -182,7 +182,7 @@ fn open_output(path: Option<&Path>) -> Result<Output, Failure> {
             PathBuf::from("<none>"),
         ),
         Some(p) if p.as_os_str() == "-" => (
-            Box::new(std::io::stdout()),
+            Box::new(crate::out::Stdout),
             Format::Csv,
             PathBuf::from("<stdout>"),
         ),
@@ -209,7 +209,7 @@ fn execute(
     options: &RunOptions,
     output: Output,
     bar: &indicatif::ProgressBar,
-) -> Result<(Result<RunSummary, RunError>, Option<Digest>), Failure> {
+) -> (Result<RunSummary, RunError>, Option<Digest>) {
     let Output { mut writer, hash } = output;
     let mut sink =
         |b: &keel_data::Batch| -> Result<(), String> { writer.write(b).map_err(|e| e.to_string()) };
@@ -219,9 +219,17 @@ fn execute(
     };
     let result = pipeline.run(input, options, &mut sink, &mut progress);
     bar.finish_and_clear();
-    // Whatever was accepted before a failure is kept: flush it first.
-    writer.finish().map_err(|e| fail(exit::FAILURE, e))?;
-    Ok((result, keel_ops::finish(&hash)))
+    // Whatever was accepted before a failure is kept: flush it first. A
+    // flush that fails (a full disk, a reader that went away) fails the run,
+    // which is still recorded.
+    let result = match (result, writer.finish()) {
+        (Ok(summary), Err(e)) => Err(RunError::Sink {
+            message: e.to_string(),
+            summary: Box::new(summary),
+        }),
+        (result, _) => result,
+    };
+    (result, keel_ops::finish(&hash))
 }
 
 /// How the run ended, for its record.
@@ -353,7 +361,7 @@ impl<'a> Audit<'a> {
         let receipt = store
             .append(record)
             .context("recording the run in the audit log")?;
-        eprintln!(
+        errln!(
             "\naudit: record {} (seq {}) in {}",
             receipt.id,
             receipt.seq,

@@ -145,14 +145,14 @@ impl PerformanceArgs {
             Error::Other(e) => fail(exit::FAILURE, e),
         })?;
         if let Some(n) = out.reference_chunks.filter(|n| *n < 5) {
-            eprintln!(
+            errln!(
                 "warning: the reference makes {n} chunk(s) of {} rows; bounds from fewer than 5 \
                  chunks are too narrow or missing: use a smaller --chunk-size or a larger reference",
                 out.chunk_size
             );
         }
         if out.duplicates > 0 {
-            eprintln!(
+            errln!(
                 "note: {} label(s) replaced by a later label of the same id (the last one counts)",
                 out.duplicates
             );
@@ -166,9 +166,9 @@ impl PerformanceArgs {
             Some(path) => {
                 std::fs::write(path, &text)
                     .with_context(|| format!("writing {}", path.display()))?;
-                eprintln!("{}: written", path.display());
+                errln!("{}: written", path.display());
             }
-            None => print!("{text}"),
+            None => out!("{text}"),
         }
         Ok(())
     }
