@@ -11,11 +11,12 @@ use anyhow::Context;
 use keel_data::io::{BatchSource, BatchWriter, Format};
 use keel_ops::source::{self, Source, SourceError, Spec, Trust};
 use keel_ops::{Ending, Hashing};
+use keel_runtime::alert::{Alert, AlertSink, AlertSpec, Delivery};
 use keel_runtime::pipeline::{
     LoadError, MonitorState, Pipeline, PluginDirs, RunError, RunOptions, RunSummary,
 };
 use keel_runtime::{Outcome, Runtime};
-use keel_store::{Digest, Store};
+use keel_store::{Digest, MonitorVerdict, Store};
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,11 @@ pub struct RunArgs {
     /// alerts saved in the store by the previous run of this pipeline version.
     #[arg(long)]
     fresh_monitors: bool,
+    /// When the run fails part way, keep what the monitors saw of the rows
+    /// before the failure (their alerts, windows and saved state). Without
+    /// it a failed run moves no monitor state and raises no alert.
+    #[arg(long)]
+    partial: bool,
 }
 
 impl RunArgs {
@@ -100,21 +106,28 @@ impl RunArgs {
             (Some(audit), false) => audit.resume(&pipeline)?,
             _ => Default::default(),
         };
+        let held = Arc::new(HeldAlerts::default());
         let options = RunOptions {
             batch_size: Some(batch_size),
             workers: self.workers,
             resume,
-            alerts: keel_ops::alerts::sink(),
+            alerts: held.clone(),
         };
         let (result, output_digest) = execute(&pipeline, input, &options, output, &bar);
         let ending = ending(&result);
-        let (summary, failure) = settle(result)?;
+        let judged = result.is_ok() || self.partial;
+        let (mut summary, failure) = settle(result)?;
+        if judged {
+            held.deliver(&mut summary);
+        } else {
+            set_aside(&mut summary);
+        }
         errln!(
             "{}",
             render::summary(&pipeline, &summary, &self.input, self.output.as_deref())
         );
         if let Some(audit) = audit {
-            audit.record(&pipeline, &summary, output_digest, &ending)?;
+            audit.record(&pipeline, &summary, output_digest, &ending, judged)?;
         }
         if let Some(path) = &self.summary_json {
             let json = render::summary_json(&pipeline, &summary);
@@ -286,6 +299,57 @@ fn settle(result: Result<RunSummary, RunError>) -> Result<(RunSummary, Option<Fa
     })
 }
 
+/// Alerts raised during a run, delivered only once the run has finished
+/// (or the user chose `--partial`): a run that stops on a bad row must not
+/// page anyone over the fragment it saw.
+#[derive(Default)]
+struct HeldAlerts(Mutex<Vec<(AlertSpec, Alert)>>);
+
+impl AlertSink for HeldAlerts {
+    fn deliver(&self, spec: &AlertSpec, alert: &Alert) -> Vec<Delivery> {
+        if let Ok(mut held) = self.0.lock() {
+            held.push((spec.clone(), alert.clone()));
+        }
+        Vec::new()
+    }
+}
+
+impl HeldAlerts {
+    /// Delivers every held alert to its monitor's sinks and notes how each
+    /// delivery went on the alert the summary keeps.
+    fn deliver(&self, summary: &mut RunSummary) {
+        let held = self.0.lock().map(|mut h| std::mem::take(&mut *h));
+        for (spec, alert) in held.unwrap_or_default() {
+            let deliveries = keel_ops::alerts::deliver(&spec, &alert);
+            let kept = summary
+                .monitors
+                .iter_mut()
+                .filter(|m| m.name == alert.monitor)
+                .flat_map(|m| m.alerts.iter_mut())
+                .find(|a| a.window.index == alert.window.index && a.time == alert.time);
+            if let Some(kept) = kept {
+                kept.deliveries = deliveries;
+            }
+        }
+    }
+}
+
+/// A failed run's monitors saw a fragment: what they made of it (alerts,
+/// closed windows, the state to carry on from) is set aside, so the state
+/// shared with the deployed version stays as the last whole run left it.
+fn set_aside(summary: &mut RunSummary) {
+    for m in &mut summary.monitors {
+        m.report = None;
+        m.window = None;
+        m.windows.clear();
+        m.alerts.clear();
+        m.state = None;
+    }
+}
+
+/// What a failed run's record says of each monitor it set aside.
+const SET_ASIDE: &str = "not judged: the run failed, so what this monitor saw of the rows before the failure was set aside (no alert, state unchanged; `keel run --partial` keeps it)";
+
 /// The input's digest and, when the retention policy keeps payloads, its bytes.
 type InputJob = JoinHandle<anyhow::Result<(Digest, Option<Vec<u8>>)>>;
 
@@ -338,6 +402,7 @@ impl<'a> Audit<'a> {
         summary: &RunSummary,
         output_digest: Option<Digest>,
         ending: &Ending,
+        judged: bool,
     ) -> Result<(), Failure> {
         let store = self.store;
         let (input_digest, payload) = self
@@ -347,8 +412,10 @@ impl<'a> Audit<'a> {
         if let Some(bytes) = payload {
             store.put_payload(&bytes)?;
         }
-        keel_ops::save_monitor_states(store, pipeline, summary, &self.identity)
-            .context("saving monitor state")?;
+        if judged {
+            keel_ops::save_monitor_states(store, pipeline, summary, &self.identity)
+                .context("saving monitor state")?;
+        }
         let mut record = keel_ops::record(
             pipeline,
             &self.spec_text,
@@ -358,6 +425,19 @@ impl<'a> Audit<'a> {
             ending,
         );
         record.id = self.record_id;
+        if !judged {
+            record.monitor_verdicts = summary
+                .monitors
+                .iter()
+                .map(|m| MonitorVerdict {
+                    monitor: m.name.clone(),
+                    alert: false,
+                    summary: m.error.clone().unwrap_or_else(|| SET_ASIDE.into()),
+                    metrics: serde_json::Value::Null,
+                    window: None,
+                })
+                .collect();
+        }
         let receipt = store
             .append(record)
             .context("recording the run in the audit log")?;
