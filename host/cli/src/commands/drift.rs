@@ -88,7 +88,7 @@ impl DriftArgs {
     pub fn run(self) -> Result<(), Failure> {
         let out = check(&self).map_err(|e| match e {
             DriftError::Usage(e) => fail(exit::USAGE, e),
-            DriftError::Data(e) => fail(exit::BAD_DATA, e),
+            DriftError::Data(e) => exit::data_failure(e),
             DriftError::Other(e) => fail(exit::FAILURE, e),
         })?;
         match &self.output {

@@ -66,7 +66,7 @@ impl PluginCommand {
                     .map_err(|e| fail(exit::USAGE, anyhow::anyhow!("--state: {e}")))?;
                 let rt = globals.runtime()?;
                 add(&globals.store()?, &rt, &file, &name, &version, state, sig)
-                    .map_err(|e| fail(exit::PLUGIN, e))
+                    .map_err(exit::plugin_error)
             }
             PluginCommand::Keygen(c) => c.run(),
             PluginCommand::Sign(c) => c.run(),
@@ -83,7 +83,7 @@ impl PluginCommand {
 /// `keel plugin inspect`: what the component says it is, as text or JSON.
 fn inspect(file: &Path, json: bool, globals: &Globals) -> Result<(), Failure> {
     let rt = globals.runtime()?;
-    let plugin = Plugin::load_file(&rt, file).map_err(|e| fail(exit::PLUGIN, e))?;
+    let plugin = Plugin::load_file(&rt, file).map_err(exit::plugin_failure)?;
     let s = plugin.summary();
     if json {
         outln!("{}", serde_json::to_string_pretty(s)?);
@@ -103,7 +103,9 @@ fn add(
     state: State,
     sig: Option<PathBuf>,
 ) -> Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let bytes = std::fs::read(file)
+        .with_context(|| format!("{}: cannot read plugin", file.display()))
+        .map_err(exit::usage)?;
     let offered = match sig {
         Some(p) => Some(keel_ops::trust::Offered {
             text: std::fs::read_to_string(&p)

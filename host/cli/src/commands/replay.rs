@@ -45,6 +45,7 @@ impl ReplayArgs {
                 exit::INTEGRITY,
                 anyhow::anyhow!("replay produced different outputs (see DIFF lines)"),
             )),
+            Err(e) if exit::is_usage(&e) => Err(fail(exit::USAGE, e)),
             Err(e) => Err(fail(exit::PLUGIN, e)),
         }
     }
@@ -240,7 +241,10 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
         records.retain(|r| &r.pipeline.version == v);
     }
     if records.is_empty() {
-        bail!("no successful records of `{}` to replay", args.pipeline);
+        return Err(exit::usage(anyhow::anyhow!(
+            "no successful records of `{}` to replay",
+            args.pipeline
+        )));
     }
     let (mut matched, mut mismatched, mut skipped) = (0, 0, 0);
     let mut diff = Diff::default();
@@ -303,7 +307,7 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
         }
         if !args.with.is_empty() {
             let cand = dir.path().join("candidate.toml");
-            candidate_spec(store, &spec_text, &args.with, &cand)?;
+            candidate_spec(store, &spec_text, &args.with, &cand).map_err(exit::usage)?;
             let candidate = run_once(&rt, store, &cand, &input_path)
                 .with_context(|| format!("running the candidate on record {}", r.id))?;
             compare(&original, &candidate, &mut diff, r);

@@ -94,7 +94,7 @@ impl RunArgs {
         };
         let batch_size = self.batch_size.unwrap_or(pipeline.batch_size());
         let input = keel_data::io::open(&self.input, pipeline.input_schema(), batch_size)
-            .map_err(|e| fail(exit::BAD_DATA, e))?;
+            .map_err(exit::read_failure)?;
         let total_bytes = std::fs::metadata(&self.input).map(|m| m.len()).unwrap_or(0);
         let audit = match &store {
             Some(store) => Some(Audit::start(store, &pipeline, spec_text, &self.input)?),
@@ -169,13 +169,18 @@ fn source_failure(e: SourceError) -> Failure {
     }
 }
 
-/// Loads the pipeline: a bad spec or plugin is a usage error, a bad
-/// reference file bad data, a plugin that fails to start a plugin failure.
+/// Loads the pipeline: a bad spec or plugin (missing, not a component, of
+/// the wrong kind) is a usage error, a bad reference file bad data, a plugin
+/// that fails to start a plugin failure.
 fn load(rt: Arc<Runtime>, source: &Source) -> Result<Pipeline, Failure> {
-    Pipeline::load(rt, source.path(), source.resolver()).map_err(|e| match e {
-        LoadError::Spec(_) | LoadError::Plugin { .. } => fail(exit::USAGE, e),
-        LoadError::Reference(_) => fail(exit::BAD_DATA, e),
-        LoadError::Runtime { .. } | LoadError::Fit(_) => fail(exit::PLUGIN, e),
+    Pipeline::load(rt, source.path(), source.resolver()).map_err(|e| {
+        let code = match &e {
+            LoadError::Spec(_) | LoadError::Plugin { .. } => exit::USAGE,
+            LoadError::Reference(_) => exit::BAD_DATA,
+            LoadError::Runtime { error, .. } => exit::plugin_code(error),
+            LoadError::Fit(_) => exit::PLUGIN,
+        };
+        fail(code, e)
     })
 }
 
@@ -200,7 +205,7 @@ fn open_output(path: Option<&Path>) -> Result<Output, Failure> {
             PathBuf::from("<stdout>"),
         ),
         Some(p) => {
-            let format = Format::from_path(p).map_err(|e| fail(exit::USAGE, e))?;
+            let format = Format::supported(p).map_err(|e| fail(exit::USAGE, e))?;
             let file = std::fs::File::create(p)
                 .with_context(|| format!("opening output {}", p.display()))
                 .map_err(|e| fail(exit::USAGE, e))?;
@@ -272,7 +277,7 @@ fn ending(result: &Result<RunSummary, RunError>) -> Ending {
 fn settle(result: Result<RunSummary, RunError>) -> Result<(RunSummary, Option<Failure>), Failure> {
     Ok(match result {
         Ok(s) => (s, None),
-        Err(RunError::Read { error, summary }) => (*summary, Some(fail(exit::BAD_DATA, error))),
+        Err(RunError::Read { error, summary }) => (*summary, Some(exit::read_failure(error))),
         Err(RunError::Stage {
             file,
             lines,

@@ -186,3 +186,192 @@ fn a_failed_run_moves_no_monitor_state_and_raises_no_alert() {
         String::from_utf8_lossy(&before)
     );
 }
+
+/// The README's exit-code table, one case (or more) per code: the same
+/// mistake exits the same way whichever command meets it.
+#[test]
+fn every_exit_code_of_the_readme_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = d.join("store");
+    let scaler = guest_dir("KEEL_PLUGIN_DIR", "plugins").join("standard-scaler.wasm");
+    let scaler = scaler.to_str().unwrap();
+    let (pipeline, current) = (example("pipeline.toml"), example("current.csv"));
+    let code = |args: &[&str]| {
+        let o = keel_in(&store, args);
+        (o.status.code(), stderr(&o))
+    };
+    let expect = |args: &[&str], want: i32, says: &str| {
+        let (got, err) = code(args);
+        assert_eq!(got, Some(want), "keel {}: {err}", args.join(" "));
+        assert!(err.contains(says), "keel {}: {err}", args.join(" "));
+    };
+
+    // 0: ok.
+    expect(&["plugin", "inspect", scaler], 0, "");
+    expect(&["run", &pipeline, "-i", &current], 0, "");
+
+    // 1: another failure: stdout cannot be written (a full disk).
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = keel_cmd(&store, &["plugin", "inspect", scaler])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("writing to stdout: No space left on device"),
+        "{}",
+        stderr(&o)
+    );
+
+    // 2: usage: arguments, a spec, an unknown plugin (in every command that
+    // names one), a format this keel does not read or write.
+    expect(&["run", &pipeline], 2, "--input");
+    let spec = d.join("unknown.toml");
+    std::fs::write(
+        &spec,
+        "name = \"x\"\n[[stages]]\nname = \"s\"\nplugin = \"no-such-plugin\"\n",
+    )
+    .unwrap();
+    expect(
+        &["run", spec.to_str().unwrap(), "-i", &current],
+        2,
+        "no plugin `no-such-plugin`",
+    );
+    expect(
+        &["plugin", "inspect", "/no/such/plugin.wasm"],
+        2,
+        "cannot read plugin",
+    );
+    expect(
+        &[
+            "plugin",
+            "add",
+            "/no/such/plugin.wasm",
+            "--name",
+            "x",
+            "--version",
+            "1.0.0",
+        ],
+        2,
+        "cannot read plugin",
+    );
+    expect(&["pipeline", "deploy", &pipeline], 0, "");
+    expect(&["run", "penguins", "-i", &current], 0, "");
+    expect(
+        &[
+            "replay",
+            "--pipeline",
+            "penguins",
+            "--with",
+            "scale=no-such-plugin@1.0.0",
+        ],
+        2,
+        "--with scale=no-such-plugin@1.0.0",
+    );
+    expect(
+        &["replay", "--pipeline", "nosuch"],
+        2,
+        "no successful records of `nosuch`",
+    );
+    let xlsx = d.join("current.xlsx");
+    std::fs::copy(&current, &xlsx).unwrap();
+    expect(
+        &["run", &pipeline, "-i", xlsx.to_str().unwrap()],
+        2,
+        "unknown format",
+    );
+    expect(
+        &[
+            "run",
+            &pipeline,
+            "-i",
+            &current,
+            "-o",
+            xlsx.to_str().unwrap(),
+        ],
+        2,
+        "unknown format",
+    );
+    expect(
+        &["drift", &example("reference.csv"), xlsx.to_str().unwrap()],
+        2,
+        "unknown format",
+    );
+    expect(&["profile", xlsx.to_str().unwrap()], 2, "unknown format");
+    // (A .parquet file in a build without the `parquet` feature is the same
+    // case, for an input and an output: keel-data's
+    // `parquet_is_supported_only_with_its_feature` checks it is refused as
+    // `Unsupported`, which `exit::read_failure` maps here.)
+
+    // 3: bad data.
+    let bad = bad_cell_at_line_5(d);
+    expect(
+        &["run", &pipeline, "-i", bad.to_str().unwrap()],
+        3,
+        "bad.csv:5:",
+    );
+    expect(&["profile", bad.to_str().unwrap()], 0, "");
+    let ragged = d.join("ragged.csv");
+    std::fs::write(&ragged, "a,b\n1,2\n3\n").unwrap();
+    expect(
+        &["drift", ragged.to_str().unwrap(), ragged.to_str().unwrap()],
+        3,
+        "ragged.csv:3",
+    );
+
+    // 4: a plugin failed.
+    let hostile = guest_dir("KEEL_TEST_GUESTS", "test-guests").join("hostile.wasm");
+    let spec = d.join("hostile.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name = \"h\"\n[[stages]]\nname = \"bad\"\nplugin = \"{}\"\n[stages.config]\nmode = \"panic\"\n",
+            hostile.display()
+        ),
+    )
+    .unwrap();
+    expect(
+        &["run", spec.to_str().unwrap(), "-i", &current],
+        4,
+        "stage `bad`",
+    );
+
+    // 5: the audit chain is broken.
+    {
+        use keel_store::layout;
+        let db = sled::open(store.join(layout::DB_DIR)).unwrap();
+        let audit = db.open_tree(layout::AUDIT).unwrap();
+        let key = 0u64.to_be_bytes();
+        let text = String::from_utf8(audit.get(key).unwrap().unwrap().to_vec()).unwrap();
+        assert!(text.contains("\"rows_in\":75"));
+        audit
+            .insert(
+                key,
+                text.replace("\"rows_in\":75", "\"rows_in\":74").as_bytes(),
+            )
+            .unwrap();
+        db.flush().unwrap();
+    }
+    expect(
+        &["audit", "verify"],
+        5,
+        "audit chain broken at record seq 0",
+    );
+
+    // 6: drift found, when asked to fail on it.
+    expect(&["drift", &example("reference.csv"), &current], 0, "");
+    expect(
+        &[
+            "drift",
+            &example("reference.csv"),
+            &current,
+            "--fail-on-drift",
+        ],
+        6,
+        "drift",
+    );
+}

@@ -141,7 +141,7 @@ impl PerformanceArgs {
     pub fn run(self) -> Result<(), Failure> {
         let out = self.analyse().map_err(|e| match e {
             Error::Usage(e) => fail(exit::USAGE, e),
-            Error::Data(e) => fail(exit::BAD_DATA, e),
+            Error::Data(e) => exit::data_failure(e),
             Error::Other(e) => fail(exit::FAILURE, e),
         })?;
         if let Some(n) = out.reference_chunks.filter(|n| *n < 5) {
