@@ -149,10 +149,28 @@ fn main() -> ExitCode {
             ExitCode::from(exit::FAILURE)
         }
         (Err(f), _) => {
-            errln!("error: {:#}", f.error);
+            errln!("error: {}", message(&f.error));
             ExitCode::from(f.code)
         }
     }
+}
+
+/// An error and its causes on one line, as `{:#}` writes them, without a
+/// cause its context already quotes (`x.csv: cannot read: No such file or
+/// directory` once, not twice).
+fn message(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {

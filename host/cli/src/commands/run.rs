@@ -206,6 +206,12 @@ fn open_output(path: Option<&Path>) -> Result<Output, Failure> {
         ),
         Some(p) => {
             let format = Format::supported(p).map_err(|e| fail(exit::USAGE, e))?;
+            // `--output out/x.csv` makes `out/` as a shell redirect would not.
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))
+                    .map_err(|e| fail(exit::USAGE, e))?;
+            }
             let file = std::fs::File::create(p)
                 .with_context(|| format!("opening output {}", p.display()))
                 .map_err(|e| fail(exit::USAGE, e))?;

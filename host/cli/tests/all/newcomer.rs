@@ -375,3 +375,111 @@ fn every_exit_code_of_the_readme_table() {
         "drift",
     );
 }
+
+/// A typo in a plugin's config is named at load by spec file, entry and key
+/// (exit 2), from the plugin's own JSON Schema, before any data is read.
+#[test]
+fn a_config_typo_names_the_spec_the_stage_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(example("pipeline.toml")).unwrap();
+    std::fs::copy(example("reference.csv"), dir.path().join("reference.csv")).unwrap();
+    let spec = dir.path().join("typo.toml");
+    std::fs::write(
+        &spec,
+        text.replace("strategy = \"median\"", "stratgy = \"median\""),
+    )
+    .unwrap();
+    // The input does not even exist: the config is judged first.
+    let o = keel(&["run", spec.to_str().unwrap(), "-i", "/no/such/input.csv"]);
+    fails_with(
+        &o,
+        2,
+        "typo.toml: `stages[0].config.stratgy`: stage `impute` (plugin `imputer`): unknown key (allowed: columns, fill_value, strategy)",
+    );
+    // A nested key and a monitor: the same.
+    std::fs::write(
+        &spec,
+        text.replace("disparate_impact_min = 0.8", "disparate_impact_mn = 0.8"),
+    )
+    .unwrap();
+    let o = keel(&["run", spec.to_str().unwrap(), "-i", &example("current.csv")]);
+    fails_with(
+        &o,
+        2,
+        "`monitors[2].config.disparate_impact_mn`: monitor `prediction-bias` (plugin `bias-monitor`): unknown key",
+    );
+    std::fs::write(
+        &spec,
+        text.replace(
+            "[validators.config.columns.sex]\ntype = \"string\"",
+            "[validators.config.columns.sex]\ntpye = \"string\"",
+        ),
+    )
+    .unwrap();
+    let o = keel(&["run", spec.to_str().unwrap(), "-i", &example("current.csv")]);
+    fails_with(
+        &o,
+        2,
+        "`validators[0].config.columns.sex.tpye`: validator `input-rules` (plugin `rule-validator`)",
+    );
+}
+
+/// Errors that say what is wrong, once: a missing input, a missing spec,
+/// a file that is not WebAssembly; and an output directory made on demand.
+#[test]
+fn errors_say_what_is_wrong_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A missing input: exit 3, the OS message once.
+    let o = keel(&[
+        "run",
+        &example("pipeline.toml"),
+        "-i",
+        "/no/such/current.csv",
+    ]);
+    fails_with(
+        &o,
+        3,
+        "/no/such/current.csv: cannot read: No such file or directory",
+    );
+    assert_eq!(
+        stderr(&o).matches("No such file").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    // A missing spec file: no such file, not a lecture on deployed pipelines.
+    let o = keel(&[
+        "run",
+        "examples/nosuch/pipeline.toml",
+        "-i",
+        &example("current.csv"),
+    ]);
+    fails_with(&o, 2, "examples/nosuch/pipeline.toml: no such file");
+    // A bare name is still looked up among deployed pipelines.
+    let o = keel(&["run", "nosuch", "-i", &example("current.csv")]);
+    fails_with(&o, 2, "nosuch: not a spec file nor a deployed pipeline");
+    // A CSV named .wasm: not WebAssembly, said so (no WAT syntax error).
+    let fake = d.join("model.wasm");
+    std::fs::copy(example("current.csv"), &fake).unwrap();
+    let o = keel(&["plugin", "inspect", fake.to_str().unwrap()]);
+    fails_with(
+        &o,
+        2,
+        "is not WebAssembly at all: it starts with `species,island,b`",
+    );
+    assert!(!stderr(&o).contains("expected `(`"), "{}", stderr(&o));
+    // --output into a directory that does not exist yet: made.
+    let out = d.join("out/nested/x.csv");
+    let o = keel(&[
+        "run",
+        &example("pipeline.toml"),
+        "-i",
+        &example("current.csv"),
+        "-o",
+        out.to_str().unwrap(),
+        "--no-audit",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 76);
+}
