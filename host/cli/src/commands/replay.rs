@@ -241,10 +241,8 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
         records.retain(|r| &r.pipeline.version == v);
     }
     if records.is_empty() {
-        return Err(exit::usage(anyhow::anyhow!(
-            "no successful records of `{}` to replay",
-            args.pipeline
-        )));
+        let none = format!("no successful records of `{}` to replay", args.pipeline);
+        return Err(exit::usage(anyhow::Error::msg(none)));
     }
     let (mut matched, mut mismatched, mut skipped) = (0, 0, 0);
     let mut diff = Diff::default();
