@@ -3,6 +3,9 @@
 //! `keel-runtime` and `keel-ops`); errors are reported with context and an
 //! exit code that tells usage errors, bad data and plugin failures apart.
 
+// First: its print macros are used throughout.
+#[macro_use]
+mod out;
 mod bundle;
 mod commands;
 mod exit;
@@ -141,13 +144,41 @@ fn main() -> ExitCode {
         cache_dir: cli.cache_dir,
         store: cli.store,
     };
-    match cli.command.run(&globals) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("error: {:#}", f.error);
+    let result = cli.command.run(&globals);
+    // A reader that went away ends the command as it ends `ls | head`;
+    // whatever failed after that (writing to it) is no news.
+    if out::closed() {
+        out::die_of_closed_pipe();
+    }
+    match (result, out::failed()) {
+        (Ok(()), None) => ExitCode::SUCCESS,
+        (Ok(()), Some(e)) => {
+            errln!("error: {e}");
+            ExitCode::from(exit::FAILURE)
+        }
+        (Err(f), _) => {
+            errln!("error: {}", message(&f.error));
             ExitCode::from(f.code)
         }
     }
+}
+
+/// An error and its causes on one line, as `{:#}` writes them, without a
+/// cause its context already quotes (`x.csv: cannot read: No such file or
+/// directory` once, not twice).
+fn message(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {
@@ -160,7 +191,9 @@ fn init_logging(format: LogFormat, verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A closed stderr must not panic a worker thread mid-run (out.rs).
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -200,7 +200,13 @@ pub fn summary(p: &Pipeline, s: &RunSummary, input: &Path, output: Option<&Path>
                     );
                 }
             }
-            (None, None) => {}
+            (None, None) => {
+                let _ = writeln!(
+                    o,
+                    "  {} @ {}: not judged: the run failed (no alert, state unchanged; --partial keeps what it saw)",
+                    m.name, m.at
+                );
+            }
         }
     }
     o.trim_end().to_string()

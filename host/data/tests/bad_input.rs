@@ -337,3 +337,36 @@ fn explicit_infinities_and_nan_are_values_not_errors() {
     );
     assert_eq!((lines, error), (vec![2, 3], None));
 }
+
+/// A `.parquet` file in a build without the `parquet` feature is a format
+/// this build leaves out (the CLI's usage error, exit 2, for an input and an
+/// output alike), told apart from a damaged Parquet file (bad data).
+/// `cargo test -p keel-data --no-default-features --features io` runs the
+/// refusing side.
+#[test]
+fn parquet_is_supported_only_with_its_feature() {
+    let path = Path::new("scores.parquet");
+    let supported = Format::supported(path);
+    if cfg!(feature = "parquet") {
+        assert_eq!(supported.unwrap(), Format::Parquet);
+    } else {
+        let e = supported.unwrap_err();
+        assert!(
+            matches!(e, keel_data::io::ReadError::Unsupported { .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("built without parquet"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("in.parquet");
+        std::fs::write(&file, b"PAR1").unwrap();
+        let e = keel_data::io::open(&file, None, 10).err().unwrap();
+        assert!(
+            matches!(e, keel_data::io::ReadError::Unsupported { .. }),
+            "{e:?}"
+        );
+    }
+    assert!(matches!(
+        Format::supported(Path::new("scores.xlsx")),
+        Err(keel_data::io::ReadError::UnknownFormat { .. })
+    ));
+}

@@ -328,6 +328,61 @@ fn json_column(name: &str, values: &[serde_json::Value]) -> Column {
     Column::with_validity(name, data, validity)
 }
 
+/// How a pipeline's output does on the labels known so far: the rows of
+/// `output` (rows of record `record_id`) whose id has a label, with the
+/// truth joined as `config.label_column`. What `keel replay --with` compares
+/// a candidate and the recorded version on.
+pub fn labelled_rows(
+    store: &Store,
+    pipeline: &str,
+    plan: &PredictionPlan,
+    record_id: &str,
+    output: &Batch,
+    label_column: &str,
+) -> Result<Batch, StoreError> {
+    let mut keep = Vec::with_capacity(output.rows());
+    let mut truths = Vec::new();
+    for p in plan.rows(record_id, 0, output) {
+        let label = store.label(pipeline, &p.id)?;
+        keep.push(label.is_some());
+        truths.extend(label.map(|l| l.truth));
+    }
+    let mut batch = output.filter(&keep);
+    // The output may carry the truth already (a reference passed through).
+    batch.remove(label_column);
+    let truth = json_column(label_column, &truths);
+    if batch.set(truth).is_err() {
+        return Ok(output.slice(0, 0));
+    }
+    Ok(batch)
+}
+
+/// The realized metrics of labelled rows (from [`labelled_rows`]) under a
+/// performance monitor's config; `None` without a labelled row.
+pub fn realized(
+    config: &PerformanceConfig,
+    labelled: &Batch,
+) -> Result<Option<Metrics>, keel_algos::AlgoError> {
+    if labelled.rows() == 0 {
+        return Ok(None);
+    }
+    let mut config = config.clone();
+    config.reference_chunk_rows = Some(labelled.rows());
+    config.thresholds.clear();
+    let mut monitor = PerformanceMonitor::new(config, labelled)?;
+    monitor.observe(labelled)?;
+    Ok(monitor.chunk()?.map(|c| c.realized))
+}
+
+/// The config of the spec's first performance monitor (a monitor config
+/// that reads as the `performance-monitor` plugin's), if any.
+pub fn performance_config(spec: &PipelineSpec) -> Option<PerformanceConfig> {
+    spec.monitors.iter().find_map(|m| {
+        let json = serde_json::to_value(&m.config).ok()?;
+        serde_json::from_value(json).ok()
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -427,59 +482,4 @@ columns = ["x"]
             "absent columns are not stored"
         );
     }
-}
-
-/// How a pipeline's output does on the labels known so far: the rows of
-/// `output` (rows of record `record_id`) whose id has a label, with the
-/// truth joined as `config.label_column`. What `keel replay --with` compares
-/// a candidate and the recorded version on.
-pub fn labelled_rows(
-    store: &Store,
-    pipeline: &str,
-    plan: &PredictionPlan,
-    record_id: &str,
-    output: &Batch,
-    label_column: &str,
-) -> Result<Batch, StoreError> {
-    let mut keep = Vec::with_capacity(output.rows());
-    let mut truths = Vec::new();
-    for p in plan.rows(record_id, 0, output) {
-        let label = store.label(pipeline, &p.id)?;
-        keep.push(label.is_some());
-        truths.extend(label.map(|l| l.truth));
-    }
-    let mut batch = output.filter(&keep);
-    // The output may carry the truth already (a reference passed through).
-    batch.remove(label_column);
-    let truth = json_column(label_column, &truths);
-    if batch.set(truth).is_err() {
-        return Ok(output.slice(0, 0));
-    }
-    Ok(batch)
-}
-
-/// The realized metrics of labelled rows (from [`labelled_rows`]) under a
-/// performance monitor's config; `None` without a labelled row.
-pub fn realized(
-    config: &PerformanceConfig,
-    labelled: &Batch,
-) -> Result<Option<Metrics>, keel_algos::AlgoError> {
-    if labelled.rows() == 0 {
-        return Ok(None);
-    }
-    let mut config = config.clone();
-    config.reference_chunk_rows = Some(labelled.rows());
-    config.thresholds.clear();
-    let mut monitor = PerformanceMonitor::new(config, labelled)?;
-    monitor.observe(labelled)?;
-    Ok(monitor.chunk()?.map(|c| c.realized))
-}
-
-/// The config of the spec's first performance monitor (a monitor config
-/// that reads as the `performance-monitor` plugin's), if any.
-pub fn performance_config(spec: &PipelineSpec) -> Option<PerformanceConfig> {
-    spec.monitors.iter().find_map(|m| {
-        let json = serde_json::to_value(&m.config).ok()?;
-        serde_json::from_value(json).ok()
-    })
 }

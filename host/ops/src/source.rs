@@ -70,7 +70,14 @@ pub fn open<'a>(
         Spec::Deployed(reference) => written_out(store, &reference, scratch)?,
         Spec::Arg(path) => {
             let reference = path.display().to_string();
+            // A name with a path's shape (`dir/p.toml`) was meant as a file:
+            // say it is missing rather than that no pipeline has that name.
+            let a_path =
+                path.components().count() > 1 || path.extension().is_some_and(|e| e == "toml");
             written_out(store, &reference, scratch).map_err(|e| match e {
+                SourceError::Usage(_) if a_path => {
+                    SourceError::Usage(anyhow::anyhow!("{reference}: no such file"))
+                }
                 SourceError::Usage(e) => SourceError::Usage(e.context(format!(
                     "{reference}: not a spec file nor a deployed pipeline"
                 ))),

@@ -127,6 +127,25 @@ impl Cache {
         if !self.may_compile {
             return Err(self.not_precompiled(digest, label));
         }
+        // Anything that is neither binary WebAssembly nor WAT text (a CSV
+        // named .wasm, say) would come back as a WAT syntax error: say what
+        // it is not instead.
+        if !bytes.starts_with(b"\0asm") && !looks_like_wat(bytes) {
+            return Err(RuntimeError::Compile {
+                plugin: label.to_string(),
+                message: if bytes.is_empty() {
+                    "the file is empty".into()
+                } else {
+                    format!(
+                        "the file is not WebAssembly at all: it starts with `{}`, not with the bytes `\\0asm` of a compiled component (`keel build` makes one)",
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(16)])
+                            .chars()
+                            .map(|c| if c.is_control() { '?' } else { c })
+                            .collect::<String>()
+                    )
+                },
+            });
+        }
         Component::new(engine, bytes).map_err(|e| RuntimeError::Compile {
             plugin: label.to_string(),
             message: format!("{e:#}"),
@@ -166,4 +185,12 @@ impl Cache {
         std::fs::write(&tmp, bytes).map_err(|e| err(e.to_string()))?;
         std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
     }
+}
+
+/// Whether `bytes` could be WebAssembly text (which the engine also compiles):
+/// after blanks, an s-expression or a comment.
+#[cfg(feature = "compiler")]
+fn looks_like_wat(bytes: &[u8]) -> bool {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    start.is_some_and(|i| bytes[i..].starts_with(b"(") || bytes[i..].starts_with(b";;"))
 }

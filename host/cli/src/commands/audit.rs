@@ -69,7 +69,7 @@ impl AuditCommand {
             AuditCommand::Show { id, json } => Ok(audit_show(&store, &id, json)?),
             AuditCommand::Verify => match audit_verify(&store)? {
                 Ok(message) => {
-                    println!("{message}");
+                    outln!("{message}");
                     Ok(())
                 }
                 Err(message) => Err(fail(exit::INTEGRITY, anyhow!(message))),
@@ -78,12 +78,12 @@ impl AuditCommand {
                 expire(&store, &before).map_err(|e| fail(exit::USAGE, e))
             }
             AuditCommand::Cap { size } => {
-                print!("{}", cap(&store, size.as_deref())?);
+                out!("{}", cap(&store, size.as_deref())?);
                 Ok(())
             }
             AuditCommand::Export { format, output } => {
                 let n = audit_export(&store, &format, output.as_ref())?;
-                eprintln!("exported {n} records");
+                errln!("exported {n} records");
                 Ok(())
             }
         }
@@ -116,13 +116,20 @@ fn audit_log(store: &Store, a: &LogArgs) -> Result<()> {
     let records = store.audit_log(&filter)?;
     if a.json {
         for r in &records {
-            println!("{}", serde_json::to_string(r)?);
+            outln!("{}", serde_json::to_string(r)?);
         }
         return Ok(());
     }
-    println!(
+    outln!(
         "{:>5}  {:<20} {:<26} {:<22} {:<8} {:>9} {:>9} {:>8}  alerts",
-        "seq", "time", "id", "pipeline", "outcome", "rows in", "rows out", "findings"
+        "seq",
+        "time",
+        "id",
+        "pipeline",
+        "outcome",
+        "rows in",
+        "rows out",
+        "findings"
     );
     for r in &records {
         let alerts: Vec<&str> = r
@@ -131,7 +138,7 @@ fn audit_log(store: &Store, a: &LogArgs) -> Result<()> {
             .filter(|m| m.alert)
             .map(|m| m.monitor.as_str())
             .collect();
-        println!(
+        outln!(
             "{:>5}  {:<20} {:<26} {:<22} {:<8} {:>9} {:>9} {:>8}  {}",
             r.seq,
             r.time.chars().take(19).collect::<String>(),
@@ -162,21 +169,26 @@ fn audit_show(store: &Store, id: &str, json: bool) -> Result<()> {
         .audit_get(id)?
         .with_context(|| format!("no audit record `{id}` (list them with `keel audit log`)"))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "record   {} (seq {}) · {} · {}",
-        r.id, r.seq, r.time, r.outcome
+        r.id,
+        r.seq,
+        r.time,
+        r.outcome
     );
     if let Some(e) = &r.error {
-        println!("error    {e}");
+        outln!("error    {e}");
     }
-    println!(
+    outln!(
         "pipeline {}@{} {}",
-        r.pipeline.name, r.pipeline.version, r.pipeline.digest
+        r.pipeline.name,
+        r.pipeline.version,
+        r.pipeline.digest
     );
-    println!(
+    outln!(
         "input    {} · {} rows · {}",
         r.input_digest,
         r.rows_in,
@@ -191,7 +203,7 @@ fn audit_show(store: &Store, id: &str, json: bool) -> Result<()> {
             let mem = s
                 .peak_memory_bytes
                 .map_or_else(String::new, |b| format!(" {:.1} MiB", b as f64 / 1048576.0));
-            println!(
+            outln!(
                 "  {arrow} {:<16} {}@{} {} config {} {:>9.1} ms{mem} {}",
                 s.name,
                 s.plugin,
@@ -202,26 +214,29 @@ fn audit_show(store: &Store, id: &str, json: bool) -> Result<()> {
                 s.outcome
             );
             if let Some(e) = &s.error {
-                println!("        {e}");
+                outln!("        {e}");
             }
         }
     }
     match &r.output_digest {
-        Some(d) => println!("output   {d} · {} rows", r.rows_out),
-        None => println!("output   none"),
+        Some(d) => outln!("output   {d} · {} rows", r.rows_out),
+        None => outln!("output   none"),
     }
     if !r.findings.is_empty() {
-        println!("findings (first {}):", r.findings.len());
+        outln!("findings (first {}):", r.findings.len());
         for f in r.findings.iter().take(10) {
             let row = f.row.map_or_else(String::new, |x| format!("row {x}: "));
-            println!(
+            outln!(
                 "  {}/{} {:?}: {row}{}",
-                f.validator, f.rule, f.severity, f.message
+                f.validator,
+                f.rule,
+                f.severity,
+                f.message
             );
         }
     }
     for m in &r.monitor_verdicts {
-        println!(
+        outln!(
             "monitor  {}: {} {}",
             m.monitor,
             if m.alert { "ALERT" } else { "ok" },
@@ -231,15 +246,15 @@ fn audit_show(store: &Store, id: &str, json: bool) -> Result<()> {
     if let Some(s) = &r.serving {
         let route = s["route"].as_str().unwrap_or("?");
         match s["shadow_of"].as_str() {
-            Some(of) => println!(
+            Some(of) => outln!(
                 "served   {route} of {of} (primary {}); answers identical: {}",
                 s["primary_version"].as_str().unwrap_or("?"),
                 s["compare"]["identical"]
             ),
-            None => println!("served   by keel serve, route {route}"),
+            None => outln!("served   by keel serve, route {route}"),
         }
     }
-    println!(
+    outln!(
         "chain    prev {} hash {}",
         short(&r.prev_hash),
         short(&r.hash)
@@ -274,7 +289,7 @@ fn audit_export(store: &Store, format: &str, output: Option<&PathBuf>) -> Result
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
         )),
-        None => Box::new(std::io::stdout().lock()),
+        None => Box::new(std::io::BufWriter::new(crate::out::Stdout)),
     };
     let n = match format {
         "jsonl" => store.export_jsonl(&mut out)?,
@@ -290,9 +305,10 @@ fn expire(store: &Store, before: &str) -> Result<()> {
     let cutoff = keel_store::parse_rfc3339(before).with_context(|| format!("--before {before}"))?;
     let r = store.expire_payloads(cutoff)?;
     store.flush()?;
-    println!(
+    outln!(
         "expired {} payloads ({} bytes); audit records untouched",
-        r.payloads, r.bytes
+        r.payloads,
+        r.bytes
     );
     Ok(())
 }

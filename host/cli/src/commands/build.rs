@@ -39,7 +39,7 @@ fn build(args: &BuildArgs, rt: &Runtime) -> Result<PathBuf> {
     let plugin = Plugin::load_file(rt, &output)
         .with_context(|| format!("the built component {} does not load", output.display()))?;
     check(&project, &plugin, &output)?;
-    println!(
+    outln!(
         "{} ({} {}, {} {}) {} KiB in {:.1} s",
         output.display(),
         plugin.name(),

@@ -55,7 +55,7 @@ impl CompileArgs {
     /// Writes the bundle and prints what is in it; every error is a usage error.
     pub fn run(self, globals: &Globals) -> Result<(), Failure> {
         let out = compile(&self, globals.store.as_deref()).map_err(|e| fail(exit::USAGE, e))?;
-        print!("{out}");
+        out!("{out}");
         Ok(())
     }
 }

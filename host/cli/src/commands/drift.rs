@@ -88,14 +88,14 @@ impl DriftArgs {
     pub fn run(self) -> Result<(), Failure> {
         let out = check(&self).map_err(|e| match e {
             DriftError::Usage(e) => fail(exit::USAGE, e),
-            DriftError::Data(e) => fail(exit::BAD_DATA, e),
+            DriftError::Data(e) => exit::data_failure(e),
             DriftError::Other(e) => fail(exit::FAILURE, e),
         })?;
         match &self.output {
             Some(path) => {
                 std::fs::write(path, &out.text)
                     .with_context(|| format!("writing {}", path.display()))?;
-                eprintln!(
+                errln!(
                     "{}: {}",
                     path.display(),
                     if out.dataset_drift {
@@ -105,7 +105,7 @@ impl DriftArgs {
                     }
                 );
             }
-            None => print!("{}", out.text),
+            None => out!("{}", out.text),
         }
         if self.fail_on_drift && out.dataset_drift {
             return Err(fail(

@@ -202,9 +202,10 @@ impl ExplainArgs {
         let explained = self.explain(&pipeline, &rows)?;
         let receipt = keel_ops::explain::record(&store, &record, self.row, &explained)
             .context("recording the explanation in the audit log")?;
-        eprintln!(
+        errln!(
             "audit: explanation of record {id} recorded as {} (seq {})",
-            receipt.id, receipt.seq
+            receipt.id,
+            receipt.seq
         );
         Ok(explained)
     }
@@ -221,7 +222,7 @@ impl ExplainArgs {
                 .with_context(|| format!("writing {}", path.display()))
                 .map_err(|e| fail(exit::USAGE, e)),
             None => {
-                print!("{text}");
+                out!("{text}");
                 Ok(())
             }
         }

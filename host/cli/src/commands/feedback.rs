@@ -115,12 +115,12 @@ impl ImportArgs {
         } else {
             table(&totals, &coverage)
         };
-        print!("{out}");
+        out!("{out}");
         for e in &totals.errors {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
         }
         if totals.error_count > totals.errors.len() as u64 {
-            eprintln!(
+            errln!(
                 "error: … and {} more",
                 totals.error_count - totals.errors.len() as u64
             );

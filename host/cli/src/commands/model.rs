@@ -77,7 +77,7 @@ impl ModelCommand {
             ModelCommand::Retire { reference } => retire(&reference, store),
         }
         .map_err(|e| fail(exit::USAGE, e))?;
-        print!("{out}");
+        out!("{out}");
         Ok(())
     }
 }

@@ -44,7 +44,7 @@ impl MonitorCommand {
                 json,
             } => history(&globals.store()?, &pipeline, &monitor, limit, json)?,
         };
-        print!("{out}");
+        out!("{out}");
         Ok(())
     }
 }

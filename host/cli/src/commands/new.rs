@@ -27,15 +27,15 @@ impl NewArgs {
 
 fn new(args: &NewArgs) -> Result<()> {
     let files = keel_build::templates::new_project(&args.name, args.lang, args.kind)?;
-    eprintln!(
+    errln!(
         "created {} ({} {}):",
         args.name.display(),
         args.lang.as_str(),
         args.kind.as_str()
     );
     for f in files {
-        eprintln!("  {}", f.display());
+        errln!("  {}", f.display());
     }
-    eprintln!("build it with `keel build {}`", args.name.display());
+    errln!("build it with `keel build {}`", args.name.display());
     Ok(())
 }

@@ -39,9 +39,13 @@ impl PipelineCommand {
                     PluginDirs(plugin_dirs),
                 )
                 .map_err(|e| fail(exit::USAGE, e))?;
-                println!(
+                outln!(
                     "{}@{} {} ({} plugins, {} reference files)",
-                    d.name, d.version, d.digest, d.plugins, d.files
+                    d.name,
+                    d.version,
+                    d.digest,
+                    d.plugins,
+                    d.files
                 );
                 Ok(())
             }
@@ -61,15 +65,18 @@ impl PipelineCommand {
 fn pipeline_ls(store: &Store) -> Result<()> {
     let list = store.list_pipelines()?;
     if list.is_empty() {
-        println!("no pipelines deployed (deploy one with `keel pipeline deploy FILE.toml`)");
+        outln!("no pipelines deployed (deploy one with `keel pipeline deploy FILE.toml`)");
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<24} {:<10} {:<20} {:>7}  added",
-        "pipeline", "version", "digest", "plugins"
+        "pipeline",
+        "version",
+        "digest",
+        "plugins"
     );
     for p in list {
-        println!(
+        outln!(
             "{:<24} {:<10} {:<20} {:>7}  {}",
             p.name,
             p.version,
@@ -84,9 +91,12 @@ fn pipeline_ls(store: &Store) -> Result<()> {
 /// `keel pipeline show NAME[@VERSION]`.
 fn pipeline_show(store: &Store, reference: &str) -> Result<()> {
     let p = get_deployed(store, reference)?;
-    println!(
+    outln!(
         "# {}@{} {} (deployed {})",
-        p.name, p.version, p.digest, p.added_at
+        p.name,
+        p.version,
+        p.digest,
+        p.added_at
     );
     for pl in &p.plugins {
         let tags: Vec<String> = store
@@ -95,9 +105,9 @@ fn pipeline_show(store: &Store, reference: &str) -> Result<()> {
             .filter(|t| t.digest == pl.digest)
             .map(|t| format!("{}@{} ({})", t.name, t.version, t.state))
             .collect();
-        println!("# {:<28} {} {}", pl.role, pl.digest, tags.join(", "));
+        outln!("# {:<28} {} {}", pl.role, pl.digest, tags.join(", "));
     }
-    println!("{}", p.spec_toml);
+    outln!("{}", p.spec_toml);
     Ok(())
 }
 
@@ -115,6 +125,6 @@ fn set_retention(store: &Store, pipeline: &str, policy: &str) -> Result<()> {
     };
     store.set_retention(pipeline, retention)?;
     store.flush()?;
-    println!("{pipeline}: payloads {policy}");
+    outln!("{pipeline}: payloads {policy}");
     Ok(())
 }

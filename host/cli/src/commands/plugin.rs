@@ -66,7 +66,7 @@ impl PluginCommand {
                     .map_err(|e| fail(exit::USAGE, anyhow::anyhow!("--state: {e}")))?;
                 let rt = globals.runtime()?;
                 add(&globals.store()?, &rt, &file, &name, &version, state, sig)
-                    .map_err(|e| fail(exit::PLUGIN, e))
+                    .map_err(exit::plugin_error)
             }
             PluginCommand::Keygen(c) => c.run(),
             PluginCommand::Sign(c) => c.run(),
@@ -83,13 +83,13 @@ impl PluginCommand {
 /// `keel plugin inspect`: what the component says it is, as text or JSON.
 fn inspect(file: &Path, json: bool, globals: &Globals) -> Result<(), Failure> {
     let rt = globals.runtime()?;
-    let plugin = Plugin::load_file(&rt, file).map_err(|e| fail(exit::PLUGIN, e))?;
+    let plugin = Plugin::load_file(&rt, file).map_err(exit::plugin_failure)?;
     let s = plugin.summary();
     if json {
-        println!("{}", serde_json::to_string_pretty(s)?);
+        outln!("{}", serde_json::to_string_pretty(s)?);
         return Ok(());
     }
-    println!("{}", render::inspect(s));
+    outln!("{}", render::inspect(s));
     Ok(())
 }
 
@@ -103,7 +103,9 @@ fn add(
     state: State,
     sig: Option<PathBuf>,
 ) -> Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let bytes = std::fs::read(file)
+        .with_context(|| format!("{}: cannot read plugin", file.display()))
+        .map_err(exit::usage)?;
     let offered = match sig {
         Some(p) => Some(keel_ops::trust::Offered {
             text: std::fs::read_to_string(&p)
@@ -115,7 +117,7 @@ fn add(
     let (digest, s) =
         keel_ops::plugin_add_signed(store, rt, &bytes, name, version, state, offered.as_ref())
             .with_context(|| format!("adding {}", file.display()))?;
-    println!("{name}@{version} {digest} ({}, {state})", s.kind);
+    outln!("{name}@{version} {digest} ({}, {state})", s.kind);
     Ok(())
 }
 
@@ -123,16 +125,20 @@ fn add(
 fn ls(store: &Store) -> Result<()> {
     let tags = store.list_plugins()?;
     if tags.is_empty() {
-        println!(
+        outln!(
             "no plugins in the store (add one with `keel plugin add FILE --name N --version V`)"
         );
     }
-    println!(
+    outln!(
         "{:<28} {:<10} {:<10} {:<11} {:<20} added",
-        "plugin", "version", "kind", "state", "digest"
+        "plugin",
+        "version",
+        "kind",
+        "state",
+        "digest"
     );
     for t in tags {
-        println!(
+        outln!(
             "{:<28} {:<10} {:<10} {:<11} {:<20} {}",
             t.name,
             t.version,
@@ -149,6 +155,6 @@ fn ls(store: &Store) -> Result<()> {
 fn set_state(store: &Store, reference: &str, state: State) -> Result<()> {
     let (name, version) = keel_store::split_reference(reference)?;
     store.set_state(name, version, state)?;
-    println!("{name}@{version}: {state}");
+    outln!("{name}@{version}: {state}");
     Ok(())
 }

@@ -55,14 +55,14 @@ impl ProfileArgs {
                 format!("{}\n{body}", header(path, rows, schema.columns.len()))
             }
         };
-        print!("{text}");
+        out!("{text}");
         Ok(())
     }
 }
 
 /// Infers the schema of the file at `path`; also returns its row count.
 fn profile(path: &Path, options: InferOptions) -> Result<(Schema, usize), Failure> {
-    let bad = |e: io::ReadError| fail(exit::BAD_DATA, e);
+    let bad = exit::read_failure;
     let format = Format::from_path(path).map_err(|e| fail(exit::USAGE, e))?;
     // Text formats are typed by a first pass; a format that stores its types
     // (Parquet, when the reader has it) is read as it is.
@@ -109,7 +109,7 @@ fn header(path: &Path, rows: usize, columns: usize) -> String {
 /// every cell is read as text, and a column is the narrowest of bool, s64,
 /// f64 and string that all its non-null cells parse as (string when all null).
 fn csv_types(path: &Path) -> Result<Fields, Failure> {
-    let bad = |e: io::ReadError| fail(exit::BAD_DATA, e);
+    let bad = exit::read_failure;
     let mut first = io::open(path, None, 1).map_err(bad)?;
     first.next_batch().map_err(bad)?;
     let text = Fields {

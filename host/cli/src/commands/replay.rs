@@ -49,6 +49,7 @@ impl ReplayArgs {
                 exit::INTEGRITY,
                 anyhow::anyhow!("replay produced different outputs (see DIFF lines)"),
             )),
+            Err(e) if exit::is_usage(&e) => Err(fail(exit::USAGE, e)),
             Err(e) => Err(fail(exit::PLUGIN, e)),
         }
     }
@@ -166,10 +167,10 @@ impl Labelled {
             feedback::realized(config, a)?,
             feedback::realized(config, b)?,
         ) else {
-            println!("  no labelled rows yet (keel feedback import, or POST …/feedback)");
+            outln!("  no labelled rows yet (keel feedback import, or POST …/feedback)");
             return Ok(());
         };
-        println!("  on {} labelled rows (labels joined by id):", a.rows());
+        outln!("  on {} labelled rows (labels joined by id):", a.rows());
         for (metric, before) in &ra {
             let after = rb.get(metric).copied().flatten();
             let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
@@ -177,7 +178,7 @@ impl Labelled {
                 (Some(x), Some(y)) => format!("({:+.4})", y - x),
                 _ => String::new(),
             };
-            println!(
+            outln!(
                 "    {metric:<18} recorded {}  candidate {}  {delta}",
                 fmt(*before),
                 fmt(after)
@@ -309,7 +310,8 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
         records.retain(|r| &r.pipeline.version == v);
     }
     if records.is_empty() {
-        bail!("no successful records of `{}` to replay", args.pipeline);
+        let none = format!("no successful records of `{}` to replay", args.pipeline);
+        return Err(exit::usage(anyhow::Error::msg(none)));
     }
     let (mut matched, mut mismatched, mut skipped) = (0, 0, 0);
     let mut diff = Diff::default();
@@ -318,7 +320,7 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
         let reference = format!("{}@{}", r.pipeline.name, r.pipeline.version);
         let deployed = store.get_pipeline(&r.pipeline.name, Some(&r.pipeline.version))?;
         if deployed.as_ref().map(|p| &p.digest) != Some(&r.pipeline.digest) {
-            println!(
+            outln!(
                 "skip  {} {reference}: that exact version was never deployed",
                 r.id
             );
@@ -326,7 +328,7 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
             continue;
         }
         let Some(input) = store.payload(&r.input_digest)? else {
-            println!(
+            outln!(
                 "skip  {} {reference}: input payload not kept ({})",
                 r.id,
                 r.input_digest.short()
@@ -356,7 +358,7 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
             .is_some_and(|d| original.digests.contains(d));
         if ok {
             matched += 1;
-            println!(
+            outln!(
                 "same  {} {reference}: {} rows, output {}",
                 r.id,
                 original.batch.rows(),
@@ -364,7 +366,7 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
             );
         } else {
             mismatched += 1;
-            println!(
+            outln!(
                 "DIFF  {} {reference}: recorded output {} but replay gives {}",
                 r.id,
                 r.output_digest.as_ref().map_or("none", |d| d.short()),
@@ -373,35 +375,35 @@ fn replay(store: &Store, rt: Arc<Runtime>, args: &ReplayArgs) -> Result<bool> {
         }
         if !args.with.is_empty() {
             let cand = dir.path().join("candidate.toml");
-            candidate_spec(store, &spec_text, &args.with, &cand)?;
+            candidate_spec(store, &spec_text, &args.with, &cand).map_err(exit::usage)?;
             let candidate = run_once(&rt, store, &cand, &input_path)
                 .with_context(|| format!("running the candidate on record {}", r.id))?;
             compare(&original, &candidate, &mut diff, r);
             labelled.add(store, r, &original, &candidate)?;
         }
     }
-    println!(
+    outln!(
         "\nreplayed {} records: {matched} identical, {mismatched} different, {skipped} skipped",
         matched + mismatched
     );
     if !args.with.is_empty() {
-        println!(
+        outln!(
             "\ncandidate ({}) against the recorded version:",
             args.with.join(", ")
         );
-        println!("  rows changed: {} of {}", diff.rows_changed, diff.rows);
+        outln!("  rows changed: {} of {}", diff.rows_changed, diff.rows);
         for (col, n) in &diff.changed_cells {
             let m = diff
                 .max_abs
                 .get(col)
                 .map_or_else(String::new, |m| format!(", max |Δ| {m:.6}"));
-            println!("  {col:<24} {n} cells changed{m}");
+            outln!("  {col:<24} {n} cells changed{m}");
         }
         if diff.flips.is_empty() {
-            println!("  verdicts flipped: none");
+            outln!("  verdicts flipped: none");
         }
         for f in &diff.flips {
-            println!("  verdict flipped: {f}");
+            outln!("  verdict flipped: {f}");
         }
         labelled.print()?;
     }

@@ -11,11 +11,12 @@ use anyhow::Context;
 use keel_data::io::{BatchSource, BatchWriter, Format};
 use keel_ops::source::{self, Source, SourceError, Spec, Trust};
 use keel_ops::{Ending, Hashing};
+use keel_runtime::alert::{Alert, AlertSink, AlertSpec, Delivery};
 use keel_runtime::pipeline::{
     LoadError, MonitorState, Pipeline, PluginDirs, RunError, RunOptions, RunSummary,
 };
 use keel_runtime::{Outcome, Runtime};
-use keel_store::{Digest, Store};
+use keel_store::{Digest, MonitorVerdict, Store};
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,11 @@ pub struct RunArgs {
     /// alerts saved in the store by the previous run of this pipeline version.
     #[arg(long)]
     fresh_monitors: bool,
+    /// When the run fails part way, keep what the monitors saw of the rows
+    /// before the failure (their alerts, windows and saved state). Without
+    /// it a failed run moves no monitor state and raises no alert.
+    #[arg(long)]
+    partial: bool,
 }
 
 impl RunArgs {
@@ -88,7 +94,7 @@ impl RunArgs {
         };
         let batch_size = self.batch_size.unwrap_or(pipeline.batch_size());
         let input = keel_data::io::open(&self.input, pipeline.input_schema(), batch_size)
-            .map_err(|e| fail(exit::BAD_DATA, e))?;
+            .map_err(exit::read_failure)?;
         let total_bytes = std::fs::metadata(&self.input).map(|m| m.len()).unwrap_or(0);
         let audit = match &store {
             Some(store) => Some(Audit::start(store, &pipeline, spec_text, &self.input)?),
@@ -100,11 +106,12 @@ impl RunArgs {
             (Some(audit), false) => audit.resume(&pipeline)?,
             _ => Default::default(),
         };
+        let held = Arc::new(HeldAlerts::default());
         let options = RunOptions {
             batch_size: Some(batch_size),
             workers: self.workers,
             resume,
-            alerts: keel_ops::alerts::sink(),
+            alerts: held.clone(),
         };
         let mut predictions = audit.as_ref().map(|a| Predictions {
             plan: keel_ops::record::PredictionPlan::of(pipeline.spec()),
@@ -118,16 +125,22 @@ impl RunArgs {
             output,
             &bar,
             predictions.as_mut(),
-        )?;
+        );
         let ending = ending(&result);
-        let (summary, failure) = settle(result)?;
-        eprintln!(
+        let judged = result.is_ok() || self.partial;
+        let (mut summary, failure) = settle(result)?;
+        if judged {
+            held.deliver(&mut summary);
+        } else {
+            set_aside(&mut summary);
+        }
+        errln!(
             "{}",
             render::summary(&pipeline, &summary, &self.input, self.output.as_deref())
         );
         if let Some(audit) = audit {
             let rows = predictions.map(|p| p.rows).unwrap_or_default();
-            audit.record(&pipeline, &summary, output_digest, &ending, rows)?;
+            audit.record(&pipeline, &summary, output_digest, &ending, judged, rows)?;
         }
         if let Some(path) = &self.summary_json {
             let json = render::summary_json(&pipeline, &summary);
@@ -169,13 +182,18 @@ pub(crate) fn source_failure(e: SourceError) -> Failure {
     }
 }
 
-/// Loads the pipeline: a bad spec or plugin is a usage error, a bad
-/// reference file bad data, a plugin that fails to start a plugin failure.
+/// Loads the pipeline: a bad spec or plugin (missing, not a component, of
+/// the wrong kind) is a usage error, a bad reference file bad data, a plugin
+/// that fails to start a plugin failure.
 pub(crate) fn load(rt: Arc<Runtime>, source: &Source) -> Result<Pipeline, Failure> {
-    Pipeline::load(rt, source.path(), source.resolver()).map_err(|e| match e {
-        LoadError::Spec(_) | LoadError::Plugin { .. } => fail(exit::USAGE, e),
-        LoadError::Reference(_) => fail(exit::BAD_DATA, e),
-        LoadError::Runtime { .. } | LoadError::Fit(_) => fail(exit::PLUGIN, e),
+    Pipeline::load(rt, source.path(), source.resolver()).map_err(|e| {
+        let code = match &e {
+            LoadError::Spec(_) | LoadError::Plugin { .. } => exit::USAGE,
+            LoadError::Reference(_) => exit::BAD_DATA,
+            LoadError::Runtime { error, .. } => exit::plugin_code(error),
+            LoadError::Fit(_) => exit::PLUGIN,
+        };
+        fail(code, e)
     })
 }
 
@@ -195,12 +213,18 @@ fn open_output(path: Option<&Path>) -> Result<Output, Failure> {
             PathBuf::from("<none>"),
         ),
         Some(p) if p.as_os_str() == "-" => (
-            Box::new(std::io::stdout()),
+            Box::new(crate::out::Stdout),
             Format::Csv,
             PathBuf::from("<stdout>"),
         ),
         Some(p) => {
-            let format = Format::from_path(p).map_err(|e| fail(exit::USAGE, e))?;
+            let format = Format::supported(p).map_err(|e| fail(exit::USAGE, e))?;
+            // `--output out/x.csv` makes `out/` as a shell redirect would not.
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))
+                    .map_err(|e| fail(exit::USAGE, e))?;
+            }
             let file = std::fs::File::create(p)
                 .with_context(|| format!("opening output {}", p.display()))
                 .map_err(|e| fail(exit::USAGE, e))?;
@@ -223,7 +247,7 @@ fn execute(
     output: Output,
     bar: &indicatif::ProgressBar,
     mut predictions: Option<&mut Predictions>,
-) -> Result<(Result<RunSummary, RunError>, Option<Digest>), Failure> {
+) -> (Result<RunSummary, RunError>, Option<Digest>) {
     let Output { mut writer, hash } = output;
     let mut sink = |b: &keel_data::Batch| -> Result<(), String> {
         if let Some(p) = predictions.as_deref_mut() {
@@ -238,9 +262,17 @@ fn execute(
     };
     let result = pipeline.run(input, options, &mut sink, &mut progress);
     bar.finish_and_clear();
-    // Whatever was accepted before a failure is kept: flush it first.
-    writer.finish().map_err(|e| fail(exit::FAILURE, e))?;
-    Ok((result, keel_ops::finish(&hash)))
+    // Whatever was accepted before a failure is kept: flush it first. A
+    // flush that fails (a full disk, a reader that went away) fails the run,
+    // which is still recorded.
+    let result = match (result, writer.finish()) {
+        (Ok(summary), Err(e)) => Err(RunError::Sink {
+            message: e.to_string(),
+            summary: Box::new(summary),
+        }),
+        (result, _) => result,
+    };
+    (result, keel_ops::finish(&hash))
 }
 
 /// How the run ended, for its record.
@@ -270,7 +302,7 @@ fn ending(result: &Result<RunSummary, RunError>) -> Ending {
 fn settle(result: Result<RunSummary, RunError>) -> Result<(RunSummary, Option<Failure>), Failure> {
     Ok(match result {
         Ok(s) => (s, None),
-        Err(RunError::Read { error, summary }) => (*summary, Some(fail(exit::BAD_DATA, error))),
+        Err(RunError::Read { error, summary }) => (*summary, Some(exit::read_failure(error))),
         Err(RunError::Stage {
             file,
             lines,
@@ -296,6 +328,57 @@ fn settle(result: Result<RunSummary, RunError>) -> Result<(RunSummary, Option<Fa
         Err(e @ RunError::Monitor(_)) => return Err(fail(exit::PLUGIN, e)),
     })
 }
+
+/// Alerts raised during a run, delivered only once the run has finished
+/// (or the user chose `--partial`): a run that stops on a bad row must not
+/// page anyone over the fragment it saw.
+#[derive(Default)]
+struct HeldAlerts(Mutex<Vec<(AlertSpec, Alert)>>);
+
+impl AlertSink for HeldAlerts {
+    fn deliver(&self, spec: &AlertSpec, alert: &Alert) -> Vec<Delivery> {
+        if let Ok(mut held) = self.0.lock() {
+            held.push((spec.clone(), alert.clone()));
+        }
+        Vec::new()
+    }
+}
+
+impl HeldAlerts {
+    /// Delivers every held alert to its monitor's sinks and notes how each
+    /// delivery went on the alert the summary keeps.
+    fn deliver(&self, summary: &mut RunSummary) {
+        let held = self.0.lock().map(|mut h| std::mem::take(&mut *h));
+        for (spec, alert) in held.unwrap_or_default() {
+            let deliveries = keel_ops::alerts::deliver(&spec, &alert);
+            let kept = summary
+                .monitors
+                .iter_mut()
+                .filter(|m| m.name == alert.monitor)
+                .flat_map(|m| m.alerts.iter_mut())
+                .find(|a| a.window.index == alert.window.index && a.time == alert.time);
+            if let Some(kept) = kept {
+                kept.deliveries = deliveries;
+            }
+        }
+    }
+}
+
+/// A failed run's monitors saw a fragment: what they made of it (alerts,
+/// closed windows, the state to carry on from) is set aside, so the state
+/// shared with the deployed version stays as the last whole run left it.
+fn set_aside(summary: &mut RunSummary) {
+    for m in &mut summary.monitors {
+        m.report = None;
+        m.window = None;
+        m.windows.clear();
+        m.alerts.clear();
+        m.state = None;
+    }
+}
+
+/// What a failed run's record says of each monitor it set aside.
+const SET_ASIDE: &str = "not judged: the run failed, so what this monitor saw of the rows before the failure was set aside (no alert, state unchanged; `keel run --partial` keeps it)";
 
 /// The input's digest and, when the retention policy keeps payloads, its bytes.
 type InputJob = JoinHandle<anyhow::Result<(Digest, Option<Vec<u8>>)>>;
@@ -356,6 +439,7 @@ impl<'a> Audit<'a> {
         summary: &RunSummary,
         output_digest: Option<Digest>,
         ending: &Ending,
+        judged: bool,
         predictions: Vec<keel_store::NewPrediction>,
     ) -> Result<(), Failure> {
         let store = self.store;
@@ -366,8 +450,10 @@ impl<'a> Audit<'a> {
         if let Some(bytes) = payload {
             store.put_payload(&bytes)?;
         }
-        keel_ops::save_monitor_states(store, pipeline, summary, &self.identity)
-            .context("saving monitor state")?;
+        if judged {
+            keel_ops::save_monitor_states(store, pipeline, summary, &self.identity)
+                .context("saving monitor state")?;
+        }
         let mut record = keel_ops::record(
             pipeline,
             &self.spec_text,
@@ -377,6 +463,19 @@ impl<'a> Audit<'a> {
             ending,
         );
         record.id = self.record_id;
+        if !judged {
+            record.monitor_verdicts = summary
+                .monitors
+                .iter()
+                .map(|m| MonitorVerdict {
+                    monitor: m.name.clone(),
+                    alert: false,
+                    summary: m.error.clone().unwrap_or_else(|| SET_ASIDE.into()),
+                    metrics: serde_json::Value::Null,
+                    window: None,
+                })
+                .collect();
+        }
         let n = predictions.len();
         let receipt = store
             .append_batch_predicted(vec![(record, predictions)])
@@ -384,7 +483,7 @@ impl<'a> Audit<'a> {
             .into_iter()
             .next()
             .context("the audit log gave no receipt")?;
-        eprintln!(
+        errln!(
             "\naudit: record {} (seq {}, {n} predictions by id) in {}",
             receipt.id,
             receipt.seq,

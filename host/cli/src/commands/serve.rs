@@ -69,7 +69,7 @@ fn announce(addr: std::net::SocketAddr, app: &keel_server::App, open: bool) {
         "http"
     };
     if open {
-        eprintln!(
+        errln!(
             "keel serve: no tokens configured: every endpoint is open to local callers; listening on loopback only"
         );
     }
@@ -79,7 +79,7 @@ fn announce(addr: std::net::SocketAddr, app: &keel_server::App, open: bool) {
             .iter()
             .map(|v| v.version.clone())
             .collect();
-        eprintln!(
+        errln!(
             "keel serve: model {} versions [{}] serving {}{}{}",
             m.name,
             versions.join(", "),
@@ -97,16 +97,16 @@ fn announce(addr: std::net::SocketAddr, app: &keel_server::App, open: bool) {
         );
     }
     if snap.models.is_empty() {
-        eprintln!(
+        errln!(
             "keel serve: no pipelines deployed yet (keel pipeline deploy, or POST /admin/pipelines)"
         );
     }
     for f in &snap.failures {
-        eprintln!("keel serve: NOT LOADED {f}");
+        errln!("keel serve: NOT LOADED {f}");
     }
     // Last: the first line on stdout is the address (scripts and tests
     // read it, and may read the notes above once they have it).
-    println!("keel serve: listening on {scheme}://{addr}");
+    outln!("keel serve: listening on {scheme}://{addr}");
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
 }

@@ -42,7 +42,7 @@ impl SyncCommand {
             SyncCommand::Status => status(&store)?,
             SyncCommand::Nodes { json } => nodes(&store, json)?,
         };
-        print!("{out}");
+        out!("{out}");
         Ok(())
     }
 }
@@ -245,7 +245,7 @@ fn push(store: &Store, args: &PushArgs) -> Result<String> {
                 totals.retries += 1;
                 let wait = Duration::from_millis(250 << totals.retries.min(5));
                 bar.suspend(|| {
-                    eprintln!(
+                    errln!(
                         "keel sync: {e:#}; resuming from the central store's cursor in {wait:?} (retry {}/{})",
                         totals.retries, args.retries
                     );

@@ -288,7 +288,7 @@ fn bad_specs_are_usage_errors_naming_the_key() {
         "name = \"x\"\n[[stages]]\nname = \"s\"\nplugin = \"rule-validator\"\n",
     );
     let o = keel(&["run", spec.to_str().unwrap(), "-i", &data]);
-    fails_with(&o, 4, "is a validator, but this entry needs a transform");
+    fails_with(&o, 2, "is a validator, but this entry needs a transform");
 }
 
 #[test]
@@ -386,7 +386,7 @@ fn inspect_describes_a_plugin() {
     assert!(j["config_schema"].is_object());
 
     let o = keel(&["plugin", "inspect", "/nonexistent.wasm"]);
-    fails_with(&o, 4, "/nonexistent.wasm: cannot read plugin");
+    fails_with(&o, 2, "/nonexistent.wasm: cannot read plugin");
 }
 
 fn stdout(o: &Output) -> String {
@@ -555,7 +555,7 @@ fn stored_plugins_resolve_by_name_and_version_until_retired() {
             "1.0.0",
         ],
     );
-    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(o.status.code(), Some(2));
 
     let spec = write_spec(
         s,
@@ -772,7 +772,7 @@ fn replay_reproduces_outputs_and_reports_what_a_candidate_changes() {
             "nosuch=standard-scaler@0.2.0",
         ],
     );
-    fails_with(&o, 4, "no stage, validator or monitor `nosuch`");
+    fails_with(&o, 2, "no stage, validator or monitor `nosuch`");
 }
 
 #[test]

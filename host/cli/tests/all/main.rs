@@ -14,6 +14,7 @@
 //! - `fuzz_regressions`: the fuzz harnesses over every committed seed and regression (fuzz/)
 //! - `hostile`: misbehaving plugins through `keel run`: errors, exit 4, audit outcomes
 //! - `monitors`: `keel drift`, monitor windows, alert webhooks and commands, monitor state
+//! - `newcomer`: what a new user meets: closed pipes, failed runs and monitor state, exit codes, config typos, error and output wording
 //! - `new_build`: `keel new` and `keel build` for every language and kind
 //! - `performance`: `keel performance`: labels joined by id, realized metrics counted by hand, tasks, errors
 //! - `performance_monitor`: the performance-monitor in a pipeline: estimates in windows, history, alerts
@@ -35,6 +36,7 @@ mod fuzz_regressions;
 mod hostile;
 mod monitors;
 mod new_build;
+mod newcomer;
 mod onnx;
 mod performance;
 mod performance_monitor;

@@ -500,7 +500,7 @@ fn replay_tries_a_candidate_model_version_on_recorded_inputs() {
     // A model version that is not in the store is named.
     fails_with(
         &replay("model=penguins-logreg@9"),
-        4,
+        2,
         "no model `penguins-logreg@9` in the store",
     );
 }

@@ -51,6 +51,18 @@ impl Format {
             }),
         }
     }
+
+    /// The format of `path` when this build can read and write it: a
+    /// `.parquet` file in a build without the `parquet` feature is refused
+    /// before anything is read or created.
+    pub fn supported(path: &Path) -> Result<Format, ReadError> {
+        let format = Format::from_path(path)?;
+        #[cfg(not(feature = "parquet"))]
+        if format == Format::Parquet {
+            return Err(parquet::disabled(path));
+        }
+        Ok(format)
+    }
 }
 
 /// One named, typed field.
@@ -138,6 +150,9 @@ pub enum ReadError {
     /// The file is not Parquet, is damaged, or could not be encoded as Parquet.
     #[error("{}: {message}", file.display())]
     Parquet { file: PathBuf, message: String },
+    /// A format this build leaves out (Parquet without the `parquet` feature).
+    #[error("{}: {message}", file.display())]
+    Unsupported { file: PathBuf, message: String },
 }
 
 impl ReadError {
@@ -275,12 +290,8 @@ enum Sink {
 impl BatchWriter {
     /// Creates (truncates) `path`, format from its extension.
     pub fn create(path: &Path) -> Result<BatchWriter, ReadError> {
-        let format = Format::from_path(path)?;
         // Refused before the file is created, so no empty output is left behind.
-        #[cfg(not(feature = "parquet"))]
-        if format == Format::Parquet {
-            return Err(parquet::disabled(path));
-        }
+        let format = Format::supported(path)?;
         let file = File::create(path).map_err(|source| ReadError::Io {
             file: path.to_path_buf(),
             source,

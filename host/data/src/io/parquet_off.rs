@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// Why a .parquet file is refused.
 pub(super) fn disabled(path: &Path) -> ReadError {
-    ReadError::Parquet {
+    ReadError::Unsupported {
         file: path.to_path_buf(),
         message: "this keel was built without parquet support: use .csv or .jsonl, or rebuild with --features parquet".into(),
     }

@@ -152,6 +152,33 @@ impl Loader<'_> {
         }
     }
 
+    /// Refuses a config its plugin's schema does not accept, naming the
+    /// entry (`stages[1]`, the stage `impute`) and the key.
+    fn check_config(
+        &self,
+        plugin: &Plugin,
+        entry: (&str, usize, &str),
+        config: &toml::Table,
+    ) -> Result<(), LoadError> {
+        let (section, i, name) = entry;
+        let schema = &plugin.summary().config_schema;
+        super::config_schema::check(schema, &config_json(config)).map_err(|(key, message)| {
+            let role = section.trim_end_matches('s');
+            let key = if key.is_empty() {
+                format!("{section}[{i}].config")
+            } else {
+                format!("{section}[{i}].config.{key}")
+            };
+            self.refused(
+                key,
+                format!(
+                    "{role} `{name}` (plugin `{}`): {message}; see `keel plugin inspect` for its config schema",
+                    plugin.name()
+                ),
+            )
+        })
+    }
+
     /// The plugin `reference` names, which must be of kind `want`; `key`
     /// names the spec entry in errors.
     fn plugin(
@@ -195,6 +222,7 @@ impl Loader<'_> {
                 format!("stages[{i}].plugin"),
                 PluginKind::Transform,
             )?;
+            self.check_config(&plugin, ("stages", i, &s.name), &s.config)?;
             let models = self.models(i, s)?;
             stages.push(Placement {
                 plugin,
@@ -266,6 +294,7 @@ impl Loader<'_> {
                 format!("validators[{i}].plugin"),
                 PluginKind::Validator,
             )?;
+            self.check_config(&plugin, ("validators", i, &v.name), &v.config)?;
             validators.push(ValidatorSlot {
                 at: point_of(spec, &v.at),
                 policy: v.policy,
@@ -289,11 +318,13 @@ impl Loader<'_> {
             .iter()
             .enumerate()
             .map(|(i, m)| {
-                self.plugin(
+                let plugin = self.plugin(
                     &m.plugin,
                     format!("monitors[{i}].plugin"),
                     PluginKind::Monitor,
-                )
+                )?;
+                self.check_config(&plugin, ("monitors", i, &m.name), &m.config)?;
+                Ok(plugin)
             })
             .collect()
     }

@@ -10,6 +10,7 @@
 //! monitors and evaluates their alerts (delivery is the caller's
 //! [`AlertSink`](crate::alert::AlertSink)).
 
+mod config_schema;
 mod load;
 mod monitors;
 mod resolve;

@@ -15,7 +15,9 @@ impl Transform for Clipped {
             "0.2.0-clipped",
             "Standard scaler with z-scores clipped to [-1, 1].",
         )
-        .schema(r#"{"type":"object","additionalProperties":false}"#)
+        // The config is standard-scaler's; its keys are checked there (and
+        // by ScalerConfig here): the schema says no more than "an object".
+        .schema(r#"{"type":"object"}"#)
     }
 
     fn create(config: Config, reference: Option<Batch>) -> Result<Self> {

@@ -168,18 +168,18 @@ impl PerformanceArgs {
         };
         let out = self.analyse(stored).map_err(|e| match e {
             Error::Usage(e) => fail(exit::USAGE, e),
-            Error::Data(e) => fail(exit::BAD_DATA, e),
+            Error::Data(e) => exit::data_failure(e),
             Error::Other(e) => fail(exit::FAILURE, e),
         })?;
         if let Some(n) = out.reference_chunks.filter(|n| *n < 5) {
-            eprintln!(
+            errln!(
                 "warning: the reference makes {n} chunk(s) of {} rows; bounds from fewer than 5 \
                  chunks are too narrow or missing: use a smaller --chunk-size or a larger reference",
                 out.chunk_size
             );
         }
         if out.duplicates > 0 {
-            eprintln!(
+            errln!(
                 "note: {} label(s) replaced by a later label of the same id (the last one counts)",
                 out.duplicates
             );
@@ -193,9 +193,9 @@ impl PerformanceArgs {
             Some(path) => {
                 std::fs::write(path, &text)
                     .with_context(|| format!("writing {}", path.display()))?;
-                eprintln!("{}: written", path.display());
+                errln!("{}: written", path.display());
             }
-            None => print!("{text}"),
+            None => out!("{text}"),
         }
         Ok(())
     }
@@ -390,7 +390,7 @@ fn stored_predictions(
             anyhow::anyhow!("{name}@{version} has no stored predictions"),
         ));
     }
-    eprintln!(
+    errln!(
         "{name}@{version}: {} predictions, {} labelled ({:.1} % label coverage)",
         joined.predictions,
         joined.labelled,

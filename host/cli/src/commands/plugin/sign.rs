@@ -82,7 +82,7 @@ impl VerifyArgs {
             .map_err(|e| fail(exit::USAGE, e))?
         {
             Ok(message) => {
-                println!("{message}");
+                outln!("{message}");
                 Ok(())
             }
             Err(e) => Err(fail(exit::INTEGRITY, e)),
@@ -118,7 +118,7 @@ fn keygen(a: &KeygenArgs) -> Result<()> {
     write_secret(&a.out, key.to_text().as_bytes(), a.force)?;
     std::fs::write(&public_path, key.public().to_text())
         .with_context(|| format!("writing {}", public_path.display()))?;
-    println!(
+    outln!(
         "{} (secret: {}, public: {})",
         key.public().id(),
         a.out.display(),
@@ -159,7 +159,7 @@ fn sign(a: &SignArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| keel_ops::trust::sig_path(&a.file));
     std::fs::write(&out, sig.to_text()).with_context(|| format!("writing {}", out.display()))?;
-    println!(
+    outln!(
         "{} signed {} by {} → {}",
         a.file.display(),
         sig.digest,
@@ -217,7 +217,7 @@ fn trust(store: &Store, c: &TrustCommand) -> Result<()> {
             let key = PublicKey::parse(&text, &pubkey.display().to_string())?;
             let added = store.trust_key(&key.id(), &key.to_text(), label)?;
             let n = store.trusted_keys()?.len();
-            println!(
+            outln!(
                 "{} {} ({n} trusted key{}; unsigned plugins are now refused)",
                 key.id(),
                 if added {
@@ -231,14 +231,14 @@ fn trust(store: &Store, c: &TrustCommand) -> Result<()> {
         TrustCommand::Ls { json } => {
             let keys = store.trusted_keys()?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&keys)?);
+                outln!("{}", serde_json::to_string_pretty(&keys)?);
             } else if keys.is_empty() {
-                println!(
+                outln!(
                     "no trusted keys: any plugin that loads may be added (trust one with `keel plugin trust add KEY.pub`)"
                 );
             } else {
                 for k in keys {
-                    println!("{}  {}  {}", k.id, k.added, k.label);
+                    outln!("{}  {}  {}", k.id, k.added, k.label);
                 }
             }
         }
@@ -248,7 +248,7 @@ fn trust(store: &Store, c: &TrustCommand) -> Result<()> {
                 bail!("key {id} is not trusted (see `keel plugin trust ls`)");
             }
             let n = store.trusted_keys()?.len();
-            println!(
+            outln!(
                 "{id} no longer trusted ({})",
                 if n == 0 {
                     "no keys left: the signature policy is off".to_string()
