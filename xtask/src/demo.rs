@@ -68,6 +68,8 @@ pub fn demo(root: &Path) -> Result<()> {
         .arg("--quiet")
         .arg("--output")
         .arg(&report))?;
+    labels_demo(&keel_cmd, root, &plugins)?;
+    let explanation = explain_demo(&keel_cmd, &example, &out, &plugins)?;
     serve_demo(&keel_cmd, &example, &plugins)?;
     let performance = performance_demo(&keel_cmd, root, &out)?;
     performance_monitor_demo(&keel_cmd, root, &out, &plugins)?;
@@ -91,13 +93,98 @@ pub fn demo(root: &Path) -> Result<()> {
     eprintln!("\n== keel audit verify ==");
     run(keel_cmd().args(["audit", "verify"]))?;
     eprintln!(
-        "\npredictions:  {}\ndrift report: {}\nperformance:  {}\nstore:        {}",
+        "\npredictions:  {}\ndrift report: {}\nperformance:  {}\nexplanation:  {}\nstore:        {}",
         out.join("predictions-current.csv").display(),
         report.display(),
         performance.display(),
+        explanation.display(),
         store.display()
     );
     Ok(())
+}
+
+/// Predictions stored by id (the loan pipeline's `[run] id_column`), the
+/// outcomes that came later imported and joined to them, and the analysis
+/// of what the store holds: `keel performance --pipeline`.
+fn labels_demo(keel_cmd: &dyn Fn() -> Command, root: &Path, plugins: &Path) -> Result<()> {
+    let example = root.join("examples").join("performance");
+    eprintln!(
+        "\n== keel run examples/performance/pipeline.toml: 3,000 loan predictions, stored by id =="
+    );
+    run(keel_cmd()
+        .arg("run")
+        .arg(example.join("pipeline.toml"))
+        .arg("-i")
+        .arg(example.join("analysis.csv"))
+        .arg("--plugin-dir")
+        .arg(plugins)
+        .arg("--quiet"))?;
+    eprintln!("\n== keel feedback import: the outcomes that came in later, joined by id ==");
+    run(keel_cmd()
+        .args(["feedback", "import"])
+        .arg(example.join("labels.csv"))
+        .args([
+            "--pipeline",
+            "loans",
+            "--id-column",
+            "id",
+            "--label-column",
+            "defaulted",
+        ]))?;
+    eprintln!(
+        "\n== keel performance --pipeline loans: the stored predictions with their labels =="
+    );
+    run(keel_cmd()
+        .args(["performance", "--pipeline", "loans", "--reference"])
+        .arg(example.join("reference.csv"))
+        .args([
+            "--id-column",
+            "id",
+            "--label-column",
+            "defaulted",
+            "--score-column",
+            "score",
+        ])
+        .args(["--prediction-column", "prediction", "--chunk-size", "500"]))?;
+    Ok(())
+}
+
+/// Why did the model say that? Shapley values of `prob_gentoo` over the raw
+/// columns (in log-odds, so they add up to the logit of the prediction) for
+/// the first three 2009 penguins; returns the HTML page it writes.
+fn explain_demo(
+    keel_cmd: &dyn Fn() -> Command,
+    example: &Path,
+    out: &Path,
+    plugins: &Path,
+) -> Result<PathBuf> {
+    eprintln!("\n== keel explain: why prob_gentoo, column by column, for three 2009 penguins ==");
+    let text = std::fs::read_to_string(example.join("current.csv"))?;
+    let rows = out.join("explain-rows.csv");
+    let head: Vec<&str> = text.lines().take(4).collect();
+    std::fs::write(&rows, head.join("\n") + "\n")?;
+    let page = out.join("explanation.html");
+    let args = |c: &mut Command| {
+        c.arg("explain")
+            .arg(example.join("pipeline.toml"))
+            .arg("--input")
+            .arg(&rows)
+            .args(["--output", "prob_gentoo", "--link", "logit"])
+            // The raw measurements the pipeline reads (the file also holds `species` and `year`).
+            .args([
+                "--features",
+                "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex",
+            ])
+            .arg("--plugin-dir")
+            .arg(plugins);
+    };
+    let mut table = keel_cmd();
+    args(&mut table);
+    run(&mut table)?;
+    let mut html = keel_cmd();
+    args(&mut html);
+    run(html.args(["--format", "html", "-o"]).arg(&page))?;
+    Ok(page)
 }
 
 /// Labels that arrived after the predictions, joined to them by id:
@@ -159,7 +246,12 @@ fn performance_monitor_demo(
         .arg(out.join("performance-monitor-out.csv"))
         .arg("--plugin-dir")
         .arg(plugins)
-        .args(["--no-audit", "--quiet", "--summary-json"])
+        .args([
+            "--no-audit",
+            "--fresh-monitors",
+            "--quiet",
+            "--summary-json",
+        ])
         .arg(&summary))?;
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary)?)
         .context("reading the run summary")?;

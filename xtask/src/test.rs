@@ -20,7 +20,9 @@ pub fn test(root: &Path, extra: &[String]) -> Result<()> {
     let guests = target_dir(root).join("test-guests");
     let tools = langs::toolchains(root)?;
     run(cargo()
-        .args(["test", "--workspace"])
+        // DLE (keel-algos' `dle` feature) is not in the binary yet; its
+        // golden test against NannyML runs here all the same.
+        .args(["test", "--workspace", "--features", "keel-algos/dle"])
         .args(extra)
         .envs(langs::tool_env(&tools))
         .env("KEEL_PLUGIN_DIR", &plugins)
