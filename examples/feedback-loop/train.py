@@ -49,6 +49,7 @@ def main() -> None:
     )
     onx.doc_string = "loan default logistic regression; features: " + ",".join(FEATURES)
     out = Path(sys.argv[2])
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(onx.SerializeToString())
     acc = float(np.mean(model.predict((x - mean) / std) == y))
     print(f"wrote {out} ({out.stat().st_size} bytes); training accuracy {acc:.4f}")
