@@ -925,6 +925,8 @@ fn typed(kind: &Kind, r: &Rows) -> Owned {
         Kind::Regression => Owned::Regression {
             labels: r.labels.clone(),
             predictions: r.predictions.clone(),
+            // The monitor sees no features: no DLE in windows yet.
+            features: Vec::new(),
         },
     }
 }

@@ -21,6 +21,9 @@ pub struct RegressionData<'a> {
     pub labels: &'a [Option<f64>],
     /// The predicted value.
     pub predictions: &'a [f64],
+    /// The model's input features, row-aligned (NaN = missing), for DLE's
+    /// loss models; empty when unknown (then no estimate).
+    pub features: &'a [&'a [f64]],
 }
 
 impl RegressionData<'_> {
@@ -119,6 +122,7 @@ mod tests {
         let predictions = [2.0, 4.0, 100.0];
         let r = realized(
             &RegressionData {
+                features: &[],
                 labels: &labels,
                 predictions: &predictions,
             },

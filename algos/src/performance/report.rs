@@ -119,6 +119,8 @@ pub enum Owned {
     Regression {
         labels: Vec<Option<f64>>,
         predictions: Vec<f64>,
+        /// Feature columns for DLE (empty: no estimate).
+        features: Vec<Vec<f64>>,
     },
 }
 
@@ -129,6 +131,7 @@ impl Owned {
             Owned::Multiclass { probabilities, .. } => {
                 probabilities.iter().map(Vec::as_slice).collect()
             }
+            Owned::Regression { features, .. } => features.iter().map(Vec::as_slice).collect(),
             _ => Vec::new(),
         }
     }
@@ -157,9 +160,11 @@ impl Owned {
             Owned::Regression {
                 labels,
                 predictions,
+                ..
             } => Data::Regression(RegressionData {
                 labels,
                 predictions,
+                features: columns,
             }),
         }
     }
@@ -353,6 +358,9 @@ pub fn analyse(
 enum Estimator {
     Binary(BinaryCbpe),
     Multiclass(MulticlassCbpe),
+    /// DLE's loss models (not `Clone`: shared).
+    #[cfg(feature = "dle")]
+    Regression(std::sync::Arc<super::dle::Dle>),
 }
 
 /// What a labelled reference gives the chunks of an analysis: the bounds of
@@ -401,6 +409,10 @@ impl Fitted {
                 Some(Estimator::Binary(BinaryCbpe::fit(r, &cbpe)?))
             }
             Data::Multiclass(r) => Some(Estimator::Multiclass(MulticlassCbpe::fit(r, &cbpe)?)),
+            #[cfg(feature = "dle")]
+            Data::Regression(r) if !r.features.is_empty() => Some(Estimator::Regression(
+                std::sync::Arc::new(super::dle::Dle::fit(r, r.features, options.chunk_size)?),
+            )),
             _ => None,
         };
         Ok(Fitted { bounds, estimator })
@@ -430,6 +442,10 @@ impl Fitted {
                 e.estimate(d, span.range())?
             }
             (Some(Estimator::Multiclass(e)), Data::Multiclass(d)) => e.estimate(d, span.range())?,
+            #[cfg(feature = "dle")]
+            (Some(Estimator::Regression(e)), Data::Regression(d)) if !d.features.is_empty() => {
+                e.estimate(d, d.features, span.range())?
+            }
             _ => Estimate::default(),
         };
         let coverage = share(labelled, rows);
@@ -609,6 +625,7 @@ mod tests {
         let reg = Data::Regression(RegressionData {
             labels: &y,
             predictions: &x,
+            features: &[],
         });
         let options = PerformanceOptions::new(5);
         let e = analyse(&data, Some(&reg), None, &options).unwrap_err();

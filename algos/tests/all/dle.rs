@@ -30,6 +30,7 @@ fn dle_agrees_with_nannyml() {
     let reference = RegressionData {
         labels: &rl,
         predictions: &rp,
+        features: &[],
     };
     let rf: Vec<&[f64]> = rf.iter().map(Vec::as_slice).collect();
     let dle = Dle::fit(&reference, &rf, chunk).unwrap();
@@ -38,6 +39,7 @@ fn dle_agrees_with_nannyml() {
     let analysis = RegressionData {
         labels: &unlabelled,
         predictions: &ap,
+        features: &[],
     };
     let af: Vec<&[f64]> = af.iter().map(Vec::as_slice).collect();
     let mut check = Check::default();
@@ -96,6 +98,7 @@ fn dle_refuses_mismatched_features() {
     let reference = RegressionData {
         labels: &rl,
         predictions: &rp,
+        features: &[],
     };
     let two: Vec<&[f64]> = rf[..2].iter().map(Vec::as_slice).collect();
     let dle = Dle::fit(&reference, &two, 500).unwrap();

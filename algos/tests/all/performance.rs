@@ -142,6 +142,7 @@ fn regression_metrics_match_sklearn() {
         let data = RegressionData {
             labels: &labels,
             predictions: &predictions,
+            features: &[],
         };
         data.check().unwrap();
         let r = regression::realized(&data, 0..labels.len());

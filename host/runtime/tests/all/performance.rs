@@ -478,10 +478,12 @@ fn multiclass_and_regression_windows_match_analyse() {
         &Data::Regression(RegressionData {
             labels: &yo,
             predictions: &x,
+            features: &[],
         }),
         Some(&Data::Regression(RegressionData {
             labels: &ryo,
             predictions: &rx,
+            features: &[],
         })),
         None,
         &PerformanceOptions::new(WINDOW),

@@ -72,6 +72,10 @@ pub struct PerformanceArgs {
     /// multiclass default: the most probable class).
     #[arg(long)]
     pub prediction_column: Option<String>,
+    /// Regression: a feature of the model (repeatable); with a labelled
+    /// --reference, DLE estimates MAE, RMSE and MAPE of chunks before labels.
+    #[arg(long = "feature-column")]
+    pub feature_columns: Vec<String>,
     /// The task (default: inferred from the labels and score columns).
     #[arg(long, value_enum)]
     pub task: Option<TaskArg>,
@@ -202,6 +206,7 @@ impl PerformanceArgs {
 
     fn roles(&self) -> Roles<'_> {
         Roles {
+            features: &self.feature_columns,
             score: self.score_column.as_deref(),
             prediction: self.prediction_column.as_deref(),
             positive: self.positive_label.as_deref(),

@@ -18,6 +18,8 @@ use keel_data::Column;
 
 /// The columns that give the model's output and the truth.
 pub struct Roles<'a> {
+    /// Regression: the model's feature columns, for DLE.
+    pub features: &'a [String],
     pub score: Option<&'a str>,
     pub prediction: Option<&'a str>,
     pub positive: Option<&'a str>,
@@ -189,7 +191,9 @@ pub fn build(plan: &Plan, table: &Table, labels: Cells, roles: &Roles) -> Result
                     "a regression model needs --prediction-column"
                 )));
             };
-            if !labels.column.data_type().is_numeric() {
+            // A column with no truth yet reads as text; it holds no labels.
+            let unlabelled = labels.column.null_count() == labels.column.len();
+            if !labels.column.data_type().is_numeric() && !unlabelled {
                 return Err(Error::Data(anyhow::anyhow!(
                     "{}: column `{}`: regression labels must be numbers, the column holds {}",
                     labels.table.path.display(),
@@ -197,17 +201,27 @@ pub fn build(plan: &Plan, table: &Table, labels: Cells, roles: &Roles) -> Result
                     labels.column.data_type()
                 )));
             }
-            let values = labels.column.numeric().map_err(|e| Error::Data(e.into()))?;
-            let labels = (0..labels.len())
-                .map(|i| {
-                    labels
-                        .get(i)
-                        .map(|_| labels.source_row(i).map_or(0.0, |j| values[j]))
-                })
-                .collect();
+            let labels = if unlabelled {
+                vec![None; labels.len()]
+            } else {
+                let values = labels.column.numeric().map_err(|e| Error::Data(e.into()))?;
+                (0..labels.len())
+                    .map(|i| {
+                        labels
+                            .get(i)
+                            .map(|_| labels.source_row(i).map_or(0.0, |j| values[j]))
+                    })
+                    .collect()
+            };
+            let features = roles
+                .features
+                .iter()
+                .map(|c| feature(table.column(c, "--feature-column")?, table))
+                .collect::<Result<_, _>>()?;
             Ok(Owned::Regression {
                 labels,
                 predictions: numbers(table, p, false)?,
+                features,
             })
         }
     }
@@ -291,6 +305,22 @@ fn multiclass<'t>(
         predictions,
         probabilities,
     })
+}
+
+/// A feature column as numbers, an empty cell as NaN (DLE's loss models
+/// treat it as missing).
+fn feature(c: &Column, table: &Table) -> Result<Vec<f64>, Error> {
+    let values = c.numeric().map_err(|_| {
+        Error::Data(anyhow::anyhow!(
+            "{}: feature column `{}` holds {}; DLE needs numbers",
+            table.path.display(),
+            c.name,
+            c.data_type()
+        ))
+    })?;
+    Ok((0..values.len())
+        .map(|i| if c.is_valid(i) { values[i] } else { f64::NAN })
+        .collect())
 }
 
 /// The numbers of column `c` of `table`: every row a finite number, within
