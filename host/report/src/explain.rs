@@ -6,7 +6,7 @@
 
 use crate::ReportError;
 use crate::svg::{HBar, hbars_svg};
-use crate::text::{escape, short};
+use crate::text::{escape, page_head, short};
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -18,13 +18,7 @@ const POSITIVE: &str = "#d62728";
 const NEGATIVE: &str = "#1f77b4";
 const IMPORTANCE: &str = "#5b6b7b";
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}\
-h1{margin-bottom:.2em}h2{margin-top:1.6em}.sub{color:#555;margin-top:0}\
-code{background:#f3f4f6;padding:0 .3em;border-radius:3px}\
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:1em}\
-figure{margin:0;border:1px solid #dde1e6;border-radius:6px;padding:.6em .6em .2em}\
-figcaption{font-size:15px;margin:0 0 .3em .3em}figcaption .name{font-weight:600}\
-.muted{color:#666;font-size:13px}svg text{font-size:12px;fill:#333}";
+const STYLE: &str = ".muted{color:#666;font-size:13px}svg text{font-size:12px;fill:#333}";
 
 fn missing(parent: &str, field: &str) -> ReportError {
     ReportError::Missing {
@@ -169,12 +163,11 @@ pub fn render_explain_html(json: &Value) -> Result<String, ReportError> {
     let title = format!("Why the pipeline predicted {output}");
     let _ = write!(
         s,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-         <style>{STYLE}</style></head><body><h1>{t}</h1>\
+        "{head}\
          <p class=\"sub\">Shapley values ({m}, link {l}) of <code>{o}</code> over the raw input columns, \
          against {n} background rows (<code>{d}</code>). Each bar moves the value from the base \
          value towards the prediction; red raises it, blue lowers it.</p>",
-        t = escape(&title),
+        head = page_head(&title, STYLE),
         m = escape(method),
         l = escape(link),
         o = escape(output),

@@ -5,7 +5,7 @@
 //! label coverage per chunk as bars and the segments' table. Every name that
 //! comes from the user (paths, column names, segment values) is escaped.
 
-use crate::text::{count as thousands, escape, nice_step};
+use crate::text::{count as thousands, escape, nice_step, page_head};
 use keel_algos::performance::{ChunkReport, PerformanceReport, Task, metric_range};
 use std::fmt::Write as _;
 
@@ -23,13 +23,7 @@ const BOUND: &str = "#555";
 const ALERT: &str = "#d62728";
 const COVERAGE: &str = "#8c9aa8";
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}\
-h1{margin-bottom:.2em}h2{margin-top:1.6em}.sub{color:#555;margin-top:0}\
-code{background:#f3f4f6;padding:0 .3em;border-radius:3px}\
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:1em}\
-figure{margin:0;border:1px solid #dde1e6;border-radius:6px;padding:.6em .6em .2em}\
-figcaption{font-size:15px;margin:0 0 .3em .3em}figcaption .name{font-weight:600}\
-.alerted{color:#b31b1b;font-weight:600}.ok{color:#2b7a3d}.muted{color:#666;font-size:13px}\
+const STYLE: &str = ".alerted{color:#b31b1b;font-weight:600}.ok{color:#2b7a3d}.muted{color:#666;font-size:13px}\
 .legend{display:flex;flex-wrap:wrap;gap:1.4em;align-items:center;margin:1em 0}\
 .legend span{display:inline-flex;align-items:center;gap:.4em}\
 svg text{font-size:12px;fill:#333}\
@@ -57,12 +51,7 @@ pub fn render_performance_html(page: &PerformancePage) -> String {
     let r = page.report;
     let mut s = String::new();
     let title = format!("Performance of {}", page.analysis);
-    let _ = write!(
-        s,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-         <style>{STYLE}</style></head><body><h1>{t}</h1>",
-        t = escape(&title)
-    );
+    let _ = write!(s, "{}", page_head(&title, STYLE));
     inputs(&mut s, page);
     let _ = write!(
         s,

@@ -104,6 +104,25 @@ pub(crate) fn nice_step(raw: f64) -> f64 {
     k * mag
 }
 
+/// The CSS every chart page (performance, explanation) shares.
+const PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}\
+h1{margin-bottom:.2em}h2{margin-top:1.6em}.sub{color:#555;margin-top:0}\
+code{background:#f3f4f6;padding:0 .3em;border-radius:3px}\
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:1em}\
+figure{margin:0;border:1px solid #dde1e6;border-radius:6px;padding:.6em .6em .2em}\
+figcaption{font-size:15px;margin:0 0 .3em .3em}figcaption .name{font-weight:600}\
+";
+
+/// A chart page's start up to its heading: `title` (escaped here) and the
+/// shared CSS followed by the page's own `style`.
+pub fn page_head(title: &str, style: &str) -> String {
+    let t = escape(title);
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <style>{PAGE_STYLE}{style}</style></head><body><h1>{t}</h1>"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! each posted from one client in batches of 1,000, closed loop, each answer
 //! waiting for its labels to be durable (host/server/examples/feedback_bench.rs).
 
-use super::serve::start_server;
+use super::serve::{deployed_store, start_server};
 use crate::cmd::{cargo, run, target_dir};
 use crate::guests::build_guests;
 use anyhow::{Context, Result, bail};
@@ -27,18 +27,7 @@ pub fn bench_feedback(root: &Path, predictions: u64, dev: bool) -> Result<()> {
     let bin = target_dir(root).join(if dev { "debug" } else { "release" });
     let keel = bin.join("keel");
     let dir = target_dir(root).join("bench-feedback");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let store = dir.join("store");
-    run(Command::new(&keel)
-        .args([
-            "pipeline",
-            "deploy",
-            "benches/serve/pipeline.toml",
-            "--plugin-dir",
-        ])
-        .arg(&plugins)
-        .env("KEEL_STORE", &store))?;
+    let store = deployed_store(&keel, &dir, &plugins)?;
     let (mut server, addr) = start_server(&keel, &store, None)?;
     let out = Command::new(bin.join("examples").join("feedback_bench"))
         .args(["--addr", &addr, "--model", "bench"])

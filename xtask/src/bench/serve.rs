@@ -4,7 +4,7 @@
 use crate::cmd::{cargo, run, target_dir};
 use crate::guests::build_guests;
 use anyhow::{Context, Result, bail};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `keel serve` under load on loopback: one-row requests through a scaler
@@ -26,18 +26,7 @@ pub fn bench_serve(root: &Path, seconds: u64) -> Result<()> {
     let keel = release.join("keel");
     let loadgen = release.join("examples").join("loadgen");
     let dir = target_dir(root).join("bench-serve");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let store = dir.join("store");
-    run(Command::new(&keel)
-        .args([
-            "pipeline",
-            "deploy",
-            "benches/serve/pipeline.toml",
-            "--plugin-dir",
-        ])
-        .arg(&plugins)
-        .env("KEEL_STORE", &store))?;
+    let store = deployed_store(&keel, &dir, &plugins)?;
     let body = dir.join("request.json");
     std::fs::write(
         &body,
@@ -107,6 +96,24 @@ pub fn bench_serve(root: &Path, seconds: u64) -> Result<()> {
 }
 
 /// Starts `keel serve` on a free loopback port; returns it and its address.
+/// A fresh store under `dir` with the serving benchmark's pipeline
+/// (benches/serve) deployed: what bench-serve and bench-feedback start from.
+pub(crate) fn deployed_store(keel: &Path, dir: &Path, plugins: &Path) -> Result<PathBuf> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    let store = dir.join("store");
+    run(Command::new(keel)
+        .args([
+            "pipeline",
+            "deploy",
+            "benches/serve/pipeline.toml",
+            "--plugin-dir",
+        ])
+        .arg(plugins)
+        .env("KEEL_STORE", &store))?;
+    Ok(store)
+}
+
 pub(crate) fn start_server(
     keel: &Path,
     store: &Path,
